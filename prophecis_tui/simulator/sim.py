@@ -1,0 +1,192 @@
+"""The simulated platform as one object: world, controllers, API server, faults; and how to run it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .auth import Identity, make_identities
+from .clock import SimClock
+from .engine import Engine
+from .errors import ApiError, bad_request
+from .faults import Faults
+from .notebooks import NotebookController
+from .seldon import SeldonController
+from .server import ApiServer, json_response
+from .training import BatchJobController, TrainingController
+from .world import SCALES, World
+
+GA_DEPARTMENTS = ("risk", "antifraud")
+
+
+class Simulation:
+    """Build with ``Simulation(scale, seed)``; serve with ``await start(host, port)``."""
+
+    def __init__(self, scale: str = "small", seed: int = 42, *, start_time: float | None = None,
+                 speed: float = 1.0, activity: bool = True) -> None:
+        if scale not in SCALES:
+            raise ValueError(f"unknown scale {scale!r}: choose one of {', '.join(SCALES)}")
+        self.scale_name = scale
+        self.seed = seed
+        self.clock = SimClock(start_time, speed)
+        self.engine = Engine(self.clock, seed)
+        self.faults = Faults(seed=seed)
+        self.notebooks = NotebookController(self.engine)
+        self.training = TrainingController(self.engine)
+        self.batch = BatchJobController(self.engine)
+        self.seldon = SeldonController(self.engine)
+        scale_cfg = SCALES[scale]
+        if not activity:
+            from dataclasses import replace
+            scale_cfg = replace(scale_cfg, activity=0.0)
+        self.world = World(self.engine, scale_cfg, seed)
+        ga_ns = [t.name for t in self.world.tenants if t.department in GA_DEPARTMENTS][:4]
+        self.identities: list[Identity] = make_identities(seed, ga_ns)
+        self.world.build()
+        self.api = ApiServer(self)
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._ticker: asyncio.Task | None = None
+        self._down_task: asyncio.Task | None = None
+        self.down_until: float | None = None
+
+    def identity(self, role: str) -> Identity:
+        return next(i for i in self.identities if i.role == role)
+
+    # ------------------------------------------------------------------ serving
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        self.host = host
+        self._runner = web.AppRunner(self.api.app, handle_signals=False, access_log=None,
+                                     shutdown_timeout=0.5)
+        await self._runner.setup()
+        await self._listen(port)
+        self._ticker = asyncio.create_task(self._tick())
+        return self.port
+
+    async def _listen(self, port: int) -> None:
+        self._site = web.TCPSite(self._runner, self.host, port, reuse_address=True)
+        await self._site.start()
+        sock = self._site._server.sockets[0]  # the port the OS picked when port was 0
+        self.port = sock.getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._ticker:
+            self._ticker.cancel()
+        if self._down_task:
+            self._down_task.cancel()
+        self.api.cancel_streams()
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            try:
+                self.engine.run_due()
+            except Exception:  # a controller bug must not stop the world; it is logged and the tick goes on
+                import traceback
+                traceback.print_exc()
+
+    async def go_down(self, seconds: float) -> None:
+        """Stop answering (connection refused) for ``seconds``, cutting every open stream."""
+        if self._site is None:
+            return
+        self.down_until = asyncio.get_running_loop().time() + seconds
+        self.engine.store.close_watchers()
+        self.api.cancel_streams()
+        await self._site.stop()
+        server = self._runner.server
+        if server is not None:
+            for conn in list(getattr(server, "connections", [])):
+                conn.force_close()
+        self._site = None
+
+        async def back() -> None:
+            await asyncio.sleep(seconds)
+            await self._listen(self.port)
+            self.down_until = None
+        self._down_task = asyncio.create_task(back())
+
+    # ------------------------------------------------------------------ admin endpoint
+    async def admin(self, request: web.Request, ident: Identity, path: str) -> web.Response:
+        if ident.role != "admin":
+            raise ApiError(403, f'User "{ident.user}" cannot use the simulator admin endpoint', "Forbidden")
+        what = path[len("/sim/admin"):].strip("/")
+        body: dict[str, Any] = {}
+        if request.method == "POST":
+            raw = await request.read()
+            try:
+                body = json.loads(raw) if raw else {}
+            except ValueError:
+                raise bad_request("admin body must be JSON") from None
+        if what == "state" and request.method == "GET":
+            return json_response(self.state())
+        if request.method != "POST":
+            raise ApiError(405, "use POST", "MethodNotAllowed")
+        if what == "faults":
+            try:
+                down = float(body.pop("down_seconds", 0) or 0)
+                drop = bool(body.pop("drop_watches", False))
+                self.faults.update(body)
+            except (ValueError, TypeError) as err:
+                raise bad_request(str(err)) from None
+            if drop:
+                self.engine.store.close_watchers()
+            if down > 0:
+                asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.go_down(down)))
+            return json_response(self.state())
+        if what == "clock":
+            if "speed" in body:
+                self.clock.set_speed(float(body["speed"]))
+            if body.get("freeze"):
+                self.clock.freeze()
+            if body.get("advance"):
+                self.engine.advance(float(body["advance"]))
+            self.engine.run_due()
+            return json_response(self.state())
+        if what == "compact":
+            self.engine.store.compact(None)
+            return json_response(self.state())
+        raise ApiError(404, f"no admin endpoint {what!r}", "NotFound")
+
+    def state(self) -> dict:
+        from .resources import RESOURCES
+        st = self.engine.store
+        return {"scale": self.scale_name, "seed": self.seed, "resourceVersion": str(st.rv),
+                "clock": {"now": self.clock.now(), "speed": self.clock.speed},
+                "faults": self.faults.to_dict(),
+                "counts": {r.plural: st.count(r) for r in RESOURCES if r.group != "authorization.k8s.io"},
+                "watchers": sum(1 for _ in st.watchers())}
+
+    # ------------------------------------------------------------------ kubeconfig
+    def write_config(self, directory: str | os.PathLike) -> Path:
+        """A kubeconfig with one context per identity (owner-only permissions); returns its path."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        server = f"http://{self.host}:{self.port}"
+        names = {"admin": "sim-admin", "group-admin": "sim-group-admin", "viewer": "sim-viewer"}
+        default_ns = {"admin": "", "group-admin": self.identity("group-admin").namespaces[0], "viewer": ""}
+        cfg = {"apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": "sim-admin",
+               "clusters": [{"name": "prophecis-sim", "cluster": {"server": server}}],
+               "users": [{"name": f"{names[i.role]}-{i.user}", "user": {"token": i.token}} for i in self.identities],
+               "contexts": []}
+        for i in self.identities:
+            ctx: dict[str, Any] = {"cluster": "prophecis-sim", "user": f"{names[i.role]}-{i.user}"}
+            if default_ns[i.role]:
+                ctx["namespace"] = default_ns[i.role]
+            cfg["contexts"].append({"name": names[i.role], "context": ctx})
+        import yaml
+        path = d / "kubeconfig"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+        with os.fdopen(fd, "w") as fh:
+            yaml.safe_dump(cfg, fh, sort_keys=False)
+        os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+        return path
