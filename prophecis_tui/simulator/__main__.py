@@ -6,15 +6,25 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import math
 import signal
 import sys
 import time
+from typing import NoReturn
 
 from .clock import parse_rfc3339
+from .faults import Faults
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit status 2), not the whole usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="prophecis-tui sim",
+    p = _Parser(prog="prophecis-tui sim",
                                 description="Serve a simulated Prophecis platform (Kubernetes API) on loopback.")
     p.add_argument("--scale", choices=["tiny", "small", "large", "xlarge"], default="small",
                    help="size of the cluster (default: small)")
@@ -46,6 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         if args.host != "localhost":
             print(f"warning: binding to {args.host}, which may not be loopback", file=sys.stderr)
+    if not (args.speed >= 0 and math.isfinite(args.speed)):
+        print(f"error: --speed must be a finite number >= 0, not {args.speed}", file=sys.stderr)
+        return 2
+    if not 0 <= args.port <= 65535:
+        print(f"error: --port must be between 0 and 65535, not {args.port}", file=sys.stderr)
+        return 2
+    faults = {"latency_ms": args.latency_ms, "error_rate": args.error_rate,
+              "drop_watch_every": args.drop_watch_every, "expire_watches": args.expire_watches}
+    try:
+        Faults().update(faults)  # checked before the (for large scales, slow) build
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     start = None
     if args.start_time:
         try:
@@ -61,6 +84,15 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _serve(args: argparse.Namespace, start: float | None) -> int:
     from .sim import Simulation
+    # Signal handlers first: a SIGTERM sent as soon as the ready line is read (or during the build)
+    # must stop the simulator cleanly (exit 0), not kill it.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
     t0 = time.monotonic()
     sim = Simulation(args.scale, args.seed, start_time=start, speed=args.speed, activity=not args.no_activity)
     sim.faults.update({"latency_ms": args.latency_ms, "error_rate": args.error_rate,
@@ -71,8 +103,13 @@ async def _serve(args: argparse.Namespace, start: float | None) -> int:
     except OSError as err:
         print(f"error: cannot listen on {args.host}:{args.port}: {err.strerror or err}", file=sys.stderr)
         return 1
-    url = f"http://{args.host}:{sim.port}"
-    kubeconfig = sim.write_config(args.write_config) if args.write_config else None
+    url = sim.url
+    try:
+        kubeconfig = sim.write_config(args.write_config) if args.write_config else None
+    except OSError as err:
+        print(f"error: cannot write {args.write_config}/kubeconfig: {err.strerror or err}", file=sys.stderr)
+        await sim.stop()
+        return 1
     counts = sim.state()["counts"]
     if args.ready_json:
         print(json.dumps({"url": url, "port": sim.port, "kubeconfig": str(kubeconfig) if kubeconfig else None}),
@@ -88,13 +125,6 @@ async def _serve(args: argparse.Namespace, start: float | None) -> int:
             print(f"  try: kubectl --kubeconfig {kubeconfig} get pods -A", flush=True)
             print(f"       prophecis-tui --kubeconfig {kubeconfig}", flush=True)
         print("stop with Ctrl-C", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     await stop.wait()
     await sim.stop()
     return 0

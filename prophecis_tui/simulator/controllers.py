@@ -19,6 +19,7 @@ class Plan:
     outcome: str
     duration: float
     rate: float
+    pinned: bool = False  # the outcome came from the plan annotation: nothing may change it
 
 
 def plan_for(engine: Engine, rt: ResourceType, obj: dict, weights: dict[str, float], durations: tuple[float, float],
@@ -28,7 +29,8 @@ def plan_for(engine: Engine, rt: ResourceType, obj: dict, weights: dict[str, flo
     rng = random.Random(f"{engine.seed}:{rt.key}:{md.get('namespace')}/{md['name']}:{md.get('uid')}")
     ann = md.get("annotations") or {}
     outcome = ann.get(PLAN_ANN)
-    if outcome not in OUTCOMES:
+    pinned = outcome in OUTCOMES
+    if not pinned:
         r = rng.random() * sum(weights.values())
         for k, w in weights.items():
             r -= w
@@ -42,7 +44,7 @@ def plan_for(engine: Engine, rt: ResourceType, obj: dict, weights: dict[str, flo
     except (KeyError, ValueError):
         lo, hi = durations
         duration = lo * (hi / lo) ** rng.random()  # log-uniform: many short, some long
-    return Plan(outcome, duration, round(rate[0] + (rate[1] - rate[0]) * rng.random(), 3))
+    return Plan(outcome, duration, round(rate[0] + (rate[1] - rate[0]) * rng.random(), 3), pinned)
 
 
 def requests_of(spec: dict) -> dict[str, float]:

@@ -32,6 +32,9 @@ NAMESPACES = BY_KEY["/namespaces"]
 GPU = "nvidia.com/gpu"
 QUOTA_NAME = "mlss-default-rq"
 EVENT_TTL = 3600.0
+QUOTA_TRACKED = frozenset({"requests.cpu", "limits.cpu", "cpu", "requests.memory", "limits.memory", "memory",
+                           f"requests.{GPU}", "pods"})  # what quota's pod evaluator counts in status.used
+UNSCHEDULABLE_RETRY = 300.0  # kube-scheduler's podMaxInUnschedulablePodsDuration: retried at least this often
 
 
 def stable_hex(text: str, n: int = 16) -> str:
@@ -44,7 +47,7 @@ class ContainerRT:
     image: str
     profile: str
     rate: float = 0.5
-    fate: str = "run"  # run | pullfail | crash
+    fate: str = "run"  # run | pullfail | crash (at every start) | flaky (once, then runs)
     failure: str | None = None  # what a crash looks like in the log
     crash_after: float = 20.0
     state: str = "waiting"  # waiting | running | terminated
@@ -54,6 +57,7 @@ class ContainerRT:
     started_at: float | None = None
     finished_at: float | None = None
     restarts: int = 0
+    pulls: int = 0  # image pull attempts (a `pullfail` container retries with back-off)
     last: dict | None = None
     ready: bool = False
     container_id: str = ""
@@ -84,6 +88,7 @@ class PodRT:
     counted: bool = True  # counts against quota
     unsched_msg: str = ""
     last_sched_event: float = -1e18
+    sched_retry: bool = False  # a periodic retry of this unschedulable pod is queued
     ready_delay: float = 1.0
     pull_delay: float = 3.0
     gen: int = 0
@@ -258,9 +263,10 @@ class Engine:
         self.soon(self._flush_quotas)
 
     def _quota_delta(self, p: PodRT) -> dict[str, float]:
-        return {"requests.cpu": p.requests.get("cpu", 0.0), "limits.cpu": p.requests.get("cpu", 0.0),
-                "requests.memory": p.requests.get("memory", 0.0), "limits.memory": p.requests.get("memory", 0.0),
-                f"requests.{GPU}": p.requests.get(GPU, 0.0), "pods": 1.0}
+        cpu, mem = p.requests.get("cpu", 0.0), p.requests.get("memory", 0.0)
+        # bare `cpu`/`memory` mean requests; extended resources are tracked only as `requests.<name>`
+        return {"requests.cpu": cpu, "limits.cpu": cpu, "cpu": cpu, "requests.memory": mem, "limits.memory": mem,
+                "memory": mem, f"requests.{GPU}": p.requests.get(GPU, 0.0), "pods": 1.0}
 
     def admit(self, p: PodRT) -> None:
         """Quota admission: raise the apiserver's 403 when the pod would exceed the namespace quota."""
@@ -292,7 +298,9 @@ class Engine:
             if q is None or self.store.get(QUOTAS, ns, QUOTA_NAME) is None:
                 continue
             hard = {k: quantity.fmt(k, v) for k, v in q.hard.items()}
-            used = {k: quantity.fmt(k, q.used.get(k, 0.0)) for k in q.hard}
+            # a key the evaluator does not track (`limits.nvidia.com/gpu`, bare `nvidia.com/gpu`) is accepted
+            # into hard but never shows up in used (NVIDIA/k8s-device-plugin#211)
+            used = {k: quantity.fmt(k, q.used.get(k, 0.0)) for k in q.hard if k in QUOTA_TRACKED}
 
             self.store.set_status(QUOTAS, ns, QUOTA_NAME, {"hard": hard, "used": used} if hard else {})
 
@@ -316,7 +324,12 @@ class Engine:
             self._event_last[found] = now
             return
         name = f"{involved.get('name', 'unknown')}.{(int(now * 1e9) + next(self._event_seq)):x}"[:253]
-        ev: dict[str, Any] = {"metadata": {"name": name, "namespace": ns}, "involvedObject": dict(involved),
+        # an event's uid comes from its name, not from the store's uid stream: recording one more or one less
+        # event must not change the uids, hence the planned fates, of every workload created after it
+        u = stable_hex(f"event:{ns}/{name}", 32)
+        ev: dict[str, Any] = {"metadata": {"name": name, "namespace": ns,
+                                           "uid": f"{u[:8]}-{u[8:12]}-4{u[13:16]}-{u[16:20]}-{u[20:]}"},
+                              "involvedObject": dict(involved),
                               "reason": reason, "message": message, "type": etype}
         if modern:
             ev.update({"source": {}, "firstTimestamp": None, "lastTimestamp": None,
@@ -360,7 +373,9 @@ class Engine:
             pod["spec"]["nodeSelector"] = {**sel, **(pod["spec"].get("nodeSelector") or {})}
         if check_quota:
             self.admit(rt)
-        rt.uid = md.setdefault("uid", self.store.new_uid())
+        if not md.get("uid"):
+            md["uid"] = self.store.new_uid()
+        rt.uid = md["uid"]
         rt.created_at = self.now()
         pod["status"] = {"phase": "Pending", "qosClass": "Guaranteed"}
         self.store.create(PODS, pod)
@@ -429,8 +444,16 @@ class Engine:
                 self.event(self.pod_ref(p), "Warning", "FailedScheduling", msg, "default-scheduler", modern=True)
                 if first or msg:
                     self._write_pod(p)
+            if not p.sched_retry:
+                p.sched_retry = True
+                self.after(UNSCHEDULABLE_RETRY, self._retry_unschedulable, p, p.gen)
             return
         self._bind(p, best)
+
+    def _retry_unschedulable(self, p: PodRT, gen: int) -> None:
+        p.sched_retry = False
+        if p.gen == gen and not p.deleting and p.key in self.pending:
+            self._want_schedule()
 
     def _bind(self, p: PodRT, n: NodeRT) -> None:
         p.node = n.name
@@ -476,13 +499,7 @@ class Engine:
         ref = self.pod_ref(p)
         for c in p.containers:
             if c.fate == "pullfail":
-                self.event({**ref, "fieldPath": f"spec.containers{{{c.name}}}"}, "Normal", "Pulling",
-                           f'Pulling image "{c.image}"', "kubelet", p.node)
-                c.state, c.reason = "waiting", "ErrImagePull"
-                c.message = (f'failed to pull and unpack image "{c.image}": failed to resolve reference '
-                             f'"{c.image}": {c.image}: not found')
-                self.event({**ref, "fieldPath": f"spec.containers{{{c.name}}}"}, "Warning", "Failed",
-                           f'Failed to pull image "{c.image}": {c.message}', "kubelet", p.node)
+                self._pull_fails(p, c)
                 self.after(15.0, self._image_backoff, p, gen, c.name)
                 continue
             self._run_container(p, c, first=True)
@@ -492,14 +509,35 @@ class Engine:
         if any(c.state == "running" for c in p.containers):
             self.after(p.ready_delay, self._mark_ready, p, gen)
 
+    def _pull_fails(self, p: PodRT, c: ContainerRT) -> None:
+        ref = {**self.pod_ref(p), "fieldPath": f"spec.containers{{{c.name}}}"}
+        c.pulls += 1
+        self.event(ref, "Normal", "Pulling", f'Pulling image "{c.image}"', "kubelet", p.node)
+        c.state, c.reason = "waiting", "ErrImagePull"
+        c.message = (f'failed to pull and unpack image "{c.image}": failed to resolve reference '
+                     f'"{c.image}": {c.image}: not found')
+        self.event(ref, "Warning", "Failed", f'Failed to pull image "{c.image}": {c.message}', "kubelet", p.node)
+        self.event(ref, "Warning", "Failed", "Error: ErrImagePull", "kubelet", p.node)
+
     def _image_backoff(self, p: PodRT, gen: int, cname: str) -> None:
         if p.gen != gen or p.deleting or p.key not in self.pods:
             return
         c = next(c for c in p.containers if c.name == cname)
         c.reason, c.message = "ImagePullBackOff", f'Back-off pulling image "{c.image}"'
-        self.event({**self.pod_ref(p), "fieldPath": f"spec.containers{{{c.name}}}"}, "Normal", "BackOff",
-                   c.message, "kubelet", p.node)
+        ref = {**self.pod_ref(p), "fieldPath": f"spec.containers{{{c.name}}}"}
+        self.event(ref, "Normal", "BackOff", c.message, "kubelet", p.node)
+        self.event(ref, "Warning", "Failed", "Error: ImagePullBackOff", "kubelet", p.node)
         self._write_pod(p)
+        # the kubelet pulls again after a back-off that doubles from 10 s up to 5 minutes
+        self.after(min(10.0 * 2 ** (c.pulls - 1), 300.0), self._image_retry, p, gen, cname)
+
+    def _image_retry(self, p: PodRT, gen: int, cname: str) -> None:
+        if p.gen != gen or p.deleting or p.key not in self.pods:
+            return
+        c = next(c for c in p.containers if c.name == cname)
+        self._pull_fails(p, c)
+        self._write_pod(p)
+        self.after(5.0, self._image_backoff, p, gen, cname)
 
     def _run_container(self, p: PodRT, c: ContainerRT, first: bool) -> None:
         now = self.now()
@@ -516,7 +554,7 @@ class Engine:
         if c.log is not None:
             c.prev_log = c.log
         c.log = ContainerLog(c.profile, seed, now, c.rate, None, None, dict(p.context, container=c.name))
-        if c.fate == "crash":
+        if c.fate == "crash" or (c.fate == "flaky" and c.restarts == 0):
             self.after(c.crash_after, self._crash, p, p.gen, c.name, c.restarts)
 
     def _crash(self, p: PodRT, gen: int, cname: str, restarts: int) -> None:
@@ -531,7 +569,8 @@ class Engine:
             return
         changed = False
         for c in p.containers:
-            if c.state == "running" and not c.ready:
+            # a `crash` container dies while starting up: it never passes its readiness probe
+            if c.state == "running" and not c.ready and c.fate != "crash":
                 c.ready, changed = True, True
         if changed:
             p.ready_at = self.now()
@@ -552,6 +591,7 @@ class Engine:
             restart = p.restart_policy == "Always" or (p.restart_policy == "OnFailure" and exit_code != 0)
         if restart and not p.deleting:
             c.last = self._terminated_wire(c)
+            c.prev_log = c.log  # `logs --previous` reads lastState's container, already during the back-off
             c.restarts += 1
             backoff = min(10.0 * 2 ** (c.restarts - 1), 300.0)
             c.state, c.reason = "waiting", "CrashLoopBackOff"

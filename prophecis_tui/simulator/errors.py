@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 _REASONS = {
@@ -59,11 +60,11 @@ def conflict(rt, name: str) -> ApiError:
 
 def invalid(rt, name: str, field: str, value: Any, detail: str) -> ApiError:
     kind = rt.kind if not rt.group else f"{rt.kind}.{rt.group}"
-    msg = f'{kind} "{name}" is invalid: {field}: Invalid value: {value!r}: {detail}'
-    return ApiError(422, msg.replace("'", '"'), "Invalid", {
+    shown = json.dumps(value) if isinstance(value, str) else str(value)  # Go's %q for strings, else %v
+    cause = f"Invalid value: {shown}: {detail}"
+    return ApiError(422, f'{kind} "{name}" is invalid: {field}: {cause}', "Invalid", {
         **_details(rt, name), "kind": rt.kind,
-        "causes": [{"reason": "FieldValueInvalid", "message": f"Invalid value: {value!r}: {detail}".replace("'", '"'),
-                    "field": field}]})
+        "causes": [{"reason": "FieldValueInvalid", "message": cause, "field": field}]})
 
 
 def forbidden(rt_plural: str, group: str, user: str, verb: str, namespace: str | None,

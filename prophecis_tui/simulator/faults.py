@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import asdict, dataclass, field
 
@@ -22,23 +23,44 @@ class Faults:
         self._rng = random.Random(f"faults:{self.seed}")
 
     def update(self, data: dict) -> None:
+        """Apply settings from ``data`` all at once: on any bad value (ValueError) nothing changes."""
+        if not isinstance(data, dict):
+            raise ValueError("fault settings must be a JSON object")
+        new: dict = {}
         for k, v in data.items():
-            if k.startswith("_") or not hasattr(self, k):
+            if not isinstance(k, str) or k.startswith("_") or k not in self.__dataclass_fields__:
                 raise ValueError(f"unknown fault setting: {k}")
-            cur = getattr(self, k)
-            if isinstance(cur, list):
-                v = [int(x) for x in v]
-            elif isinstance(cur, bool):
-                v = bool(v)
-            elif isinstance(cur, int):
-                v = int(v)
-            elif isinstance(cur, float):
-                v = float(v)
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
-                raise ValueError(f"{k} must be >= 0")
-            setattr(self, k, v)
-        if not 0.0 <= self.error_rate <= 1.0:
+            new[k] = self._check(k, getattr(self, k), v)
+        if not 0.0 <= new.get("error_rate", self.error_rate) <= 1.0:
             raise ValueError("error_rate must be between 0 and 1")
+        for k, v in new.items():
+            setattr(self, k, v)
+        if "seed" in new:
+            self._rng = random.Random(f"faults:{self.seed}")
+
+    @staticmethod
+    def _check(k: str, cur: object, v: object) -> object:
+        if isinstance(cur, list):
+            if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+                raise ValueError(f"{k} must be a list of HTTP status codes")
+            if not all(400 <= x <= 599 for x in v):
+                raise ValueError(f"{k} must hold error codes (400-599)")
+            return list(v)
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise ValueError(f"{k} must be a number")
+        try:
+            num = float(v)
+        except ValueError:
+            raise ValueError(f"{k} must be a number, not {v!r}") from None
+        if not math.isfinite(num):
+            raise ValueError(f"{k} must be a finite number")
+        if num < 0:
+            raise ValueError(f"{k} must be >= 0")
+        if isinstance(cur, int):
+            if num != int(num):
+                raise ValueError(f"{k} must be a whole number")
+            return int(num)
+        return num
 
     def delay(self) -> float:
         if not self.latency_ms and not self.jitter_ms:

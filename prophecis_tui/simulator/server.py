@@ -109,8 +109,11 @@ class ApiServer:
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
         path = request.path
-        if path.startswith("/sim/"):
-            return await handler(request)
+        if path.startswith("/sim/"):  # the simulator's own endpoints: no injected faults
+            try:
+                return await handler(request)
+            except ApiError as err:
+                return error_response(err)
         f = self.sim.faults
         delay = f.delay()
         if delay:
@@ -217,8 +220,13 @@ class ApiServer:
         if verb is None or (route.sub and verb == "delete"):
             raise ApiError(405, "the server does not allow this method on the requested resource", "MethodNotAllowed")
         if verb == "get" and qbool(q.get("watch")):
+            if route.sub:
+                raise ApiError(405, "the server does not allow this method on the requested resource",
+                               "MethodNotAllowed")
             verb = "watch"
         self.authorize(ident, verb, route)
+        if verb == "watch":  # the old single-object watch: a watch of the list, by name
+            return await self._watch(request, route)
         if verb == "get":
             return self._get(request, route)
         if verb == "delete":
@@ -295,7 +303,7 @@ class ApiServer:
         timeout = qint(q.get("timeoutSeconds"), "timeoutSeconds")
         bookmarks = qbool(q.get("allowWatchBookmarks"))
         rv_text = q.get("resourceVersion") or ""
-        w = Watcher(route.rt, route.namespace, labels, fields, route.api_version)
+        w = Watcher(route.rt, route.namespace, labels, fields, route.api_version, name=route.name)
         initial: list[Entry] = []
         expired: ApiError | None = None
         if self.sim.faults.take_expire():
@@ -397,7 +405,8 @@ class ApiServer:
         if len(name) > 253 or not NAME_RE.match(name):
             raise invalid(route.rt, name, "metadata.name", name,
                           "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
-                          "or '.', and must start and end with an alphanumeric character")
+                          "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex "
+                          "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
 
     async def _create(self, request: web.Request, route: Route) -> web.Response:
         obj = await self._body(request)
@@ -418,7 +427,14 @@ class ApiServer:
             md["name"] = md["generateName"] + suffix
         name = md.get("name") or ""
         if not name:
-            raise invalid(route.rt, "", "metadata.name", "", "name or generateName is required")
+            rt = route.rt
+            kind = rt.kind if not rt.group else f"{rt.kind}.{rt.group}"
+            raise ApiError(422, f'{kind} "" is invalid: metadata.name: Required value: name or generateName is '
+                                "required", "Invalid", {**({"group": rt.group} if rt.group else {}), "kind": rt.kind,
+                                                         "causes": [{"reason": "FieldValueRequired",
+                                                                     "message": "Required value: name or "
+                                                                                "generateName is required",
+                                                                     "field": "metadata.name"}]})
         self._validate_name(route, name)
         if qbool(request.query.get("dryRun")) or request.query.get("dryRun") == "All":
             return json_response(obj, 201)
@@ -450,7 +466,8 @@ class ApiServer:
                 raise bad_request("Object 'Kind' is missing in the request body")
             new = body
             rv = (new.get("metadata") or {}).get("resourceVersion")
-            if not rv:
+            if not rv and not rt.builtin:
+                # built-in kinds allow an unconditional update; custom resources do not
                 raise invalid(rt, route.name, "metadata.resourceVersion", 0, "must be specified for an update")
         else:
             ct = (request.headers.get("Content-Type") or "").split(";")[0].strip()
@@ -489,8 +506,12 @@ class ApiServer:
         else:
             result = self._merge_server_fields(rt, current, new, route.sub)
         nmd = result["metadata"]
-        if nmd.get("name") != route.name or (rt.namespaced and nmd.get("namespace") != route.namespace):
-            raise bad_request("the name of the object does not match the name on the URL")
+        if nmd.get("name") != route.name:
+            raise bad_request(f"the name of the object ({nmd.get('name')}) does not match the name on the URL "
+                              f"({route.name})")
+        if rt.namespaced and nmd.get("namespace") != route.namespace:
+            raise bad_request("the namespace of the provided object does not match the namespace sent on the "
+                              "request")
         if rt is PODS and route.sub is None:
             self._check_pod_update(current, result)
         if qbool(request.query.get("dryRun")) or request.query.get("dryRun") == "All":
@@ -570,7 +591,8 @@ class ApiServer:
         if pre.get("resourceVersion") and pre["resourceVersion"] != cur["metadata"].get("resourceVersion"):
             raise ApiError(409, f'Precondition failed: ResourceVersion in precondition: {pre["resourceVersion"]}, '
                                 f'ResourceVersion in object meta: {cur["metadata"].get("resourceVersion")}', "Conflict")
-        if q.get("dryRun") == "All":
+        body_dry = opts.get("dryRun") if isinstance(opts, dict) else None  # kubectl sends DeleteOptions.dryRun
+        if q.get("dryRun") == "All" or (isinstance(body_dry, list) and "All" in body_dry):
             return json_response(cur)
         if policy is None and rt.key == "batch/jobs":
             policy = "Orphan"  # batch/v1 Job keeps its pods unless told otherwise (a real trap)
@@ -702,14 +724,15 @@ class ApiServer:
             raise bad_request(f"container {cname} is not valid for pod {name}")
         p = self.engine.pod_rt(ns, name)
         if p is None or p.node is None:
-            raise bad_request(f"pod {name} does not have a host assigned")
+            # not scheduled: the apiserver has no kubelet to ask and answers an empty log
+            return web.Response(body=b"", content_type="text/plain")
         c = next(c for c in p.containers if c.name == cname)
         previous = qbool(q.get("previous"))
         log = c.prev_log if previous else c.log
         if log is None:
             if previous:
                 raise bad_request(f'previous terminated container "{cname}" in pod "{name}" not found')
-            reason = {"ErrImagePull": "trying and failing to pull image",
+            reason = {"ErrImagePull": "image can't be pulled",  # the kubelet's words
                       "ImagePullBackOff": "trying and failing to pull image"}.get(c.reason, c.reason or
                                                                                    "ContainerCreating")
             raise bad_request(f'container "{cname}" in pod "{name}" is waiting to start: {reason}')

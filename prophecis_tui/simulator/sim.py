@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import stat
 from pathlib import Path
@@ -25,6 +26,19 @@ from .world import SCALES, World
 GA_DEPARTMENTS = ("risk", "antifraud")
 
 
+def _number(v: Any, what: str) -> float:
+    """A finite, non-negative number from an admin body (JSON numbers; numeric strings too)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise ValueError(f"{what} must be a number")
+    try:
+        num = float(v)
+    except ValueError:
+        raise ValueError(f"{what} must be a number, not {v!r}") from None
+    if not math.isfinite(num) or num < 0:
+        raise ValueError(f"{what} must be a finite number >= 0")
+    return num
+
+
 class Simulation:
     """Build with ``Simulation(scale, seed)``; serve with ``await start(host, port)``."""
 
@@ -32,6 +46,8 @@ class Simulation:
                  speed: float = 1.0, activity: bool = True) -> None:
         if scale not in SCALES:
             raise ValueError(f"unknown scale {scale!r}: choose one of {', '.join(SCALES)}")
+        if not (speed >= 0 and math.isfinite(speed)):
+            raise ValueError(f"speed must be a finite number >= 0, not {speed}")
         self.scale_name = scale
         self.seed = seed
         self.clock = SimClock(start_time, speed)
@@ -57,13 +73,21 @@ class Simulation:
         self._ticker: asyncio.Task | None = None
         self._down_task: asyncio.Task | None = None
         self.down_until: float | None = None
+        self.tls = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}"
 
     def identity(self, role: str) -> Identity:
         return next(i for i in self.identities if i.role == role)
 
     # ------------------------------------------------------------------ serving
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        from .tls import make_tls
         self.host = host
+        self.tls = make_tls(host)
         self._runner = web.AppRunner(self.api.app, handle_signals=False, access_log=None,
                                      shutdown_timeout=0.5)
         await self._runner.setup()
@@ -72,7 +96,7 @@ class Simulation:
         return self.port
 
     async def _listen(self, port: int) -> None:
-        self._site = web.TCPSite(self._runner, self.host, port, reuse_address=True)
+        self._site = web.TCPSite(self._runner, self.host, port, reuse_address=True, ssl_context=self.tls.context)
         await self._site.start()
         sock = self._site._server.sockets[0]  # the port the OS picked when port was 0
         self.port = sock.getsockname()[1]
@@ -127,14 +151,18 @@ class Simulation:
                 body = json.loads(raw) if raw else {}
             except ValueError:
                 raise bad_request("admin body must be JSON") from None
+            if not isinstance(body, dict):
+                raise bad_request("admin body must be a JSON object")
         if what == "state" and request.method == "GET":
             return json_response(self.state())
         if request.method != "POST":
             raise ApiError(405, "use POST", "MethodNotAllowed")
         if what == "faults":
             try:
-                down = float(body.pop("down_seconds", 0) or 0)
-                drop = bool(body.pop("drop_watches", False))
+                down = _number(body.pop("down_seconds", 0) or 0, "down_seconds")
+                drop = body.pop("drop_watches", False)
+                if not isinstance(drop, bool):
+                    raise ValueError("drop_watches must be true or false")
                 self.faults.update(body)
             except (ValueError, TypeError) as err:
                 raise bad_request(str(err)) from None
@@ -144,12 +172,20 @@ class Simulation:
                 asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.go_down(down)))
             return json_response(self.state())
         if what == "clock":
-            if "speed" in body:
-                self.clock.set_speed(float(body["speed"]))
+            unknown = set(body) - {"speed", "freeze", "advance"}
+            if unknown:
+                raise bad_request(f"unknown clock setting: {sorted(unknown)[0]}")
+            try:
+                speed = _number(body["speed"], "speed") if "speed" in body else None
+                advance = _number(body.get("advance") or 0, "advance")
+            except ValueError as err:
+                raise bad_request(str(err)) from None
+            if speed is not None:
+                self.clock.set_speed(speed)
             if body.get("freeze"):
                 self.clock.freeze()
-            if body.get("advance"):
-                self.engine.advance(float(body["advance"]))
+            if advance:
+                self.engine.advance(advance)
             self.engine.run_due()
             return json_response(self.state())
         if what == "compact":
@@ -171,11 +207,13 @@ class Simulation:
         """A kubeconfig with one context per identity (owner-only permissions); returns its path."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        server = f"http://{self.host}:{self.port}"
+        import base64
+        server = self.url
         names = {"admin": "sim-admin", "group-admin": "sim-group-admin", "viewer": "sim-viewer"}
         default_ns = {"admin": "", "group-admin": self.identity("group-admin").namespaces[0], "viewer": ""}
         cfg = {"apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": "sim-admin",
-               "clusters": [{"name": "prophecis-sim", "cluster": {"server": server}}],
+               "clusters": [{"name": "prophecis-sim", "cluster": {
+                   "server": server, "certificate-authority-data": base64.b64encode(self.tls.ca_pem).decode()}}],
                "users": [{"name": f"{names[i.role]}-{i.user}", "user": {"token": i.token}} for i in self.identities],
                "contexts": []}
         for i in self.identities:

@@ -91,6 +91,7 @@ class Watcher:
     labels: LabelSelector
     fields: FieldSelector
     api_version: str
+    name: str | None = None  # a watch on one object (GET .../pods/NAME?watch=true)
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     closed: bool = False
     overflow: int = 10000
@@ -100,6 +101,8 @@ class Watcher:
             return False
         md = obj.get("metadata", {})
         if self.namespace is not None and md.get("namespace") != self.namespace:
+            return False
+        if self.name is not None and md.get("name") != self.name:
             return False
         if not self.labels.empty and not self.labels.matches(md.get("labels") or {}):
             return False
@@ -189,15 +192,26 @@ class Store:
         if cont:
             list_rv, start_after = self._decode_continue(cont)
         keys = self.sorted_keys(rt, namespace)
-        i = bisect.bisect_right(keys, start_after) if start_after else 0
         data = self._data[rt.key]
+        get = data.get
+        overlay: dict[tuple[str, str], Entry | None] = {}
+        if cont and int(list_rv) < self.rv:
+            # Later pages show the list as it was at its resourceVersion, like the apiserver's
+            # consistent snapshot: undo what changed since then.
+            overlay = self._state_at(rt, namespace, int(list_rv))
+            if overlay:
+                keys = sorted(set(keys) | set(overlay))
+
+                def get(k: tuple[str, str]) -> Entry | None:
+                    return overlay[k] if k in overlay else data.get(k)
+        i = bisect.bisect_right(keys, start_after) if start_after else 0
         out: list[Entry] = []
         last: tuple[str, str] | None = None
         n = len(keys)
         while i < n:
             k = keys[i]
             i += 1
-            e = data.get(k)
+            e = get(k)
             if e is None or (predicate is not None and not predicate(e.obj)):
                 continue
             out.append(e)
@@ -207,10 +221,27 @@ class Store:
         token = None
         remaining = None
         if limit and len(out) >= limit and i < n:
-            token = self._encode_continue(list_rv, last)
-            if predicate is None:
-                remaining = n - i
+            rest = n - i if not overlay else sum(1 for k in keys[i:] if get(k) is not None)
+            if rest:
+                token = self._encode_continue(list_rv, last)
+                if predicate is None:
+                    remaining = rest
         return out, token, remaining, list_rv
+
+    def _state_at(self, rt: ResourceType, namespace: str | None, rv: int) -> dict[tuple[str, str], Entry | None]:
+        """For each object of ``rt`` changed after ``rv``: its state at ``rv`` (None: it did not exist)."""
+        if rv < self._compacted_rv:
+            raise gone("The provided continue parameter is too old to display a consistent list result. "
+                       "You can start a new list without the continue parameter.")
+        i = bisect.bisect_right(self._history, rv, key=lambda c: c.rv)
+        before: dict[tuple[str, str], Entry | None] = {}
+        for c in self._history[i:]:
+            if c.rt is not rt or (namespace is not None and c.namespace != namespace):
+                continue
+            key = (c.namespace, c.new.obj["metadata"]["name"])
+            if key not in before:
+                before[key] = Entry(c.old) if c.old is not None else None
+        return before
 
     def _encode_continue(self, rv: str, last: tuple[str, str] | None) -> str:
         raw = json.dumps({"v": "sim.k8s.io/v1", "rv": rv, "start": list(last or ("", "")), "t": time.time()})
@@ -220,7 +251,7 @@ class Store:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             data = json.loads(raw)
-            rv, start, t = str(data["rv"]), tuple(data["start"]), float(data["t"])
+            rv, start, t = str(int(data["rv"])), tuple(data["start"]), float(data["t"])
         except Exception:
             raise bad_request("continue key is not valid: incorrect encoded start resourceVersion "
                               "(version meta.k8s.io/v1)") from None
@@ -247,7 +278,8 @@ class Store:
             raise already_exists(rt, name)
         obj["apiVersion"] = rt.api_version()
         obj["kind"] = rt.kind
-        md.setdefault("uid", self.new_uid())
+        if not md.get("uid"):
+            md["uid"] = self.new_uid()
         md.setdefault("creationTimestamp", rfc3339(self.now() if now is None else now))
         if not rt.builtin or rt.plural in ("jobs",):
             md.setdefault("generation", 1)

@@ -34,21 +34,31 @@ class SimThread:
     def __enter__(self) -> "SimThread":
         self._thread.start()
         fut = asyncio.run_coroutine_threadsafe(self._start(), self.loop)
-        fut.result(timeout=300)
+        try:
+            fut.result(timeout=300)
+        except BaseException:
+            self._shutdown()  # a failed start must not leave the loop thread running
+            raise
         return self
 
     async def _start(self) -> None:
         from .sim import Simulation
         self.sim = Simulation(**self._args)
         await self.sim.start("127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.sim.port}"
+        self.url = self.sim.url
 
     def __exit__(self, *exc: object) -> None:
+        self._shutdown()
+
+    def _shutdown(self) -> None:
         try:
-            asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(timeout=10)
+            if self.sim is not None and self.sim._runner is not None:
+                asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(timeout=10)
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=10)
+            if not self._thread.is_alive():
+                self.loop.close()
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         fut: concurrent.futures.Future = concurrent.futures.Future()

@@ -197,8 +197,9 @@ class TrainingController:
                 if q and any(c.state != "running" for c in q.containers):
                     failed[rtype] = failed.get(rtype, 0) + 1
             what = ", ".join(f"{v} {k}" for k, v in failed.items()) or "1 Worker"
-            self._set_condition(job, "Restarting", True, f"{op.kind}Restarting",
-                                f"{op.kind} {name} is restarting because {what} replica(s) failed.", now)
+            msg = f"{op.kind} {name} is restarting because {what} replica(s) failed."
+            self._set_condition(job, "Restarting", True, f"{op.kind}Restarting", msg, now)
+            self.e.event(_ref(rt, op, job), "Warning", f"{op.kind}Restarting", msg, op.operator)
         if (job.running_since is None and not job.ending and pods and all(q is not None for q in pods)
                 and all(all(c.state == "running" for c in q.containers) for q in pods)):
             job.running_since = now
@@ -216,15 +217,13 @@ class TrainingController:
         if outcome == "succeed":
             job.ending = True
             for rtype, _, q in pods:
-                if q is None:
+                if q is None or rtype == "PS":  # parameter servers never exit on their own
                     continue
-                if rtype == "PS":
-                    self.e.delete_pod(q.ns, q.name)
-                else:
-                    for c in q.containers:
-                        if c.state == "running":
-                            self.e.terminate_container(q, c, 0, "Completed", None, restart=False)
+                for c in q.containers:
+                    if c.state == "running":
+                        self.e.terminate_container(q, c, 0, "Completed", None, restart=False)
             self._finish(job, True)
+            self._clean_pods(job)
             return
         code, reason = FAIL_EXIT.get(outcome, (1, "Error"))
         workers = [t for t in pods if t[0] in ("Worker", "Master") and t[2] is not None] or \
@@ -236,34 +235,53 @@ class TrainingController:
         job.attempts += 1
         obj = self.store.get(BY_KEY[job.key], job.ns, job.name) or {}
         backoff = int(((obj.get("spec") or {}).get("runPolicy") or {}).get("backoffLimit", 3))
+        exhausted = False
         for _, _, q in victims:
-            retry = q.restart_policy in ("OnFailure", "Always") and job.attempts <= backoff
+            restarts = q.restart_policy in ("OnFailure", "Always")
+            retry = restarts and job.attempts <= backoff
             for c in q.containers:
                 if c.state == "running":
                     self.e.terminate_container(q, c, code, reason, outcome, restart=retry)
             if not retry:
                 job.ending = True
+                exhausted = exhausted or restarts
         if job.ending:
-            for _, _, q in pods:
-                if q is not None and any(c.state == "running" for c in q.containers):
-                    self.e.delete_pod(q.ns, q.name)  # cleanPodPolicy: Running
-            self._finish(job, False, victims[0][0], len(victims))
-        elif rng.random() < 0.5:
+            why = "it has reached the specified backoff limit" if exhausted else None
+            self._finish(job, False, victims[0][0], len(victims), why)
+            self._clean_pods(job)
+        elif not job.plan.pinned and rng.random() < 0.5:
             job.plan = Plan("succeed", job.plan.duration, job.plan.rate)
 
-    def _finish(self, job: JobRT, ok: bool, rtype: str = "Worker", n: int = 1) -> None:
+    def _clean_pods(self, job: JobRT) -> None:
+        """runPolicy.cleanPodPolicy once the job is finished: Running deletes the pods still running, All every
+        pod, None (training-operator v1.9's default) none."""
+        obj = self.store.get(BY_KEY[job.key], job.ns, job.name) or {}
+        policy = ((obj.get("spec") or {}).get("runPolicy") or {}).get("cleanPodPolicy") or "None"
+        if policy not in ("Running", "All"):
+            return
+        for _, _, pn in job.pods:
+            q = self.e.pod_rt(job.ns, pn)
+            if q is None or q.deleting:
+                continue
+            if policy == "All" or q.phase in ("Pending", "Running"):
+                self.e.delete_pod(q.ns, q.name)
+
+    def _finish(self, job: JobRT, ok: bool, rtype: str = "Worker", n: int = 1, why: str | None = None) -> None:
         op = OPERATORS[job.key]
         now = self.e.now()
         job.finished = True
+        if why:  # the common job controller's words once the restarts reach runPolicy.backoffLimit
+            failed_msg = f"Job {job.name} has failed because {why}"
+        else:  # the kind's own status update when a replica with restartPolicy Never/ExitCode fails
+            failed_msg = f"{op.kind} {job.ns}/{job.name} has failed because {n} {rtype} replica(s) failed."
+
         self._set_condition(job, "Running", False, f"{op.kind}Running", f"{op.kind} {job.ns}/{job.name} is running.",
                             now, keep_time=True)
         if ok:
             self._set_condition(job, "Succeeded", True, f"{op.kind}Succeeded",
                                 f"{op.kind} {job.ns}/{job.name} successfully completed.", now)
         else:
-            self._set_condition(job, "Failed", True, f"{op.kind}Failed",
-                                f"{op.kind} {job.ns}/{job.name} has failed because {n} {rtype} replica(s) failed.",
-                                now)
+            self._set_condition(job, "Failed", True, f"{op.kind}Failed", failed_msg, now)
         rt = BY_KEY[job.key]
 
         def fin(o: dict) -> None:
@@ -275,9 +293,10 @@ class TrainingController:
         self.store.update(rt, job.ns, job.name, fin)
         self.e.event(_ref(rt, op, job), "Normal" if ok else "Warning",
                      f"{op.kind}Succeeded" if ok else f"{op.kind}Failed",
-                     f"{op.kind} {job.ns}/{job.name} successfully completed." if ok else
-                     f"{op.kind} {job.ns}/{job.name} has failed because {n} {rtype} replica(s) failed.", op.operator)
-        self._write_replicas(job, rt, op)
+                     f"{op.kind} {job.ns}/{job.name} successfully completed." if ok else failed_msg, op.operator)
+        # the last count: a finished job's replicaStatuses are not recomputed, except that on success the
+        # operator moves whatever is still active (parameter servers) to succeeded
+        self._write_replicas(job, rt, op, fold_active=ok)
 
     def _set_condition(self, job: JobRT, ctype: str, status: bool, reason: str, message: str, now: float,
                        keep_time: bool = False) -> None:
@@ -305,7 +324,7 @@ class TrainingController:
             st.setdefault("replicaStatuses", {})
         self.store.update(rt, job.ns, job.name, fn)
 
-    def _write_replicas(self, job: JobRT, rt, op: Operator) -> None:
+    def _write_replicas(self, job: JobRT, rt, op: Operator, fold_active: bool = False) -> None:
         obj = self.store.get(rt, job.ns, job.name)
         if obj is None:
             return
@@ -315,10 +334,12 @@ class TrainingController:
             q = self.e.pod_rt(job.ns, pn)
             pod_obj = self.store.get(PODS, job.ns, pn)
             phase = q.phase if q else ((pod_obj or {}).get("status") or {}).get("phase")
-            bucket = {"Running": "active", "Pending": "active", "Succeeded": "succeeded", "Failed": "failed"}.get(
-                phase or "", None)
+            # as training-operator's UpdateJobReplicaStatuses: a Pending pod is in no bucket
+            bucket = {"Running": "active", "Succeeded": "succeeded", "Failed": "failed"}.get(phase or "", None)
             if q is not None and q.deleting:
                 bucket = None
+            if bucket == "active" and fold_active:
+                bucket = "succeeded"
             if bucket:
                 entry[bucket] = entry.get(bucket, 0) + 1
             sel = (f"training.kubeflow.org/job-name={job.name},training.kubeflow.org/operator-name={op.operator},"

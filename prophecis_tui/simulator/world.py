@@ -59,8 +59,8 @@ class Scale:
 SCALES = {
     "tiny": Scale(2, 2, 4, 4, 2, warmup=1800.0, activity=0.0),
     "small": Scale(6, 8, 40, 30, 10, activity=45.0),
-    "large": Scale(60, 250, 2000, 1000, 500, warmup=6 * 3600.0, activity=6.0),
-    "xlarge": Scale(300, 1250, 10000, 5000, 2500, warmup=6 * 3600.0, activity=1.5),
+    "large": Scale(60, 250, 2000, 1000, 500, warmup=8 * 3600.0, activity=6.0),
+    "xlarge": Scale(300, 1250, 10000, 5000, 2500, warmup=8 * 3600.0, activity=1.5),
 }
 
 
@@ -138,7 +138,8 @@ def training_body(kind: str, ns: str, name: str, user: str, model: str, rng: ran
         cmd = ["torchrun", "--nproc_per_node", str(g), "/workspace/train.py", "--model", model]
         specs = {"Master": {"replicas": 1, "restartPolicy": "OnFailure",
                             "template": _template(_train_container("pytorch", img, cmd, g, 8, 48, user), tl, "OnFailure")},
-                 "Worker": {"replicas": rng.randint(1, max(1, min(12, max_gpus // g - 1))), "restartPolicy": "OnFailure",
+                 "Worker": {"replicas": rng.randint(min(2, max_gpus // g - 1), max(1, min(14, max_gpus // g - 1))),
+                            "restartPolicy": "OnFailure",
                             "template": _template(_train_container("pytorch", img, cmd, g, 8, 48, user), tl, "OnFailure")}}
         return PYTORCHJOBS, {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
                              "metadata": meta(name, ns, labels=labels),
@@ -161,7 +162,7 @@ def training_body(kind: str, ns: str, name: str, user: str, model: str, rng: ran
         cmd = ["python", "/workspace/xgb_train.py", "--model", model]
         specs = {"Master": {"replicas": 1, "restartPolicy": "Never",
                             "template": _template(_train_container("xgboost", img, cmd, 0, 4, 16, user), tl, "Never")},
-                 "Worker": {"replicas": rng.randint(2, 10), "restartPolicy": "Never",
+                 "Worker": {"replicas": rng.randint(3, 14), "restartPolicy": "Never",
                             "template": _template(_train_container("xgboost", img, cmd, 0, 4, 16, user), tl, "Never")}}
         return XGBOOSTJOBS, {"apiVersion": "kubeflow.org/v1", "kind": "XGBoostJob",
                              "metadata": meta(name, ns, labels=labels),
@@ -191,7 +192,7 @@ def sdep_body(ns: str, name: str, user: str, model: str, rng: random.Random) -> 
     return {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
             "metadata": meta(name, ns, labels={"MLSS-USER": user, "model": model}),
             "spec": {"name": name, "protocol": "seldon", "predictors": [{
-                "name": "default", "replicas": rng.choice([1, 1, 2, 2, 3, 4]), "traffic": 100,
+                "name": "default", "replicas": rng.choice([1, 2, 2, 3, 3, 4, 6]), "traffic": 100,
                 "graph": graph, "componentSpecs": [{"spec": {"containers": [c]}}], "labels": {"version": "default"}}]}}
 
 
@@ -213,7 +214,7 @@ class World:
         e._virtual = t0
         e.start_sweeper(t0 + 120.0)
         created = t0 - 86400 * 180
-        for ns in ("default", "kube-system", PLATFORM_NS):
+        for ns in ("default", "kube-system", "monitoring", PLATFORM_NS):
             e.store.create(NAMESPACES, system_namespace(ns, created), now=created)
         self._nodes(created)
         for t in self.tenants:
@@ -287,17 +288,35 @@ class World:
             spec = pod_spec([container(comp, image, cpu="1", memory="2Gi")])
             spec["nodeSelector"] = {"lb-department": "platform"}
             body = pod(PLATFORM_NS, name, {"app": comp, "pod-template-hash": h[:9]}, spec)
-            self.e.create_pod(body, pod_runtime(body, "platform", None, {"component": comp}, rate=0.2))
+            # as on any long-lived cluster, some controllers have restarted once: the notebook controller lost
+            # its leader election, the job monitor panicked; both have run fine since
+            flaky = {"notebook-controller": "NCCLTimeout", "di-jobmonitor": "Error"}.get(comp)
+            self.e.create_pod(body, pod_runtime(body, "platform", None, {"component": comp}, rate=0.2,
+                                                fate="flaky" if flaky else "run", failure=flaky,
+                                                crash_after=self.scale.warmup * (0.3 if flaky == "Error" else 0.5)))
+        daemonsets = [("kube-system", "kube-proxy", "registry.k8s.io/kube-proxy:v1.28.15", False),
+                      ("kube-system", "calico-node", "docker.io/calico/node:v3.26.4", False),
+                      ("kube-system", "nvidia-device-plugin-daemonset", "nvcr.io/nvidia/k8s-device-plugin:v0.14.5", True),
+                      ("kube-system", "dcgm-exporter", "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.9-3.6.1-ubuntu22.04", True),
+                      ("monitoring", "node-exporter", "quay.io/prometheus/node-exporter:v1.7.0", False),
+                      (PLATFORM_NS, "fluent-bit", "cr.fluentbit.io/fluent/fluent-bit:2.2.2", False)]
+        alnum = "bcdfghjklmnpqrstvwxz2456789"
         for n in list(self.e.nodes.values()):
-            if not n.gpus:
-                continue
-            name = f"dcgm-exporter-{n.name.split('-')[-1]}"
-            spec = pod_spec([container("dcgm-exporter", "nvcr.io/nvidia/k8s/dcgm-exporter:4.2.3-4.1.3-ubuntu22.04",
-                                       cpu="100m", memory="256Mi",
-                                       ports=[{"containerPort": 9400, "name": "metrics", "protocol": "TCP"}])])
-            spec["nodeSelector"] = {"kubernetes.io/hostname": n.name}
-            body = pod("kube-system", name, {"app.kubernetes.io/name": "dcgm-exporter"}, spec)
-            self.e.create_pod(body, pod_runtime(body, "platform", None, {"component": "dcgm-exporter"}, rate=0.05))
+            for ns, ds, image, gpu_only in daemonsets:
+                if gpu_only and not n.gpus:
+                    continue
+                name = f"{ds}-{''.join(self.rng.choice(alnum) for _ in range(5))}"
+                ports = [{"containerPort": 9400, "name": "metrics", "protocol": "TCP"}] if ds == "dcgm-exporter" else None
+                spec = pod_spec([container(ds, image, cpu="100m", memory="128Mi", ports=ports)],
+                                tolerations=[{"operator": "Exists"}])
+                spec["nodeSelector"] = {"kubernetes.io/hostname": n.name}
+                ds_uid = hashlib.sha256(f"ds:{ns}/{ds}".encode()).hexdigest()
+                ds_uid = f"{ds_uid[:8]}-{ds_uid[8:12]}-{ds_uid[12:16]}-{ds_uid[16:20]}-{ds_uid[20:32]}"
+                body = pod(ns, name, {"app.kubernetes.io/name": ds, "controller-revision-hash": "6d4f8b7c9",
+                                      "pod-template-generation": "1"}, spec,
+                           owner={"apiVersion": "apps/v1", "kind": "DaemonSet", "name": ds, "uid": ds_uid,
+                                  "controller": True, "blockOwnerDeletion": True})
+                self.e.create_pod(body, pod_runtime(body, "platform", None, {"component": ds}, rate=0.05))
 
     def _name(self, base: str) -> str:
         self._seq += 1
@@ -334,7 +353,7 @@ class World:
         model = self.rng.choice(MODELS[t.department])
         user = self.rng.choice(t.users)
         name = f"training-{self.rng.getrandbits(40):010x}" if kind == "single" else self._name(f"{model}-{user}")
-        rt, body = training_body(kind, t.name, name, user, model, self.rng, max_gpus=max(2, min(12, t.gpus // 2)))
+        rt, body = training_body(kind, t.name, name, user, model, self.rng, max_gpus=max(2, min(16, t.gpus // 2)))
         self.e.store.create(rt, body)
 
     def create_sdep(self, t: Tenant) -> None:

@@ -1,0 +1,137 @@
+"""`make bench`: performance figures of prophecis-tui, printed and written to docs/benchmarks.md.
+
+Each figure is measured against the real program: the simulator runs as its own process
+(`prophecis-tui sim`), clients talk to it over loopback exactly as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def rss_kib(pid: int) -> tuple[int, int]:
+    """(current RSS, peak RSS) of a process in KiB."""
+    cur = peak = 0
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                cur = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                peak = int(line.split()[1])
+    return cur, peak
+
+
+class Sim:
+    """`prophecis-tui sim` as a child process."""
+
+    def __init__(self, scale: str, workdir: Path) -> None:
+        self.scale = scale
+        self.workdir = workdir
+        self.proc: subprocess.Popen | None = None
+        self.info: dict = {}
+        self.startup = 0.0
+
+    def __enter__(self) -> "Sim":
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(
+            [str(BIN / "prophecis-tui"), "sim", "--scale", self.scale, "--seed", "42", "--no-activity",
+             "--write-config", str(self.workdir), "--ready-json"],
+            stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        self.startup = time.monotonic() - t0
+        self.info = json.loads(line)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def timed(fn, repeat: int = 3) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def bench_simulator(rows: list[tuple[str, str, str]]) -> None:
+    from kubernetes import client, config
+
+    for scale in ("small", "large"):
+        with tempfile.TemporaryDirectory() as d, Sim(scale, Path(d)) as sim:
+            cur, peak = rss_kib(sim.proc.pid)
+            rows.append((f"simulator `{scale}`: start to serving (build + warm-up)", f"{sim.startup:.1f} s",
+                         "one process, seed 42"))
+            rows.append((f"simulator `{scale}`: memory after start", f"{cur / 1024:.0f} MiB RSS",
+                         f"peak {peak / 1024:.0f} MiB"))
+            api = config.new_client_from_config(config_file=sim.info["kubeconfig"], context="sim-admin")
+            core = client.CoreV1Api(api)
+
+            def paged() -> int:
+                n, tok = 0, None
+                while True:
+                    r = core.list_pod_for_all_namespaces(limit=500, _continue=tok, _preload_content=False)
+                    body = json.loads(r.data)
+                    n += len(body["items"])
+                    tok = body["metadata"].get("continue")
+                    if not tok:
+                        return n
+
+            t, n = timed(paged)
+            rows.append((f"`{scale}`: all pods, raw JSON pages of 500 (Python client)", f"{t * 1000:.0f} ms",
+                         f"{n} pods"))
+            t, resp = timed(lambda: core.list_pod_for_all_namespaces(), repeat=1)
+            rows.append((f"`{scale}`: all pods in one list, into client models (Python client)", f"{t:.2f} s",
+                         f"{len(resp.items)} pods; client-side model building dominates"))
+            if shutil.which("kubectl"):
+                cmd = ["kubectl", "--kubeconfig", sim.info["kubeconfig"], "get", "pods", "-A", "--no-headers"]
+                t, out = timed(lambda: subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+                rows.append((f"`{scale}`: `kubectl get pods -A`", f"{t:.2f} s",
+                             f"{len(out.splitlines())} rows (server-side Table, pages of 500)"))
+            cur, peak = rss_kib(sim.proc.pid)
+            rows.append((f"simulator `{scale}`: memory after the lists", f"{cur / 1024:.0f} MiB RSS",
+                         f"peak {peak / 1024:.0f} MiB"))
+            api.close()
+
+
+def main() -> int:
+    rows: list[tuple[str, str, str]] = []
+    bench_simulator(rows)
+    width = max(len(r[0]) for r in rows)
+    for name, value, note in rows:
+        print(f"{name:<{width}}  {value:>14}  {note}")
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = ["# Benchmarks", "",
+             f"Written by `make bench` on {when}; {platform.machine()}, {os.cpu_count()} CPUs, "
+             f"Python {platform.python_version()}. Medians of 3 runs unless noted.", "",
+             "| figure | value | note |", "|---|---|---|"]
+    lines += [f"| {n} | {v} | {note} |" for n, v, note in rows]
+    out = ROOT / "docs" / "benchmarks.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
