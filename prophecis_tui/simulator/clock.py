@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from datetime import datetime, timezone
 
 
@@ -54,7 +55,12 @@ class SimClock:
 
 def rfc3339(ts: float) -> str:
     """Second-precision RFC 3339 with a Z, the way the apiserver writes metav1.Time."""
-    return datetime.fromtimestamp(int(ts), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339_seconds(int(ts))
+
+
+@lru_cache(maxsize=65536)
+def _rfc3339_seconds(secs: int) -> str:
+    return datetime.fromtimestamp(secs, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def rfc3339_micro(ts: float) -> str:

@@ -89,6 +89,7 @@ class PodRT:
     unsched_msg: str = ""
     last_sched_event: float = -1e18
     sched_retry: bool = False  # a periodic retry of this unschedulable pod is queued
+    sched_epoch: int = -1  # the candidate nodes' epochs at the last failed attempt
     ready_delay: float = 1.0
     pull_delay: float = 3.0
     gen: int = 0
@@ -111,6 +112,7 @@ class NodeRT:
     free_gpus: list[int] = field(default_factory=list)
     pods: set = field(default_factory=set)
     gpu_pods: dict[int, tuple[str, str, str]] = field(default_factory=dict)  # index -> (ns, pod, container)
+    epoch: int = 0  # bumped whenever resources are freed here
 
 
 @dataclass
@@ -151,6 +153,7 @@ class Engine:
         self.store = Store(self.now, seed)
         self.nodes: dict[str, NodeRT] = {}
         self._node_index: dict[tuple[str, str], set[str]] = {}
+        self._cand_cache: dict[tuple, list[NodeRT]] = {}
         self.pods: dict[tuple[str, str], PodRT] = {}
         self.pending: dict[tuple[str, str], PodRT] = {}
         self.quotas: dict[str, QuotaRT] = {}
@@ -158,6 +161,7 @@ class Engine:
         self._event_keys: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._event_seq = itertools.count(1)
         self._event_last: dict[tuple[str, str], float] = {}
+        self._event_key_of: dict[tuple[str, str], tuple[str, str, str]] = {}
         self._ip_seq = itertools.count(10)
         self._dirty_quotas: set[str] = set()
         self._sched_pass_due = False
@@ -240,11 +244,21 @@ class Engine:
                    quantity.parse(status["memory"]), int(quantity.parse(status.get(GPU, "0"))), ip)
         n.free_gpus = list(range(n.gpus))
         self.nodes[n.name] = n
+        self._cand_cache.clear()
+        for p in self.pending.values():
+            p.sched_epoch = -1
         for kv in n.labels.items():
             self._node_index.setdefault(kv, set()).add(n.name)
         self.store.create(NODES, node)
 
     def _candidates(self, selector: dict[str, str]) -> list[NodeRT]:
+        key = tuple(sorted(selector.items()))
+        found = self._cand_cache.get(key)
+        if found is None:
+            found = self._cand_cache[key] = self._match_nodes(selector)
+        return found
+
+    def _match_nodes(self, selector: dict[str, str]) -> list[NodeRT]:
         names: set[str] | None = None
         for kv in selector.items():
             s = self._node_index.get(kv, set())
@@ -344,6 +358,7 @@ class Engine:
                        "eventTime": None, "reportingComponent": component, "reportingInstance": host or ""})
         self.store.create(EVENTS, ev, now=now)
         self._event_keys[key] = (ns, name)
+        self._event_key_of[(ns, name)] = key
         self._event_last[(ns, name)] = now
 
     def _sweep_events(self) -> None:
@@ -352,10 +367,11 @@ class Engine:
         old = [k for k, t in self._event_last.items() if t < cutoff]
         for k in old:
             del self._event_last[k]
+            ek = self._event_key_of.pop(k, None)
+            if ek is not None and self._event_keys.get(ek) == k:
+                del self._event_keys[ek]
             if self.store.get(EVENTS, *k) is not None:
                 self.store.delete(EVENTS, *k)
-        if old:
-            self._event_keys = {k: v for k, v in self._event_keys.items() if v in self._event_last}
         self.after(120.0, self._sweep_events)
 
     # ------------------------------------------------------------------ pods
@@ -408,6 +424,9 @@ class Engine:
     def _try_schedule(self, p: PodRT, pod: dict) -> None:
         sel = pod["spec"].get("nodeSelector") or {}
         cands = self._candidates(sel)
+        epoch = sum(n.epoch for n in cands)
+        if epoch == p.sched_epoch:
+            return  # nothing was freed on its nodes since it last failed: it would fail the same way
         need_cpu, need_mem, need_gpu = p.requests.get("cpu", 0), p.requests.get("memory", 0), int(p.requests.get(GPU, 0))
         best: NodeRT | None = None
         short: dict[str, int] = {}
@@ -438,11 +457,12 @@ class Engine:
             parts = ", ".join(f"{v} {k}" for k, v in sorted(short.items(), key=lambda kv: kv[0]))
             msg = f"0/{total} nodes are available: {parts}." if parts else f"0/{total} nodes are available."
             now = self.now()
+            p.sched_epoch = epoch
             if msg != p.unsched_msg or now - p.last_sched_event >= 60.0:
-                first = not p.unsched_msg
+                changed = msg != p.unsched_msg
                 p.unsched_msg, p.last_sched_event = msg, now
                 self.event(self.pod_ref(p), "Warning", "FailedScheduling", msg, "default-scheduler", modern=True)
-                if first or msg:
+                if changed:
                     self._write_pod(p)
             if not p.sched_retry:
                 p.sched_retry = True
@@ -453,6 +473,7 @@ class Engine:
     def _retry_unschedulable(self, p: PodRT, gen: int) -> None:
         p.sched_retry = False
         if p.gen == gen and not p.deleting and p.key in self.pending:
+            p.sched_epoch = -1
             self._want_schedule()
 
     def _bind(self, p: PodRT, n: NodeRT) -> None:
@@ -487,6 +508,7 @@ class Engine:
                 n.gpu_pods.pop(i, None)
             n.free_gpus = sorted(set(n.free_gpus) | set(p.gpu_ids))
             n.pods.discard(p.key)
+            n.epoch += 1
             p.held = False
             self._want_schedule()
         if p.counted:
