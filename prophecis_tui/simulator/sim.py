@@ -108,7 +108,14 @@ class Simulation:
             self._down_task.cancel()
         self.api.cancel_streams()
         if self._runner:
+            server = self._runner.server
+            transports = [h.transport for h in (server.connections if server is not None else [])
+                          if h.transport is not None]
             await self._runner.cleanup()
+            # A TLS close waits for the peer's close_notify, which an idle pooled client never sends:
+            # cut what is left so no socket outlives the simulator.
+            for t in transports:
+                t.abort()
 
     async def _tick(self) -> None:
         while True:

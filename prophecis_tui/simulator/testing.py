@@ -57,6 +57,8 @@ class SimThread:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=10)
+            if not self._thread.is_alive():
+                self.loop.close()
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         fut: concurrent.futures.Future = concurrent.futures.Future()
