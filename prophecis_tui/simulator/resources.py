@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 READ_VERBS = ("get", "list", "watch")
@@ -24,11 +25,11 @@ class ResourceType:
     fields: tuple[str, ...] = COMMON_FIELDS
     builtin: bool = True  # built-in kinds take strategic merge; custom resources answer 415
 
-    @property
+    @cached_property
     def key(self) -> str:
         return f"{self.group}/{self.plural}"
 
-    @property
+    @cached_property
     def qualified(self) -> str:
         """`pods` or `notebooks.kubeflow.org`, as it appears in Status messages."""
         return self.plural if not self.group else f"{self.plural}.{self.group}"
