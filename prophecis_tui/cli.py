@@ -1,34 +1,221 @@
-"""The `prophecis-tui` command."""
+"""The `prophecis-tui` command: the console, `status`, `sim`, `version`.
+
+Nothing here imports Textual until the console itself starts, so `status` stays headless.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import signal
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
+from typing import Any
 
 from . import __version__
 
-USAGE = """usage: prophecis-tui <command> [options]
+EPILOG = """commands:
+  prophecis-tui [options]            the console
+  prophecis-tui status [--json]      a headless summary for scripts and cron
+  prophecis-tui sim [options]        serve a simulated Prophecis platform (see sim --help)
+  prophecis-tui version              print the version"""
 
-commands:
-  sim        serve a simulated Prophecis platform (Kubernetes API) on loopback
-  version    print the version
 
-Run 'prophecis-tui <command> --help' for a command's options."""
+class CliError(Exception):
+    """One line for the user, and the exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _connection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
+    p.add_argument("--context", help="kubeconfig context (default: the current context)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-n", "--namespace", help="start scoped to this namespace (default: the context's)")
+    g.add_argument("-A", "--all-namespaces", action="store_true", help="start with every namespace")
+    p.add_argument("--read-only", action="store_true", default=None, help="refuse and hide every change")
+    p.add_argument("--config", help="config file (default: $PROPHECIS_TUI_CONFIG, then the XDG config dir)")
+    p.add_argument("--demo", action="store_true", help="start a simulated platform (small) and connect to it")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="prophecis-tui", description="Terminal console for the Prophecis ML platform.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _connection_args(p)
+    return p
+
+
+def status_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="prophecis-tui status",
+                                description="Per namespace: notebooks, jobs and deployments by state, GPUs against "
+                                            "quota, and the health of each source. Exit 0 when it could read, "
+                                            "1 when it could not.")
+    _connection_args(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------- settings
+def _settings(args: argparse.Namespace) -> Any:
+    from .config import ConfigError, load_settings
+    overrides: dict[str, Any] = {}
+    for key in ("kubeconfig", "context", "namespace"):
+        if getattr(args, key, None):
+            overrides[key] = getattr(args, key)
+    if getattr(args, "all_namespaces", False):
+        overrides["all_namespaces"] = True
+    if getattr(args, "read_only", None):
+        overrides["read_only"] = True
+    try:
+        return load_settings(args.config, overrides)
+    except ConfigError as err:
+        raise CliError(f"config: {err}", 2) from None
+
+
+def _backend(kubeconfig: str | None, context: str | None, read_only: bool) -> Any:
+    from backends.kubernetes import ConfigError, Kubernetes
+    from .domain import BackendError
+    try:
+        return Kubernetes.from_kubeconfig(kubeconfig, context, read_only=read_only)
+    except ConfigError as err:
+        raise CliError(str(err), 2) from None
+    except BackendError as err:
+        raise CliError(err.message) from None
+
+
+def _check_reachable(backend: Any) -> Any:
+    from .domain import BackendError
+    try:
+        return backend.identity()
+    except BackendError as err:
+        raise CliError(err.message) from None
+
+
+# ---------------------------------------------------------------------------------------------- demo
+class DemoSimulator:
+    """`prophecis-tui sim --scale small` as a child process that dies with us."""
+
+    def __init__(self, scale: str = "small") -> None:
+        self.scale = scale
+        self.dir = tempfile.TemporaryDirectory(prefix="prophecis-demo-")
+        self.proc: subprocess.Popen | None = None
+        self.kubeconfig = ""
+
+    def start(self) -> str:
+        def die_with_parent() -> None:  # Linux: the child gets SIGTERM if we are killed outright
+            try:
+                import ctypes
+                ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+            except Exception:
+                pass
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "prophecis_tui", "sim", "--scale", self.scale, "--seed", "42", "--port", "0",
+             "--write-config", self.dir.name, "--ready-json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if not line:
+            err = (self.proc.stderr.read() if self.proc.stderr else "").strip().splitlines()
+            self.stop()
+            raise CliError("the demo simulator did not start" + (f": {err[-1]}" if err else ""))
+        self.kubeconfig = json.loads(line)["kubeconfig"]
+        return self.kubeconfig
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.dir.cleanup()
+
+
+# ---------------------------------------------------------------------------------------------- commands
+def run_console(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    demo = DemoSimulator(settings.demo_scale) if args.demo else None
+
+    def on_signal(signum, frame):  # an SSH session dropping sends SIGHUP: leave cleanly, stop the demo
+        raise SystemExit(128 + signum)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    try:
+        kubeconfig = demo.start() if demo else settings.kubeconfig
+        context = "sim-admin" if demo else settings.context
+        effective = settings.for_context(context or "")
+        read_only = bool(effective.read_only)
+        backend = _backend(kubeconfig, context, read_only)
+        identity = _check_reachable(backend)
+        from .app import ProphecisApp, Session
+        from .feeds import Feeds
+        from .state import State
+
+        def connect(ctx: str) -> Session:
+            b = _backend(kubeconfig, ctx, read_only)
+            ident = b.identity()
+            st = State()
+            f = Feeds(b, st)
+            f.start()
+            return Session(b, st, f, ident)
+
+        state = State()
+        feeds = Feeds(backend, state)
+        feeds.start()
+        namespace = None if settings.all_namespaces else (effective.namespace or identity.namespace)
+        app = ProphecisApp(Session(backend, state, feeds, identity), contexts=backend.contexts(),
+                           connect=connect, namespace=namespace, read_only=read_only,
+                           theme=effective.theme, keymap=dict(settings.ui.keys),
+                           refresh_seconds=effective.refresh_seconds)
+        app.run()
+        return app.return_code or 0
+    finally:
+        if demo:
+            demo.stop()
+
+
+def run_status(argv: list[str]) -> int:
+    args = status_parser().parse_args(argv)
+    settings = _settings(args)
+    demo = DemoSimulator(settings.demo_scale) if args.demo else None
+    try:
+        kubeconfig = demo.start() if demo else settings.kubeconfig
+        context = "sim-admin" if demo else settings.context
+        backend = _backend(kubeconfig, context, True)
+        identity = _check_reachable(backend)
+        from .status import collect, render_text
+        report = collect(backend, identity, namespace=None if args.all_namespaces else args.namespace)
+        print(json.dumps(report, indent=2) if args.json else render_text(report))
+        return 0 if report["ok"] else 1
+    finally:
+        if demo:
+            demo.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in ("-h", "--help", "help"):
-        print(USAGE)
-        return 0
-    cmd, rest = args[0], args[1:]
-    if cmd == "sim":
-        from .simulator.__main__ import main as sim_main
-        return sim_main(rest)
-    if cmd in ("version", "--version"):
-        print(f"prophecis-tui {__version__}")
-        return 0
-    print(f"prophecis-tui: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
-    return 2
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args and args[0] == "sim":
+            from .simulator.__main__ import main as sim_main
+            return sim_main(args[1:])
+        if args and args[0] in ("version", "--version"):
+            print(f"prophecis-tui {__version__}")
+            return 0
+        if args and args[0] == "status":
+            return run_status(args[1:])
+        if args and not args[0].startswith("-"):
+            print(f"prophecis-tui: unknown command {args[0]!r}\n\n{EPILOG}", file=sys.stderr)
+            return 2
+        return run_console(parser().parse_args(args))
+    except CliError as err:
+        print(f"prophecis-tui: {err}", file=sys.stderr)
+        return err.code
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ async def _serve(args: argparse.Namespace, start: float | None) -> int:
                        "drop_watch_every": args.drop_watch_every, "expire_watches": args.expire_watches})
     built = time.monotonic() - t0
     try:
-        await sim.start(args.host, args.port)
+        await sim.start(args.host, args.port, ca_dir=args.write_config)
     except OSError as err:
         print(f"error: cannot listen on {args.host}:{args.port}: {err.strerror or err}", file=sys.stderr)
         return 1

@@ -86,7 +86,12 @@ RESOURCES: tuple[ResourceType, ...] = (
                  "SelfSubjectAccessReview", False, "", (), verbs=("create",)),
     ResourceType("authorization.k8s.io", ("v1",), "selfsubjectrulesreviews",
                  "SelfSubjectRulesReview", False, "", (), verbs=("create",)),
+    # `kubectl auth whoami`: who the server says the caller is (GA in 1.28)
+    ResourceType("authentication.k8s.io", ("v1",), "selfsubjectreviews",
+                 "SelfSubjectReview", False, "", (), verbs=("create",)),
 )
+
+REVIEW_GROUPS = ("authorization.k8s.io", "authentication.k8s.io")  # POST-only reviews, nothing stored
 
 BY_KEY: dict[str, ResourceType] = {r.key: r for r in RESOURCES}
 

@@ -195,7 +195,7 @@ class ApiServer:
         m = request.method
         q = request.query
         rt = route.rt
-        if rt.group == "authorization.k8s.io":
+        if rt.group in res.REVIEW_GROUPS:
             if m != "POST":
                 raise ApiError(405, f"the server does not allow this method on the requested resource", "MethodNotAllowed")
             return await self._review(request, ident, route)
@@ -650,7 +650,7 @@ class ApiServer:
 
         def purge() -> None:
             for rt in res.RESOURCES:
-                if not rt.namespaced or rt.group == "authorization.k8s.io":
+                if not rt.namespaced or rt.group in res.REVIEW_GROUPS:
                     continue
                 for o in list(self.store.objects(rt, name)):
                     if rt is PODS:
@@ -680,6 +680,12 @@ class ApiServer:
         body = await self._body(request)
         if not isinstance(body, dict):
             raise bad_request("Object 'Kind' is missing in the request body")
+        if route.rt.plural == "selfsubjectreviews":
+            # authentication.k8s.io: no spec; the answer is who the bearer token belongs to
+            return json_response({"apiVersion": route.api_version, "kind": route.rt.kind,
+                                  "metadata": {"creationTimestamp": None},
+                                  "status": {"userInfo": {"username": ident.user, "groups": list(ident.groups)}}},
+                                 201)
         spec = body.get("spec") or {}
         out = {"apiVersion": "authorization.k8s.io/v1", "kind": route.rt.kind,
                "metadata": {"creationTimestamp": None}, "spec": spec}

@@ -84,10 +84,10 @@ class Simulation:
         return next(i for i in self.identities if i.role == role)
 
     # ------------------------------------------------------------------ serving
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+    async def start(self, host: str = "127.0.0.1", port: int = 0, ca_dir: str | None = None) -> int:
         from .tls import make_tls
         self.host = host
-        self.tls = make_tls(host)
+        self.tls = make_tls(host, ca_dir)
         self._runner = web.AppRunner(self.api.app, handle_signals=False, access_log=None,
                                      shutdown_timeout=0.5)
         await self._runner.setup()

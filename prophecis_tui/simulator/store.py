@@ -399,6 +399,10 @@ class Store:
             self.compact(self.history_seconds)
         if rv < self._compacted_rv:
             raise gone(f"too old resource version: {rv} ({self.rv})")
+        if rv > self.rv:  # from another incarnation of the server, or made up: the client must relist
+            raise ApiError(504, f"Timeout: Too large resource version: {rv}, current: {self.rv}", "Timeout",
+                           {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                            "retryAfterSeconds": 1})
         i = bisect.bisect_right(self._history, rv, key=lambda c: c.rv)
         return [c for c in self._history[i:] if c.rt is rt]
 

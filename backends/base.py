@@ -1,0 +1,72 @@
+"""What the core expects of a Kubernetes backend. Blocking calls: the core runs them in threads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Literal, Protocol, Union
+
+from prophecis_tui.domain import (ModelDeployment, Namespace, Node, Notebook, Pod, Quota, TrainingJob)
+
+DomainObject = Union[Namespace, Node, Pod, Notebook, TrainingJob, ModelDeployment, Quota]
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One API resource the console lists and watches, and the state kind it feeds."""
+
+    name: str  # namespaces, nodes, pods, notebooks, tfjobs, pytorchjobs, xgboostjobs, jobs, seldondeployments, resourcequotas
+    kind: str  # the state kind: namespaces, nodes, pods, notebooks, trainingjobs, deployments, quotas
+    namespaced: bool
+    group: str = ""  # API group, for permission checks ("" for core)
+
+
+@dataclass
+class ListResult:
+    items: list[DomainObject]
+    resource_version: str
+
+
+@dataclass
+class WatchEvent:
+    type: Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
+    obj: DomainObject | None  # None for BOOKMARK
+    resource_version: str
+
+
+@dataclass
+class Identity:
+    context: str
+    cluster: str  # the kubeconfig's name for the cluster
+    user: str  # who the API server says we are (SelfSubjectReview), else the kubeconfig user name
+    groups: list[str] = field(default_factory=list)
+    namespace: str | None = None  # the context's namespace
+    server: str = ""  # the API server's host:port
+
+
+class WatchStream(Protocol):
+    """An open watch: iterate its events; ``close()`` from another thread ends the iteration."""
+
+    def __iter__(self) -> Iterator[WatchEvent]: ...
+
+    def close(self) -> None: ...
+
+
+class KubernetesBackend(Protocol):
+    read_only: bool
+
+    def identity(self) -> Identity: ...
+
+    def contexts(self) -> list[str]: ...
+
+    def resources(self) -> list[Resource]: ...
+
+    def list(self, resource: str, namespace: str | None = None) -> ListResult:
+        """All objects (paged underneath), parsed. Raises prophecis_tui.domain errors."""
+
+    def watch(self, resource: str, resource_version: str, namespace: str | None = None,
+              timeout_seconds: int = 300) -> WatchStream:
+        """Changes after ``resource_version``; raises Expired (410) when it is too old."""
+
+    def can_i(self, verb: str, group: str, resource: str, namespace: str | None = None) -> bool: ...
+
+    def close(self) -> None: ...

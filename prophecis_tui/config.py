@@ -1,0 +1,974 @@
+"""Settings: built-in defaults < TOML file < ``PROPHECIS_TUI_*`` environment < command line.
+
+The file is ``$PROPHECIS_TUI_CONFIG`` if set, else ``$XDG_CONFIG_HOME/prophecis-tui/config.toml``
+(``~/.config/prophecis-tui/config.toml``). A missing default file means "all defaults"; a file
+named explicitly (``load_settings(path)`` or ``PROPHECIS_TUI_CONFIG``) must exist.
+
+Environment variables use the prefix ``PROPHECIS_TUI_`` and ``__`` between nested keys:
+``PROPHECIS_TUI_UI__THEME=high-contrast``, ``PROPHECIS_TUI_CONTEXTS__PROD__READ_ONLY=true``.
+Complex values (``PROPHECIS_TUI_UI__KEYS``) are JSON.
+
+``[contexts.<kube-context>]`` sections override the top level for one Kubernetes context;
+:meth:`Settings.for_context` merges them into an :class:`EffectiveSettings`. Within one layer
+the context section wins over the top level; a higher layer (environment, command line) wins
+over a lower one, so ``--namespace`` beats a namespace in the file's context section.
+``read_only`` is a safety lock: true anywhere (top level, context, wall mode) means read-only.
+
+Secrets (Linkis token and password) are never read from the file or the command line: they come
+from ``PROPHECIS_TUI_LINKIS_TOKEN`` / ``PROPHECIS_TUI_LINKIS_PASSWORD`` or from a file named by
+``linkis_token_file`` / ``linkis_password_file``. They are held as ``SecretStr`` so ``repr()``,
+``model_dump()`` and error messages never show them.
+
+Every problem is raised as :class:`ConfigError`, whose ``str`` is one printable line.
+
+This module imports no Textual and does no network I/O (layer 6 in DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+import unicodedata
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.exceptions import SettingsError
+
+__all__ = [
+    "APP_NAME",
+    "CONFIG_ENV_VAR",
+    "ENV_PREFIX",
+    "HIGH_CONTRAST_THEME",
+    "SECRET_KEYS",
+    "CmdbOverride",
+    "CmdbSettings",
+    "ConfigError",
+    "ContextSettings",
+    "EffectiveSettings",
+    "MetricsOverride",
+    "MetricsSettings",
+    "Settings",
+    "UiSettings",
+    "config_path",
+    "data_dir",
+    "load_settings",
+    "normalize_keys",
+]
+
+APP_NAME = "prophecis-tui"
+ENV_PREFIX = "PROPHECIS_TUI_"
+CONFIG_ENV_VAR = "PROPHECIS_TUI_CONFIG"
+CONFIG_FILE_NAME = "config.toml"
+HIGH_CONTRAST_THEME = "high-contrast"
+DEFAULT_THEME = "textual-dark"
+#: Keys that hold secrets: accepted from the environment only, never from the file or CLI.
+SECRET_KEYS = frozenset({"linkis_token", "linkis_password"})
+
+MetricsSource = Literal["prometheus", "dcgm", "nvml", "none"]
+CmdbSource = Literal["file", "url", "none"]
+DemoScale = Literal["small", "large", "xlarge"]
+
+
+# -------------------------------------------------------------------------------------- errors
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _one_line(text: str) -> str:
+    """Neutralise control characters (newlines, escapes) so a message stays one safe line."""
+    return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()) if ord(m.group()) < 0x100
+                        else "\\u%04x" % ord(m.group()), text)
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the user. ``str(err)`` is one line.
+
+    ``problems`` holds every individual problem (also one line each); ``str`` joins them.
+    """
+
+    def __init__(self, *problems: str) -> None:
+        lines = [_one_line(p) for p in problems] or ["invalid configuration"]
+        self.problems: tuple[str, ...] = tuple(lines)
+        shown = "; ".join(lines[:5])
+        if len(lines) > 5:
+            shown += f"; and {len(lines) - 5} more"
+        super().__init__(shown)
+
+
+# ------------------------------------------------------------------------------ field validators
+_MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
+_KEY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_BINDING_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
+_KEY_NAME_REPLACEMENTS = {  # as textual.keys.KEY_NAME_REPLACEMENTS
+    "solidus": "slash",
+    "reverse_solidus": "backslash",
+    "commercial_at": "at",
+    "hyphen_minus": "minus",
+    "plus_sign": "plus",
+    "low_line": "underscore",
+}
+
+
+def _character_to_key(ch: str) -> str:
+    """A single character as Textual names it (``:`` -> ``colon``), like textual.keys does.
+
+    ``App.set_keymap`` does not translate characters itself, so a keymap entry of ``":"``
+    would never fire; we store the name.
+    """
+    if ch.isalnum():
+        return ch
+    if ch == "\t":
+        return "tab"
+    try:
+        name = unicodedata.name(ch).lower().replace("-", "_").replace(" ", "_")
+    except ValueError:
+        return ch
+    return _KEY_NAME_REPLACEMENTS.get(name, name)
+
+
+def _normalize_key(key: str) -> str:
+    key = key.strip()
+    if not key:
+        raise ValueError("empty key in the list")
+    if key == "+":
+        return "plus"
+    *mods, last = key.split("+") if not key.endswith("++") else [*key[:-2].split("+"), "+"]
+    seen = []
+    for mod in mods:
+        m = mod.strip().lower()
+        if m not in _MODIFIERS:
+            raise ValueError(
+                f"{key!r}: unknown modifier {mod!r} (use {', '.join(_MODIFIERS)})"
+            )
+        if m in seen:
+            raise ValueError(f"{key!r}: modifier {m!r} given twice")
+        seen.append(m)
+    last = last.strip()
+    if len(last) == 1:
+        if not last.isprintable() and last != "\t":
+            raise ValueError(f"{key!r} is not a key")
+        name = _character_to_key(last)
+    elif _KEY_NAME.fullmatch(last):
+        name = last.lower()
+    else:
+        raise ValueError(
+            f"{key!r} is not a key (use one character or a Textual key name such as "
+            "'f1', 'escape', 'question_mark')"
+        )
+    return "+".join([*seen, name])
+
+
+def _check_key_spec(value: str) -> str:
+    if not value.strip():
+        raise ValueError("a key binding must name at least one key")
+    if value.strip() == ",":
+        return "comma"
+    return ",".join(_normalize_key(k) for k in value.split(","))
+
+
+def _check_binding_id(value: str) -> str:
+    if not _BINDING_ID.fullmatch(value):
+        raise ValueError(
+            f"binding id {value!r} must be letters, digits and . _ : - (e.g. 'app.command')"
+        )
+    return value
+
+
+def normalize_keys(spec: str) -> str:
+    """Validate a key list such as ``"ctrl+p, :"`` and return it in Textual's names
+    (``"ctrl+p,colon"``). Raises ``ValueError`` when a key is not a key."""
+    return _check_key_spec(spec)
+
+
+def _check_url(value: str) -> str:
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError as err:
+        raise ValueError(f"not a valid URL ({err})") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must be an http:// or https:// URL")
+    if not parts.hostname:
+        raise ValueError("the URL has no host")
+    if parts.password is not None:
+        # Never echo the value: it carries a secret.
+        raise ValueError(
+            "the URL carries a password; secrets do not belong in the configuration "
+            "(use the environment or a token file)"
+        )
+    if any(c.isspace() for c in value):
+        raise ValueError("a URL cannot contain spaces")
+    return value
+
+
+_THEME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _check_theme(value: str) -> str:
+    if not _THEME.fullmatch(value):
+        raise ValueError(
+            "a theme is a name such as 'textual-dark', 'nord' or 'high-contrast'"
+        )
+    return value
+
+
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def _check_namespace(value: str) -> str:
+    if len(value) > 63 or not _NAMESPACE.fullmatch(value):
+        raise ValueError(
+            "not a Kubernetes namespace name (lower-case letters, digits and '-', at most 63)"
+        )
+    return value
+
+
+def _check_nonempty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _expand_paths(value: str) -> str:
+    """``~`` expansion for a path or an ``os.pathsep``-separated list (like $KUBECONFIG)."""
+    value = _check_nonempty(value)
+    return os.pathsep.join(os.path.expanduser(p) for p in value.split(os.pathsep))
+
+
+Url = Annotated[str, AfterValidator(_check_url)]
+Theme = Annotated[str, AfterValidator(_check_theme)]
+NamespaceName = Annotated[str, AfterValidator(_check_namespace)]
+NonEmpty = Annotated[str, AfterValidator(_check_nonempty)]
+KeySpec = Annotated[str, AfterValidator(_check_key_spec)]
+BindingId = Annotated[str, AfterValidator(_check_binding_id)]
+UserPath = Annotated[Path, AfterValidator(lambda p: p.expanduser())]
+PathList = Annotated[str, AfterValidator(_expand_paths)]
+RefreshSeconds = Annotated[float, Field(ge=0.05, le=5.0, allow_inf_nan=False)]
+
+
+# ------------------------------------------------------------------------------------ sections
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class UiSettings(_Section):
+    """``[ui]``: how the console looks and which keys it answers to."""
+
+    theme: Theme = Field(
+        DEFAULT_THEME,
+        description="Colour theme: any Textual theme ('textual-dark', 'textual-light', 'nord', "
+        "'gruvbox', 'ansi-dark', ...) or 'high-contrast'. NO_COLOR is honoured whatever "
+        "the theme.",
+    )
+    keys: dict[BindingId, KeySpec] = Field(
+        default_factory=dict,
+        description="Key remapping: binding id -> comma-separated keys, e.g. "
+        "'app.command' = ':' or 'app.filter' = '/, ctrl+f'. Single characters are stored "
+        "under their Textual names (':' -> 'colon'). Unlisted bindings keep their keys.",
+    )
+    wall: bool = Field(
+        False,
+        description="Wall-screen mode: a read-only dashboard that runs unattended; implies "
+        "read_only.",
+    )
+
+
+class MetricsSettings(_Section):
+    """``[metrics]``: where GPU utilisation comes from (the resolved, effective form)."""
+
+    source: MetricsSource = Field(
+        "none",
+        description="'prometheus' (query Prometheus), 'dcgm' (scrape a dcgm-exporter), "
+        "'nvml' (this machine's GPUs) or 'none'.",
+    )
+    prometheus_url: Url | None = Field(
+        None, description="Prometheus base URL, e.g. http://prometheus.monitoring:9090."
+    )
+    dcgm_url: Url | None = Field(
+        None,
+        description="dcgm-exporter metrics URL, e.g. http://dcgm-exporter.gpu:9400/metrics.",
+    )
+
+    @model_validator(mode="after")
+    def _needs_endpoint(self) -> MetricsSettings:
+        if self.source == "prometheus" and not self.prometheus_url:
+            raise ValueError("metrics.source is 'prometheus' but metrics.prometheus_url is not set")
+        if self.source == "dcgm" and not self.dcgm_url:
+            raise ValueError("metrics.source is 'dcgm' but metrics.dcgm_url is not set")
+        return self
+
+
+class MetricsOverride(_Section):
+    """``[metrics]`` as written: every key optional; ``source`` defaults from what is set."""
+
+    source: MetricsSource | None = Field(
+        None,
+        description="'prometheus', 'dcgm', 'nvml' or 'none'. Unset: 'prometheus' if "
+        "prometheus_url is set, else 'dcgm' if dcgm_url is set, else 'none'.",
+    )
+    prometheus_url: Url | None = Field(
+        None, description="Prometheus base URL, e.g. http://prometheus.monitoring:9090."
+    )
+    dcgm_url: Url | None = Field(
+        None,
+        description="dcgm-exporter metrics URL, e.g. http://dcgm-exporter.gpu:9400/metrics.",
+    )
+
+
+class CmdbSettings(_Section):
+    """``[cmdb]``: where business-system (CMDB) records come from (resolved form)."""
+
+    source: CmdbSource = Field("none", description="'file', 'url' or 'none'.")
+    path: UserPath | None = Field(None, description="CMDB file (JSON) when source is 'file'.")
+    url: Url | None = Field(None, description="CMDB endpoint when source is 'url'.")
+
+    @model_validator(mode="after")
+    def _needs_location(self) -> CmdbSettings:
+        if self.source == "file" and self.path is None:
+            raise ValueError("cmdb.source is 'file' but cmdb.path is not set")
+        if self.source == "url" and not self.url:
+            raise ValueError("cmdb.source is 'url' but cmdb.url is not set")
+        return self
+
+
+class CmdbOverride(_Section):
+    """``[cmdb]`` as written: every key optional; ``source`` defaults from what is set."""
+
+    source: CmdbSource | None = Field(
+        None,
+        description="'file', 'url' or 'none'. Unset: 'file' if path is set, else 'url' if "
+        "url is set, else 'none'.",
+    )
+    path: UserPath | None = Field(
+        None, description="CMDB file (JSON), e.g. ~/.local/share/prophecis-tui/cmdb.json."
+    )
+    url: Url | None = Field(None, description="CMDB endpoint, e.g. https://cmdb.example/api.")
+
+
+class ContextSettings(_Section):
+    """``[contexts.<kube-context>]``: overrides for one Kubernetes context (unset = inherit)."""
+
+    read_only: bool | None = Field(
+        None,
+        description="true makes this context read-only. It cannot lift a read-only set "
+        "elsewhere (flag, top level, wall mode).",
+    )
+    namespace: NamespaceName | None = Field(None, description="Namespace to open.")
+    refresh_seconds: RefreshSeconds | None = Field(
+        None, description="Minimum UI batch interval for this context (0.05..5)."
+    )
+    theme: Theme | None = Field(
+        None, description="Theme for this context (e.g. a loud one for production)."
+    )
+    metrics: MetricsOverride = Field(
+        default_factory=MetricsOverride, description="GPU metrics source for this context."
+    )
+    alertmanager_url: Url | None = Field(None, description="Alertmanager base URL.")
+    linkis_url: Url | None = Field(None, description="Linkis gateway base URL.")
+    linkis_user: NonEmpty | None = Field(None, description="Linkis user (Token-User).")
+    linkis_token_file: UserPath | None = Field(
+        None, description="File holding the Linkis token (Token-Code)."
+    )
+    linkis_password_file: UserPath | None = Field(
+        None, description="File holding the Linkis password (password login)."
+    )
+    linkis_token: SecretStr | None = Field(
+        None,
+        description="Linkis token. Environment only: "
+        "PROPHECIS_TUI_CONTEXTS__<NAME>__LINKIS_TOKEN.",
+    )
+    linkis_password: SecretStr | None = Field(
+        None,
+        description="Linkis password. Environment only: "
+        "PROPHECIS_TUI_CONTEXTS__<NAME>__LINKIS_PASSWORD.",
+    )
+    cmdb: CmdbOverride = Field(
+        default_factory=CmdbOverride, description="CMDB source for this context."
+    )
+
+
+# ------------------------------------------------------------------------------ effective view
+def _resolve_metrics(m: MetricsOverride | dict) -> dict:
+    d = m.model_dump() if isinstance(m, BaseModel) else dict(m)
+    if d.get("source") is None:
+        d["source"] = ("prometheus" if d.get("prometheus_url")
+                       else "dcgm" if d.get("dcgm_url") else "none")
+    return d
+
+
+def _resolve_cmdb(c: CmdbOverride | dict) -> dict:
+    d = c.model_dump() if isinstance(c, BaseModel) else dict(c)
+    if d.get("source") is None:
+        d["source"] = "file" if d.get("path") else "url" if d.get("url") else "none"
+    return d
+
+
+def _read_secret_file(path: Path, what: str) -> SecretStr:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+        raise ConfigError(f"{path}: cannot read the {what} file: {reason}") from None
+    secret = text.strip()
+    if not secret:
+        raise ConfigError(f"{path}: the {what} file is empty")
+    return SecretStr(secret)
+
+
+class EffectiveSettings(BaseModel):
+    """The settings for one Kubernetes context: top level merged with its section."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    context: str | None = Field(description="Kubernetes context (None: the kubeconfig's current).")
+    kubeconfig: str | None
+    namespace: str | None = Field(description="None: the context's namespace.")
+    all_namespaces: bool
+    read_only: bool
+    refresh_seconds: float
+    demo_scale: DemoScale
+    theme: str
+    keys: dict[str, str]
+    wall: bool
+    no_color: bool
+    metrics: MetricsSettings
+    alertmanager_url: str | None
+    linkis_url: str | None
+    linkis_user: str | None
+    linkis_token_file: Path | None
+    linkis_password_file: Path | None
+    linkis_token: SecretStr | None
+    linkis_password: SecretStr | None
+    cmdb: CmdbSettings
+
+    def resolve_linkis_token(self) -> SecretStr | None:
+        """The Linkis token: from the environment, else read from ``linkis_token_file``."""
+        if self.linkis_token is not None:
+            return self.linkis_token
+        if self.linkis_token_file is not None:
+            return _read_secret_file(self.linkis_token_file, "Linkis token")
+        return None
+
+    def resolve_linkis_password(self) -> SecretStr | None:
+        """The Linkis password: from the environment, else read from ``linkis_password_file``."""
+        if self.linkis_password is not None:
+            return self.linkis_password
+        if self.linkis_password_file is not None:
+            return _read_secret_file(self.linkis_password_file, "Linkis password")
+        return None
+
+
+# ------------------------------------------------------------------------------------ settings
+@dataclass
+class _Layers:
+    """Raw values per layer, kept to word errors and to merge contexts by precedence."""
+
+    file: Path | None = None
+    file_data: dict = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    env_data: dict = field(default_factory=dict)
+    cli_data: dict = field(default_factory=dict)
+
+
+_LOADING: ContextVar[_Layers | None] = ContextVar("prophecis_tui_config_loading", default=None)
+
+
+class _DictSource(PydanticBaseSettingsSource):
+    """A settings source that returns a dict computed beforehand."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - not used
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self._data
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' env source reading a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._mapping = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        from pydantic_settings.sources.utils import parse_env_vars
+
+        return parse_env_vars(
+            {k: v for k, v in self._mapping.items() if isinstance(v, str)},
+            self.case_sensitive,
+            self.env_ignore_empty,
+            self.env_parse_none_str,
+        )
+
+
+class Settings(BaseSettings):
+    """prophecis-tui settings. Build with :func:`load_settings`.
+
+    ``Settings()`` alone applies defaults and ``PROPHECIS_TUI_*`` from ``os.environ`` (no file).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+        env_ignore_empty=True,
+        extra="forbid",
+        validate_default=True,
+    )
+
+    kubeconfig: PathList | None = Field(
+        None,
+        description="Kubeconfig file (or a list joined by ':' like $KUBECONFIG). "
+        "None: $KUBECONFIG, else ~/.kube/config.",
+    )
+    context: NonEmpty | None = Field(
+        None, description="Kubernetes context to open. None: the kubeconfig's current context."
+    )
+    namespace: NamespaceName | None = Field(
+        None, description="Namespace to open. None: the context's namespace."
+    )
+    all_namespaces: bool = Field(False, description="Start with every namespace shown.")
+    read_only: bool = Field(
+        False, description="Hide and refuse every mutating action (also --read-only)."
+    )
+    refresh_seconds: RefreshSeconds = Field(
+        0.1,
+        description="Minimum interval between UI update batches, in seconds (0.05..5).",
+    )
+    demo_scale: DemoScale = Field(
+        "small", description="Size of the simulated platform for --demo: small, large, xlarge."
+    )
+    ui: UiSettings = Field(default_factory=UiSettings, description="Look and keys.")
+    metrics: MetricsOverride = Field(
+        default_factory=MetricsOverride, description="Where GPU metrics come from."
+    )
+    alertmanager_url: Url | None = Field(
+        None, description="Alertmanager base URL, e.g. http://alertmanager.monitoring:9093."
+    )
+    linkis_url: Url | None = Field(
+        None, description="Linkis gateway base URL, e.g. http://linkis-gateway:9001."
+    )
+    linkis_user: NonEmpty | None = Field(
+        None, description="Linkis user (sent as Token-User, or the login name)."
+    )
+    linkis_token_file: UserPath | None = Field(
+        None, description="File holding the Linkis token (Token-Code); keep it mode 0600."
+    )
+    linkis_password_file: UserPath | None = Field(
+        None, description="File holding the Linkis password, for password login."
+    )
+    linkis_token: SecretStr | None = Field(
+        None, description="Linkis token. Environment only: PROPHECIS_TUI_LINKIS_TOKEN."
+    )
+    linkis_password: SecretStr | None = Field(
+        None, description="Linkis password. Environment only: PROPHECIS_TUI_LINKIS_PASSWORD."
+    )
+    cmdb: CmdbOverride = Field(
+        default_factory=CmdbOverride, description="Where CMDB business-system data comes from."
+    )
+    contexts: dict[NonEmpty, ContextSettings] = Field(
+        default_factory=dict,
+        description="Per-Kubernetes-context overrides, [contexts.<name>].",
+    )
+
+    _no_color: bool = PrivateAttr(default=False)
+    _layers: _Layers = PrivateAttr(default_factory=_Layers)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        layers = _LOADING.get()
+        if layers is None:
+            return (init_settings, env_settings)
+        return (
+            init_settings,
+            _DictSource(settings_cls, layers.env_data),
+            _DictSource(settings_cls, layers.file_data),
+        )
+
+    def model_post_init(self, context: Any) -> None:
+        layers = _LOADING.get()
+        if layers is not None:
+            self._layers = layers
+            self._no_color = bool(layers.env.get("NO_COLOR"))
+        else:
+            self._no_color = bool(os.environ.get("NO_COLOR"))
+
+    # ------------------------------------------------------------------------------ queries
+    @property
+    def no_color(self) -> bool:
+        """True when ``NO_COLOR`` is set to a non-empty value (https://no-color.org)."""
+        return self._no_color
+
+    @property
+    def config_file(self) -> Path | None:
+        """The TOML file these settings were read from (None: defaults only)."""
+        return self._layers.file
+
+    def _rank(self, path: tuple[str, ...]) -> int:
+        """Which layer set ``path``: 3 command line, 2 environment, 1 file, 0 default."""
+        for rank, data in ((3, self._layers.cli_data), (2, self._layers.env_data),
+                           (1, self._layers.file_data)):
+            if _has_path(data, path):
+                return rank
+        return 0
+
+    def _context_key(self, name: str | None) -> str | None:
+        if name is None:
+            return None
+        if name in self.contexts:
+            return name
+        # Environment variable names are case-insensitive (stored lower-cased).
+        folded = [k for k in self.contexts if k.casefold() == name.casefold()]
+        return folded[0] if len(folded) == 1 else None
+
+    def for_context(self, name: str | None = None) -> EffectiveSettings:
+        """Merge the top level with ``[contexts.<name>]`` (``name`` None: ``self.context``).
+
+        A context without a section gets the top level. Raises :class:`ConfigError` when the
+        merged result is inconsistent (e.g. ``cmdb.source = "file"`` without ``cmdb.path``).
+        """
+        ctx_name = name if name is not None else self.context
+        return self._merge(ctx_name, self._context_key(ctx_name))
+
+    def _merge(self, ctx_name: str | None, key: str | None) -> EffectiveSettings:
+        section = self.contexts.get(key) if key is not None else None
+
+        values: dict[str, Any] = {
+            "context": ctx_name,
+            "kubeconfig": self.kubeconfig,
+            "namespace": self.namespace,
+            "all_namespaces": self.all_namespaces,
+            "read_only": self.read_only or self.ui.wall,
+            "refresh_seconds": self.refresh_seconds,
+            "demo_scale": self.demo_scale,
+            "theme": self.ui.theme,
+            "keys": dict(self.ui.keys),
+            "wall": self.ui.wall,
+            "no_color": self.no_color,
+            "alertmanager_url": self.alertmanager_url,
+            "linkis_url": self.linkis_url,
+            "linkis_user": self.linkis_user,
+            "linkis_token_file": self.linkis_token_file,
+            "linkis_password_file": self.linkis_password_file,
+            "linkis_token": self.linkis_token,
+            "linkis_password": self.linkis_password,
+        }
+        metrics = self.metrics.model_dump(exclude_unset=False)
+        cmdb = self.cmdb.model_dump(exclude_unset=False)
+
+        if section is not None:
+            base = ("contexts", key)
+
+            def wins(top: tuple[str, ...], ctx: tuple[str, ...]) -> bool:
+                return self._rank(base + ctx) >= self._rank(top)
+
+            if section.read_only:
+                values["read_only"] = True  # a lock: never lifted by a context
+            simple = {
+                "namespace": ("namespace",),
+                "refresh_seconds": ("refresh_seconds",),
+                "theme": ("ui", "theme"),
+                "alertmanager_url": ("alertmanager_url",),
+                "linkis_url": ("linkis_url",),
+                "linkis_user": ("linkis_user",),
+                "linkis_token_file": ("linkis_token_file",),
+                "linkis_password_file": ("linkis_password_file",),
+                "linkis_token": ("linkis_token",),
+                "linkis_password": ("linkis_password",),
+            }
+            for attr, top_path in simple.items():
+                value = getattr(section, attr)
+                if value is not None and wins(top_path, (attr,)):
+                    values[attr] = value
+            for sub, target in (("metrics", metrics), ("cmdb", cmdb)):
+                override = getattr(section, sub)
+                for attr in type(override).model_fields:
+                    value = getattr(override, attr)
+                    if value is not None and wins((sub, attr), (sub, attr)):
+                        target[attr] = value
+
+        values["metrics"] = _resolve_metrics(metrics)
+        values["cmdb"] = _resolve_cmdb(cmdb)
+        where = f"contexts.{_dotted((ctx_name,))}: " if section is not None else ""
+        try:
+            return EffectiveSettings(**values)
+        except ValidationError as err:
+            problems = []
+            for e in err.errors(include_url=False, include_input=False):
+                msg = e["msg"].removeprefix("Value error, ")
+                prefix = f"{self.config_file}: " if self.config_file else ""
+                problems.append(f"{prefix}{where}{msg}")
+            raise ConfigError(*problems) from None
+
+
+def _has_path(data: Any, path: tuple[str, ...]) -> bool:
+    for part in path:
+        if not isinstance(data, Mapping) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+# ------------------------------------------------------------------------------------- paths
+def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if env is None else env
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    home = env.get("HOME")
+    return Path(home) if home else Path.home()
+
+
+def _xdg(env: Mapping[str, str], var: str, fallback: tuple[str, ...]) -> Path:
+    value = env.get(var)
+    # The XDG spec: relative values are invalid and must be ignored.
+    if value and os.path.isabs(value):
+        return Path(value)
+    return _home(env).joinpath(*fallback)
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path:
+    """The config file to read: ``$PROPHECIS_TUI_CONFIG``, else
+    ``$XDG_CONFIG_HOME/prophecis-tui/config.toml`` (``~/.config/...``). Not checked to exist."""
+    env = _env(env)
+    named = env.get(CONFIG_ENV_VAR)
+    if named:
+        return Path(named).expanduser()
+    return _xdg(env, "XDG_CONFIG_HOME", (".config",)) / APP_NAME / CONFIG_FILE_NAME
+
+
+def data_dir(create: bool = False, env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_DATA_HOME/prophecis-tui`` (``~/.local/share/prophecis-tui``).
+
+    With ``create``, make it (and missing parents) with mode 0700, and tighten an existing
+    one that others can read. Raises :class:`ConfigError` when that fails.
+    """
+    path = _xdg(_env(env), "XDG_DATA_HOME", (".local", "share")) / APP_NAME
+    if create:
+        try:
+            missing = [p for p in (path, *path.parents) if not p.exists()]
+            for p in reversed(missing):
+                p.mkdir(mode=0o700, exist_ok=True)
+                os.chmod(p, 0o700)  # mkdir's mode is filtered by the umask
+            st = path.stat()
+            if not stat.S_ISDIR(st.st_mode):
+                raise ConfigError(f"{path}: exists and is not a directory")
+            if st.st_mode & 0o077 and st.st_uid == os.getuid():
+                os.chmod(path, 0o700)
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot create the data directory: "
+                              f"{err.strerror or err}") from None
+    return path
+
+
+# ---------------------------------------------------------------------------------- loading
+_TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
+_IDENT = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    parts = []
+    for p in loc:
+        if p == "[key]":
+            continue
+        s = str(p)
+        parts.append(s if _IDENT.fullmatch(s) else '"' + s.replace('"', '\\"') + '"')
+    return ".".join(parts)
+
+
+def _read_toml(path: Path, why: str | None) -> dict:
+    """Parse the file; ``why`` says who named it (None: the default location, may be absent)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if why is None:
+            return {}
+        raise ConfigError(f"{path}: config file not found ({why})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ConfigError(f"{path}, line {line}: not UTF-8 text") from None
+    return _parse_toml(text, path)
+
+
+def _parse_toml(text: str, where: Path | str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        msg = str(err)
+        if m := _TOML_AT.search(msg):
+            what = msg[: m.start()]
+            raise ConfigError(
+                f"{where}, line {m.group(1)}: {what} (column {m.group(2)})"
+            ) from None
+        if m := _TOML_END.search(msg):
+            line = text.count("\n") + (0 if text.endswith("\n") else 1)
+            raise ConfigError(f"{where}, line {max(line, 1)}: {msg[: m.start()]} "
+                              "(at end of file)") from None
+        raise ConfigError(f"{where}: {msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply") from None
+
+
+def _refuse_secrets(data: dict, where: str, how: str) -> None:
+    """Secrets may come from the environment only, never from the file or the command line."""
+    found = [k for k in SECRET_KEYS if k in data]
+    contexts = data.get("contexts")
+    if isinstance(contexts, Mapping):
+        for name, sect in contexts.items():
+            if isinstance(sect, Mapping):
+                found += [f"contexts.{_dotted((name,))}.{k}" for k in SECRET_KEYS if k in sect]
+    if found:
+        raise ConfigError(*(
+            f"{where}{key}: secrets are not accepted {how}; set "
+            f"{ENV_PREFIX}{key.split('.')[-1].upper()} in the environment or use "
+            f"{key.split('.')[-1]}_file" for key in sorted(found)
+        ))
+
+
+def _drop_none(data: Mapping) -> dict:
+    return {k: _drop_none(v) if isinstance(v, Mapping) else v
+            for k, v in data.items() if v is not None}
+
+
+def _env_var_for(loc: tuple[Any, ...], env: Mapping[str, str]) -> str | None:
+    names = {k.upper(): k for k in env if k.upper().startswith(ENV_PREFIX)}
+    parts = [str(p) for p in loc if p != "[key]"]
+    for i in range(len(parts), 0, -1):
+        candidate = (ENV_PREFIX + "__".join(parts[:i])).upper()
+        if candidate in names:
+            return names[candidate]
+    return None
+
+
+def _word_validation_error(err: ValidationError, layers: _Layers) -> ConfigError:
+    problems = []
+    for e in err.errors(include_url=False, include_input=False):
+        loc = tuple(e["loc"])
+        key = _dotted(loc) or "settings"
+        msg = e["msg"].removeprefix("Value error, ")
+        path = tuple(str(p) for p in loc if p != "[key]")
+        if _has_path(layers.cli_data, path):
+            problems.append(f"{key}: {msg} (from the command line)")
+        elif _has_path(layers.env_data, path) or _has_path(
+            layers.env_data, tuple(p.lower() for p in path)
+        ):
+            var = _env_var_for(loc, layers.env)
+            problems.append(f"{key}: {msg} (from environment variable {var or ENV_PREFIX + '*'})")
+        elif layers.file is not None:
+            problems.append(f"{layers.file}: {key}: {msg}")
+        else:
+            problems.append(f"{key}: {msg}")
+    return ConfigError(*problems)
+
+
+def _env_data(env: Mapping[str, str]) -> dict:
+    try:
+        return _MappingEnvSource(Settings, env)()
+    except SettingsError as err:
+        msg = str(err)
+        m = re.search(r'field "([^"]+)"', msg)
+        if m:
+            prefix = (ENV_PREFIX + m.group(1)).upper()
+            var = next((k for k in sorted(env) if k.upper() == prefix), None) or next(
+                (k for k in sorted(env) if k.upper().startswith(prefix + "__")), None
+            )
+            if var:
+                key = var[len(ENV_PREFIX):].lower().replace("__", ".")
+                raise ConfigError(
+                    f"{key}: not valid JSON (from environment variable {var})"
+                ) from None
+        raise ConfigError(f"environment: {msg}") from None
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read settings: defaults < TOML file < ``PROPHECIS_TUI_*`` < ``overrides``.
+
+    ``path``: the config file (e.g. ``--config``); default: :func:`config_path`.
+    ``overrides``: CLI flags as a nested dict, e.g. ``{"read_only": True, "ui": {"wall": True}}``;
+    ``None`` values are ignored (a flag not given). ``{"no_color": True}`` forces no colour.
+    ``env``: the environment (default ``os.environ``).
+
+    Every context section is checked too, so a broken ``[contexts.x]`` fails at start-up.
+    Raises :class:`ConfigError` (one line) for every problem.
+    """
+    env = dict(_env(env))
+    cli = _drop_none(overrides or {})
+    force_no_color = bool(cli.pop("no_color", False))
+    _refuse_secrets(cli, "", "on the command line")
+
+    if path is not None:
+        file, why = Path(path).expanduser(), "named on the command line"
+    elif env.get(CONFIG_ENV_VAR):
+        file, why = config_path(env), f"named by {CONFIG_ENV_VAR}"
+    else:
+        file, why = config_path(env), None
+    file_data = _read_toml(file, why)
+    _refuse_secrets(file_data, f"{file}: ", "in the config file")
+
+    layers = _Layers(
+        file=file if (file_data or why is not None or file.exists()) else None,
+        file_data=file_data,
+        env=env,
+        env_data=_env_data(env),
+        cli_data=cli,
+    )
+    token = _LOADING.set(layers)
+    try:
+        settings = Settings(**cli)
+    except ValidationError as err:
+        raise _word_validation_error(err, layers) from None
+    except SettingsError as err:  # pragma: no cover - sources are pre-parsed
+        raise ConfigError(f"settings: {err}") from None
+    finally:
+        _LOADING.reset(token)
+    if force_no_color:
+        settings._no_color = True
+
+    settings.for_context(None)  # the start-up context
+    for name in settings.contexts:
+        settings._merge(name, name)
+    return settings

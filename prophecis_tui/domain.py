@@ -1,0 +1,227 @@
+"""What the console shows, as small immutable models, and the typed errors of every backend.
+
+Nothing here does I/O or imports the rest of the project. Backends build these objects from
+wire data (cheaply: ``model_construct`` after their own parsing); widgets render them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ------------------------------------------------------------------------------------------ health
+class Health(StrEnum):
+    CONNECTING = "connecting"
+    LIVE = "live"
+    STALE = "stale"  # was live, the stream broke; data kept and shown as of `since`
+    FAILING = "failing"  # never got data, or errors for a while
+
+
+class SourceHealth(Model):
+    source: str
+    state: Health
+    since: datetime | None = None
+    reason: str = ""
+
+
+# ------------------------------------------------------------------------------------------ objects
+class NotebookState(StrEnum):
+    RUNNING = "running"
+    STARTING = "starting"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILING = "failing"
+
+
+class JobState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class DeploymentState(StrEnum):
+    AVAILABLE = "available"
+    CREATING = "creating"
+    FAILED = "failed"
+
+
+class Namespace(Model):
+    name: str
+    uid: str
+    department: str = ""
+    app: str = ""
+    gpu_model: str = ""
+    created: datetime | None = None
+    terminating: bool = False
+
+
+class Node(Model):
+    name: str
+    uid: str
+    ready: bool
+    unschedulable: bool = False
+    gpu_model: str = ""
+    gpu_capacity: int = 0
+    gpu_allocatable: int = 0
+    department: str = ""
+    app: str = ""
+    created: datetime | None = None
+
+
+class Pod(Model):
+    uid: str
+    namespace: str
+    name: str
+    phase: str
+    status: str  # what kubectl's STATUS column would say (Running, Completed, CrashLoopBackOff, ...)
+    ready: int = 0
+    containers: int = 0
+    restarts: int = 0
+    node: str = ""
+    gpus: int = 0
+    owner_kind: str = ""
+    owner_name: str = ""
+    created: datetime | None = None
+    deleting: bool = False
+
+    @property
+    def holds_gpus(self) -> bool:
+        """Scheduled and not finished: its GPUs are allocated on a node."""
+        return bool(self.node) and self.phase not in ("Succeeded", "Failed") and self.gpus > 0
+
+
+class Notebook(Model):
+    uid: str
+    namespace: str
+    name: str
+    state: NotebookState
+    reason: str = ""
+    user: str = ""
+    image: str = ""
+    gpus: int = 0
+    cpu: str = ""
+    memory: str = ""
+    created: datetime | None = None
+
+
+class TrainingJob(Model):
+    uid: str
+    namespace: str
+    name: str
+    kind: str  # TFJob | PyTorchJob | XGBoostJob | Job
+    state: JobState
+    reason: str = ""
+    user: str = ""
+    replicas: int = 0
+    gpus: int = 0
+    created: datetime | None = None
+    started: datetime | None = None
+    finished: datetime | None = None
+
+
+class ModelDeployment(Model):
+    uid: str
+    namespace: str
+    name: str
+    state: DeploymentState
+    reason: str = ""
+    user: str = ""
+    replicas: int = 0
+    ready: int = 0
+    gpus: int = 0
+    created: datetime | None = None
+
+
+class Quota(Model):
+    """A namespace's `mlss-default-rq`. A hard value of None means the quota sets no limit."""
+
+    uid: str
+    namespace: str
+    gpu_hard: float | None = None
+    gpu_used: float = 0.0
+    cpu_hard: float | None = None
+    cpu_used: float = 0.0
+    memory_hard: float | None = None
+    memory_used: float = 0.0
+
+
+class NamespaceSummary(Model):
+    """One row of the overview."""
+
+    namespace: str
+    notebooks: dict[NotebookState, int]
+    jobs: dict[JobState, int]
+    deployments: dict[DeploymentState, int]
+    gpu_used: int = 0  # GPUs held by the namespace's scheduled, unfinished pods
+    gpu_quota: float | None = None
+    pending_pods: int = 0
+
+    @property
+    def trouble(self) -> int:
+        """How much is wrong here: the overview puts the highest first."""
+        t = 3 * self.notebooks.get(NotebookState.FAILING, 0) + 3 * self.jobs.get(JobState.FAILED, 0)
+        t += 4 * self.deployments.get(DeploymentState.FAILED, 0) + 2 * self.jobs.get(JobState.RESTARTING, 0)
+        t += self.pending_pods
+        if self.gpu_quota and self.gpu_used >= self.gpu_quota:
+            t += 1
+        return t
+
+
+# ------------------------------------------------------------------------------------------ errors
+class BackendError(Exception):
+    """A backend could not do what was asked. ``str()`` is one line for the user; no secrets."""
+
+    kind = "error"
+
+    def __init__(self, message: str, *, source: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.source = source
+        self.status = status
+
+
+class Unavailable(BackendError):
+    kind = "unavailable"
+
+
+class Unauthorized(BackendError):
+    kind = "unauthorized"
+
+
+class Forbidden(BackendError):
+    kind = "forbidden"
+
+
+class NotFound(BackendError):
+    kind = "not found"
+
+
+class Conflict(BackendError):
+    kind = "conflict"
+
+
+class Invalid(BackendError):
+    kind = "invalid"
+
+
+class Timeout(BackendError):
+    kind = "timeout"
+
+
+class Expired(BackendError):
+    """A watch or list continuation is too old: relist."""
+
+    kind = "expired"
+
+
+class ReadOnly(BackendError):
+    kind = "read-only"

@@ -1,0 +1,218 @@
+"""Feeds: one thread per watched resource (and namespace) moves backend data into the state.
+
+list, then watch from the list's resourceVersion; a 410 means list again; an error keeps the
+data, marks the source stale (or failing if it never had data) and retries with backoff. A user
+who may not list a resource cluster-wide gets one feed per namespace where they may.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timezone
+from typing import Callable
+
+from backends.base import KubernetesBackend, Resource
+
+from .domain import BackendError, Expired, Forbidden, Health, SourceHealth
+from .state import State
+
+log = logging.getLogger(__name__)
+SOURCE = "kubernetes"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class ResourceFeed:
+    """list + watch of one resource, in its own daemon thread, until ``stop()``."""
+
+    def __init__(self, backend: KubernetesBackend, state: State, resource: Resource, namespace: str | None,
+                 *, backoff: tuple[float, float] = (0.5, 30.0), watch_timeout: int = 290,
+                 clock: Callable[[], datetime] = _now) -> None:
+        self.backend = backend
+        self.state = state
+        self.resource = resource
+        self.namespace = namespace
+        self.backoff = backoff
+        self.watch_timeout = watch_timeout
+        self.clock = clock
+        self.key = f"{SOURCE}/{resource.name}" + (f"/{namespace}" if namespace else "")
+        self._stop = threading.Event()
+        self._stream = None
+        self._thread = threading.Thread(target=self._run, name=f"feed-{self.key}", daemon=True)
+        self.lists = 0  # how many times it listed (tests read it)
+        self.live = False
+
+    def start(self) -> None:
+        self.state.set_health(self.key, SourceHealth(source=self.key, state=Health.CONNECTING))
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        stream = self._stream
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception:  # closing a broken stream must not stop the others
+                pass
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _health(self, state: Health, reason: str = "") -> None:
+        old = self.state.health().get(self.key)
+        since = old.since if old is not None and old.state == state and old.since else self.clock()
+        self.state.set_health(self.key, SourceHealth(source=self.key, state=state, since=since, reason=reason))
+
+    def _run(self) -> None:
+        rv: str | None = None
+        delay = self.backoff[0]
+        res = self.resource
+        while not self._stop.is_set():
+            try:
+                if rv is None:
+                    result = self.backend.list(res.name, self.namespace)
+                    self.lists += 1
+                    self.state.replace(res.name, res.kind, result.items, self.namespace)
+                    rv = result.resource_version
+                    self.live = True
+                    self._health(Health.LIVE)
+                    delay = self.backoff[0]
+                stream = self.backend.watch(res.name, rv, self.namespace, timeout_seconds=self.watch_timeout)
+                self._stream = stream
+                if self._stop.is_set():
+                    stream.close()
+                    break
+                for ev in stream:
+                    rv = ev.resource_version or rv
+                    if ev.type != "BOOKMARK" and ev.obj is not None:
+                        self.state.apply(res.name, res.kind, ev.type, ev.obj)
+                    if not self.live:
+                        self.live = True
+                        self._health(Health.LIVE)
+                    delay = self.backoff[0]
+                self._stream = None
+            except Expired:
+                rv = None  # too old: list again, at once
+                continue
+            except Forbidden as err:
+                self.live = False
+                self._health(Health.FAILING, err.message)
+                self._stop.wait(max(delay, 30.0))
+                rv = None
+                continue
+            except BackendError as err:
+                had_data = self.state.has_data(res.kind)
+                self.live = False
+                self._health(Health.STALE if had_data else Health.FAILING, err.message)
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.backoff[1])
+                rv = None  # after a failure, list again: what changed meanwhile may be beyond the watch's reach
+                continue
+            except Exception as err:  # a bug in a parser must not kill the feed silently
+                log.exception("feed %s failed", self.key)
+                self.live = False
+                self._health(Health.FAILING, f"internal error: {type(err).__name__}")
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.backoff[1])
+                rv = None
+
+
+class Feeds:
+    """All feeds of one backend. Starts cluster-wide feeds where allowed, per-namespace ones elsewhere."""
+
+    def __init__(self, backend: KubernetesBackend, state: State, *, namespaces: list[str] | None = None,
+                 backoff: tuple[float, float] = (0.5, 30.0), watch_timeout: int = 290) -> None:
+        self.backend = backend
+        self.state = state
+        self.only = namespaces
+        self.backoff = backoff
+        self.watch_timeout = watch_timeout
+        self.feeds: list[ResourceFeed] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._planner: threading.Thread | None = None
+        self.planned = threading.Event()  # every feed that will run has been started
+
+    def start(self) -> None:
+        self._planner = threading.Thread(target=self._plan, name="feeds-planner", daemon=True)
+        self._planner.start()
+
+    def _add(self, resource: Resource, namespace: str | None) -> None:
+        f = ResourceFeed(self.backend, self.state, resource, namespace, backoff=self.backoff,
+                         watch_timeout=self.watch_timeout)
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self.feeds.append(f)
+        f.start()
+
+    def _plan(self) -> None:
+        """Decide, per resource, between one cluster-wide feed and per-namespace feeds."""
+        try:
+            self._plan_feeds()
+        finally:
+            self.planned.set()
+
+    def _plan_feeds(self) -> None:
+        delay = self.backoff[0]
+        while not self._stop.is_set():
+            try:
+                resources = self.backend.resources()
+                break
+            except BackendError as err:
+                self.state.set_health(SOURCE, SourceHealth(source=SOURCE, state=Health.FAILING, since=_now(),
+                                                           reason=err.message))
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.backoff[1])
+        else:
+            return
+        self.state.forget_health(SOURCE)
+        scoped: list[Resource] = []
+        for r in resources:
+            if not r.namespaced:
+                self._add(r, None)
+            elif self.only is None and self._may_list(r, None):
+                self._add(r, None)
+            else:
+                scoped.append(r)
+        if not scoped:
+            return
+        namespaces = self.only if self.only is not None else self._visible_namespaces()
+        for ns in namespaces:
+            for r in scoped:
+                if self.only is not None or self._may_list(r, ns):
+                    self._add(r, ns)
+
+    def _may_list(self, r: Resource, namespace: str | None) -> bool:
+        try:
+            return self.backend.can_i("list", r.group, r.name, namespace) and \
+                self.backend.can_i("watch", r.group, r.name, namespace)
+        except BackendError:
+            return namespace is not None  # cannot ask: try, and let the feed report what happens
+
+    def _visible_namespaces(self) -> list[str]:
+        """Namespaces known to the state (the namespaces feed runs first), or the context's."""
+        for _ in range(100):
+            if self._stop.is_set():
+                return []
+            names = [n.name for n in self.state.namespaces()]
+            if names or self.state.source_health(f"{SOURCE}/namespaces").state == Health.FAILING:
+                break
+            self._stop.wait(0.05)
+        names = [n.name for n in self.state.namespaces()]
+        if not names:
+            ident = self.backend.identity()
+            names = [ident.namespace] if ident.namespace else []
+        return names
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        with self._lock:
+            feeds = list(self.feeds)
+        for f in feeds:
+            f.stop()
+        for f in feeds:
+            f.join(timeout / max(1, len(feeds)))

@@ -1,0 +1,201 @@
+"""The live state: objects by resource and uid, fed by the feeds' threads, read by the UI.
+
+Writers are feed threads; readers are the UI (and the headless `status` command). One lock
+guards everything; reads return copies. ``version`` grows with every change, so a reader can
+tell cheaply whether anything moved since it last looked; ``changed_kinds()`` says what.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+
+from .domain import (DeploymentState, Health, JobState, ModelDeployment, Namespace, NamespaceSummary, Node,
+                     Notebook, NotebookState, Pod, Quota, SourceHealth, TrainingJob)
+
+KINDS = ("namespaces", "nodes", "pods", "notebooks", "trainingjobs", "deployments", "quotas")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class State:
+    def __init__(self, clock: Callable[[], datetime] = _now) -> None:
+        self._lock = threading.RLock()
+        self._clock = clock
+        self._by_resource: dict[str, dict[str, Any]] = {}
+        self._kind_of: dict[str, str] = {}
+        self._health: dict[str, SourceHealth] = {}
+        self._dirty: set[str] = set()
+        self.version = 0
+        self._summary_cache: tuple[int, list[NamespaceSummary]] | None = None
+        self._partial: set[str] = set()  # resources known only per namespace (no cluster-wide list)
+
+    # ------------------------------------------------------------------ writing (feed threads)
+    def replace(self, resource: str, kind: str, items: Iterable[Any], namespace: str | None = None) -> None:
+        """A fresh list of ``resource`` (in ``namespace``, or everywhere): it replaces what was known."""
+        with self._lock:
+            self._kind_of[resource] = kind
+            table = self._by_resource.setdefault(resource, {})
+            if namespace is None:
+                table.clear()
+                self._partial.discard(resource)
+            else:
+                self._partial.add(resource)
+                for uid in [u for u, o in table.items() if getattr(o, "namespace", None) == namespace]:
+                    del table[uid]
+            for obj in items:
+                table[obj.uid] = obj
+            self._changed(kind)
+
+    def apply(self, resource: str, kind: str, event: str, obj: Any) -> None:
+        with self._lock:
+            self._kind_of[resource] = kind
+            table = self._by_resource.setdefault(resource, {})
+            if event == "DELETED":
+                table.pop(obj.uid, None)
+            else:
+                table[obj.uid] = obj
+            self._changed(kind)
+
+    def _changed(self, kind: str) -> None:
+        self.version += 1
+        self._dirty.add(kind)
+
+    def set_health(self, key: str, health: SourceHealth) -> None:
+        with self._lock:
+            old = self._health.get(key)
+            if old is not None and old.state == health.state and old.reason == health.reason:
+                return
+            self._health[key] = health
+            self._changed("health")
+
+    def forget_health(self, key: str) -> None:
+        with self._lock:
+            if self._health.pop(key, None) is not None:
+                self._changed("health")
+
+    # ------------------------------------------------------------------ reading
+    def changed_kinds(self) -> set[str]:
+        """What changed since the last call (and forget it)."""
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+            return dirty
+
+    def _objects(self, kind: str) -> list[Any]:
+        with self._lock:
+            out: list[Any] = []
+            for res, table in self._by_resource.items():
+                if self._kind_of.get(res) == kind:
+                    out.extend(table.values())
+            return out
+
+    def _in(self, kind: str, namespace: str | None) -> list[Any]:
+        objs = self._objects(kind)
+        if namespace is None:
+            return objs
+        return [o for o in objs if o.namespace == namespace]
+
+    def namespaces(self) -> list[Namespace]:
+        return sorted(self._objects("namespaces"), key=lambda n: n.name)
+
+    def nodes(self) -> list[Node]:
+        return sorted(self._objects("nodes"), key=lambda n: n.name)
+
+    def pods(self, namespace: str | None = None) -> list[Pod]:
+        return self._in("pods", namespace)
+
+    def notebooks(self, namespace: str | None = None) -> list[Notebook]:
+        return self._in("notebooks", namespace)
+
+    def training_jobs(self, namespace: str | None = None) -> list[TrainingJob]:
+        return self._in("trainingjobs", namespace)
+
+    def deployments(self, namespace: str | None = None) -> list[ModelDeployment]:
+        return self._in("deployments", namespace)
+
+    def quotas(self) -> dict[str, Quota]:
+        return {q.namespace: q for q in self._objects("quotas")}
+
+    def count(self, kind: str) -> int:
+        return len(self._objects(kind))
+
+    def has_data(self, kind: str) -> bool:
+        with self._lock:
+            return any(self._kind_of.get(r) == kind for r in self._by_resource)
+
+    # ------------------------------------------------------------------ health
+    def health(self) -> dict[str, SourceHealth]:
+        with self._lock:
+            return dict(self._health)
+
+    def source_health(self, source: str) -> SourceHealth:
+        """One source's health from its parts (keys ``source`` or ``source/...``): the worst wins."""
+        with self._lock:
+            parts = [h for k, h in self._health.items() if k == source or k.startswith(source + "/")]
+        if not parts:
+            return SourceHealth(source=source, state=Health.CONNECTING)
+        order = {Health.FAILING: 0, Health.STALE: 1, Health.CONNECTING: 2, Health.LIVE: 3}
+        worst = min(parts, key=lambda h: (order[h.state], h.since or _now()))
+        return SourceHealth(source=source, state=worst.state, since=worst.since, reason=worst.reason)
+
+    # ------------------------------------------------------------------ the overview
+    def summaries(self) -> list[NamespaceSummary]:
+        """One row per tenant namespace, trouble first. Cached until the state changes."""
+        with self._lock:
+            version = self.version
+            if self._summary_cache is not None and self._summary_cache[0] == version:
+                return self._summary_cache[1]
+            names = [n.name for n in self._objects("namespaces") if not n.terminating]
+            notebooks = self._objects("notebooks")
+            jobs = self._objects("trainingjobs")
+            deps = self._objects("deployments")
+            pods = self._objects("pods")
+            quotas = self.quotas()
+        nb: dict[str, Counter] = {}
+        for o in notebooks:
+            nb.setdefault(o.namespace, Counter())[o.state] += 1
+        jb: dict[str, Counter] = {}
+        for o in jobs:
+            jb.setdefault(o.namespace, Counter())[o.state] += 1
+        dp: dict[str, Counter] = {}
+        for o in deps:
+            dp.setdefault(o.namespace, Counter())[o.state] += 1
+        gpus: Counter = Counter()
+        pending: Counter = Counter()
+        for p in pods:
+            if p.holds_gpus:
+                gpus[p.namespace] += p.gpus
+            elif p.phase == "Pending" and not p.node and not p.deleting:
+                pending[p.namespace] += 1
+        seen = set(names) | set(nb) | set(jb) | set(dp)
+        rows = []
+        for ns in seen:
+            if ns not in nb and ns not in jb and ns not in dp and ns not in quotas:
+                continue  # system namespaces: nothing of the platform there
+            q = quotas.get(ns)
+            rows.append(NamespaceSummary.model_construct(
+                namespace=ns,
+                notebooks={s: nb.get(ns, Counter()).get(s, 0) for s in NotebookState},
+                jobs={s: jb.get(ns, Counter()).get(s, 0) for s in JobState},
+                deployments={s: dp.get(ns, Counter()).get(s, 0) for s in DeploymentState},
+                gpu_used=gpus.get(ns, 0), gpu_quota=q.gpu_hard if q else None,
+                pending_pods=pending.get(ns, 0)))
+        rows.sort(key=lambda r: (-r.trouble, r.namespace))
+        with self._lock:
+            self._summary_cache = (version, rows)
+        return rows
+
+    def sees_whole_cluster(self, kind: str) -> bool:
+        """False when this kind is only known in some namespaces (a user without cluster-wide rights)."""
+        with self._lock:
+            return not any(self._kind_of.get(r) == kind for r in self._partial)
+
+    def cluster_gpus(self) -> tuple[int, int]:
+        """(GPUs allocated to running pods, GPUs allocatable on ready nodes)."""
+        used = sum(p.gpus for p in self._objects("pods") if p.holds_gpus)
+        cap = sum(n.gpu_allocatable for n in self._objects("nodes") if n.ready)
+        return used, cap

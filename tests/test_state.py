@@ -1,0 +1,99 @@
+"""The state store: replace/apply by uid, per-namespace scoping, summaries, health."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from prophecis_tui.domain import (DeploymentState, Health, JobState, ModelDeployment, Namespace, Node, Notebook,
+                                  NotebookState, Pod, Quota, SourceHealth, TrainingJob)
+from prophecis_tui.state import State
+
+T = datetime(2026, 11, 29, 10, 0, tzinfo=timezone.utc)
+
+
+def pod(uid: str, ns: str, *, gpus: int = 0, node: str = "n1", phase: str = "Running") -> Pod:
+    return Pod(uid=uid, namespace=ns, name=uid, phase=phase, status=phase, gpus=gpus, node=node)
+
+
+def test_replace_drops_what_the_new_list_lacks_and_apply_updates_by_uid():
+    s = State()
+    s.replace("pods", "pods", [pod("a", "x"), pod("b", "x")])
+    s.apply("pods", "pods", "MODIFIED", pod("a", "x", phase="Succeeded"))
+    s.apply("pods", "pods", "ADDED", pod("c", "y"))
+    s.apply("pods", "pods", "DELETED", pod("b", "x"))
+    assert sorted((p.uid, p.phase) for p in s.pods()) == [("a", "Succeeded"), ("c", "Running")]
+    s.replace("pods", "pods", [pod("d", "x")])
+    assert [p.uid for p in s.pods()] == ["d"]
+
+
+def test_replace_in_one_namespace_keeps_the_others():
+    s = State()
+    s.replace("pods", "pods", [pod("a", "x")], namespace="x")
+    s.replace("pods", "pods", [pod("b", "y")], namespace="y")
+    s.replace("pods", "pods", [pod("c", "x")], namespace="x")
+    assert sorted(p.uid for p in s.pods()) == ["b", "c"]
+    assert [p.uid for p in s.pods("y")] == ["b"]
+
+
+def test_version_and_changed_kinds_tell_a_reader_what_moved():
+    s = State()
+    v0 = s.version
+    s.replace("tfjobs", "trainingjobs", [])
+    s.replace("jobs", "trainingjobs", [])
+    assert s.version > v0
+    assert s.changed_kinds() == {"trainingjobs"}
+    assert s.changed_kinds() == set()
+
+
+def test_training_jobs_from_several_resources_form_one_kind():
+    s = State()
+    j = lambda uid, kind: TrainingJob(uid=uid, namespace="x", name=uid, kind=kind, state=JobState.RUNNING)  # noqa: E731
+    s.replace("tfjobs", "trainingjobs", [j("t", "TFJob")])
+    s.replace("jobs", "trainingjobs", [j("b", "Job")])
+    s.replace("tfjobs", "trainingjobs", [])
+    assert [x.uid for x in s.training_jobs()] == ["b"]
+
+
+def test_summaries_count_by_state_and_put_trouble_first():
+    s = State()
+    s.replace("namespaces", "namespaces", [Namespace(name=n, uid=n) for n in ("ns-a", "ns-b", "kube-system")])
+    s.replace("notebooks", "notebooks", [
+        Notebook(uid="n1", namespace="ns-a", name="n1", state=NotebookState.RUNNING),
+        Notebook(uid="n2", namespace="ns-b", name="n2", state=NotebookState.FAILING, reason="ImagePullBackOff")])
+    s.replace("pytorchjobs", "trainingjobs", [
+        TrainingJob(uid="j1", namespace="ns-a", name="j1", kind="PyTorchJob", state=JobState.SUCCEEDED)])
+    s.replace("seldondeployments", "deployments", [
+        ModelDeployment(uid="d1", namespace="ns-a", name="d1", state=DeploymentState.AVAILABLE)])
+    s.replace("resourcequotas", "quotas", [Quota(uid="q", namespace="ns-a", gpu_hard=8, gpu_used=3)])
+    s.replace("pods", "pods", [pod("p1", "ns-a", gpus=2), pod("p2", "ns-a", gpus=1),
+                               pod("p3", "ns-a", gpus=4, phase="Succeeded"),
+                               pod("p4", "ns-b", gpus=1, node="", phase="Pending")])
+    rows = s.summaries()
+    assert [r.namespace for r in rows] == ["ns-b", "ns-a"]  # a failing notebook outranks, system ns left out
+    a = next(r for r in rows if r.namespace == "ns-a")
+    assert a.notebooks[NotebookState.RUNNING] == 1 and a.jobs[JobState.SUCCEEDED] == 1
+    assert a.deployments[DeploymentState.AVAILABLE] == 1
+    assert (a.gpu_used, a.gpu_quota) == (3, 8)  # finished pods hold no GPUs
+    b = next(r for r in rows if r.namespace == "ns-b")
+    assert b.pending_pods == 1 and b.gpu_quota is None
+    assert s.summaries() is rows  # cached until something changes
+
+
+def test_cluster_gpus_counts_ready_nodes_and_running_pods():
+    s = State()
+    s.replace("nodes", "nodes", [Node(name="a", uid="a", ready=True, gpu_allocatable=8),
+                                 Node(name="b", uid="b", ready=False, gpu_allocatable=8)])
+    s.replace("pods", "pods", [pod("p", "x", gpus=3)])
+    assert s.cluster_gpus() == (3, 8)
+
+
+def test_source_health_is_the_worst_of_its_parts():
+    s = State()
+    assert s.source_health("kubernetes").state == Health.CONNECTING
+    s.set_health("kubernetes/pods", SourceHealth(source="kubernetes/pods", state=Health.LIVE, since=T))
+    s.set_health("kubernetes/nodes", SourceHealth(source="kubernetes/nodes", state=Health.STALE, since=T,
+                                                  reason="cannot reach"))
+    h = s.source_health("kubernetes")
+    assert (h.state, h.reason, h.since) == (Health.STALE, "cannot reach", T)
+    s.set_health("kubernetes/nodes", SourceHealth(source="kubernetes/nodes", state=Health.LIVE, since=T))
+    assert s.source_health("kubernetes").state == Health.LIVE

@@ -1,0 +1,64 @@
+"""A console wired to a simulated cluster: the real backend, state and feeds over loopback."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from backends.kubernetes import Kubernetes
+from prophecis_tui.app import ProphecisApp, Session
+from prophecis_tui.feeds import Feeds
+from prophecis_tui.simulator.clock import parse_rfc3339
+from prophecis_tui.simulator.testing import SimThread
+from prophecis_tui.state import State
+
+START = parse_rfc3339("2026-11-29T10:00:00Z")
+
+
+class Console:
+    def __init__(self, thread: SimThread, kubeconfig: Path) -> None:
+        self.thread = thread
+        self.sim = thread.sim
+        self.kubeconfig = kubeconfig
+        self.sessions: list[Session] = []
+
+    def session(self, context: str = "sim-admin", *, wait: bool = True) -> Session:
+        backend = Kubernetes.from_kubeconfig(str(self.kubeconfig), context)
+        state = State()
+        feeds = Feeds(backend, state, backoff=(0.1, 1.0))
+        feeds.start()
+        s = Session(backend, state, feeds, backend.identity())
+        self.sessions.append(s)
+        if wait:
+            wait_until(lambda: feeds.planned.is_set() and all(f.live for f in feeds.feeds))
+        return s
+
+    def app(self, context: str = "sim-admin", **kw) -> ProphecisApp:
+        session = self.session(context)
+        contexts = ["sim-admin", "sim-group-admin", "sim-viewer"]
+        return ProphecisApp(session, contexts=contexts, connect=lambda c: self.session(c), **kw)
+
+    def close(self) -> None:
+        for s in self.sessions:
+            s.stop()
+
+
+def wait_until(cond: Callable[[], object], timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def console(tmp_path) -> Iterator[Console]:
+    with SimThread(scale="small", seed=7, speed=0.0, start_time=START) as t:
+        c = Console(t, t.write_config(tmp_path))
+        try:
+            yield c
+        finally:
+            c.close()

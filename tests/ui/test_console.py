@@ -1,0 +1,183 @@
+"""The console shell against a simulated cluster: overview, namespaces, contexts, filter, keys, health."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from prophecis_tui.domain import Health
+from prophecis_tui.simulator.notebooks import NOTEBOOKS
+from screens.overview import OverviewScreen
+from widgets.header import StatusHeader
+
+from .conftest import wait_until
+
+
+async def settle(pilot, cond, tries: int = 200) -> None:
+    """Let the app run until ``cond()`` holds (bounded), without sleeping on a guess."""
+    for _ in range(tries):
+        await pilot.pause(0.02)
+        if cond():
+            return
+    raise AssertionError("the console did not reach the expected state")
+
+
+def table(app) -> DataTable:
+    return app.screen.query_one("#overview-table", DataTable)
+
+
+def row_keys(app) -> list[str]:
+    return [k.value for k in table(app).rows]
+
+
+def header(app) -> StatusHeader:
+    return app.screen.query_one(StatusHeader)
+
+
+def tenants(console) -> set[str]:
+    return {t.name for t in console.sim.world.tenants}
+
+
+async def test_overview_lists_every_tenant_namespace_with_counts_from_the_cluster(console):
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot, lambda: isinstance(app.screen, OverviewScreen) and table(app).row_count >= 6)
+        assert set(row_keys(app)) == tenants(console)
+        state = app.session.state
+        rows = {r.namespace: r for r in state.summaries()}
+        # what the overview counts agrees with the objects the simulator holds
+        store = console.sim.engine.store
+        for ns in tenants(console):
+            in_sim = console.thread.call(store.count, NOTEBOOKS, ns)
+            assert sum(rows[ns].notebooks.values()) == in_sim
+        # trouble first: the order of the rows follows the trouble score
+        scores = [rows[k].trouble for k in row_keys(app)]
+        assert scores == sorted(scores, reverse=True)
+        h = header(app)
+        assert h.user == "mlss-admin" and h.namespace is None and not h.read_only
+        assert app.session.state.source_health("kubernetes").state == Health.LIVE
+
+
+async def test_enter_scopes_the_console_to_a_namespace_and_escape_returns(console):
+    app = console.app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        first = row_keys(app)[0]
+        await pilot.press("enter")
+        await settle(pilot, lambda: row_keys(app) == [first])
+        assert app.namespace == first and header(app).namespace == first
+        await pilot.press("escape")
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        assert app.namespace is None
+
+
+async def test_namespace_picker_and_ns_command(console):
+    app = console.app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        target = sorted(tenants(console))[-1]
+        await pilot.press("n")
+        await settle(pilot, lambda: app.screen.__class__.__name__ == "Picker")
+        await pilot.press(*target)
+        await pilot.press("enter")
+        await settle(pilot, lambda: app.namespace == target and row_keys(app) == [target])
+        await pilot.press("colon")
+        await pilot.press(*"ns all")
+        await pilot.press("enter")
+        await settle(pilot, lambda: app.namespace is None and table(app).row_count >= 6)
+        await pilot.press("colon")
+        await pilot.press(*"ns nope")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.namespace is None
+
+
+async def test_filter_narrows_the_visible_rows_and_escape_clears_it(console):
+    app = console.app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        await pilot.press("slash")
+        await pilot.press(*"risk")
+        await settle(pilot, lambda: row_keys(app) and all("risk" in k for k in row_keys(app)))
+        await pilot.press("escape")
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        assert not app.screen.query_one("#filter-bar", Input).has_class("-open")
+
+
+async def test_command_bar_history_and_unknown_commands(console):
+    app = console.app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        for cmd in ("ns all", "nonsense"):
+            await pilot.press("colon")
+            await pilot.press(*cmd)
+            await pilot.press("enter")
+        assert app.history == ["ns all", "nonsense"]
+        await pilot.press("colon")
+        await pilot.press("up")
+        assert app.screen.query_one("#command-bar", Input).value == "nonsense"
+        await pilot.press("up")
+        assert app.screen.query_one("#command-bar", Input).value == "ns all"
+
+
+async def test_context_switch_changes_identity_without_restarting(console):
+    app = console.app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        await pilot.press("colon")
+        await pilot.press(*"ctx sim-viewer")
+        await pilot.press("enter")
+        await settle(pilot, lambda: header(app).user == "opsview", tries=500)
+        assert app.session.identity.context == "sim-viewer"
+        await settle(pilot, lambda: table(app).row_count >= 6)
+
+
+async def test_group_admin_sees_only_its_namespaces(console):
+    app = console.app("sim-group-admin")
+    async with app.run_test(size=(120, 40)) as pilot:
+        ga = set(console.sim.identity("group-admin").namespaces)
+        await settle(pilot, lambda: table(app).row_count >= 1, tries=500)
+        assert set(row_keys(app)) <= ga
+        assert set(app.visible_namespaces()) == ga
+
+
+async def test_help_is_generated_from_the_bindings_and_keys_can_be_remapped(console):
+    app = console.app(keymap={"app.filter": "f"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        await pilot.press("f")
+        assert app.screen.query_one("#filter-bar", Input).has_class("-open")
+        await pilot.press("escape")
+        await pilot.press("question_mark")
+        await settle(pilot, lambda: app.screen.__class__.__name__ == "HelpScreen")
+        text = str(app.screen.query_one("Static").render())
+        for bid in ("app.command", "app.filter", "app.namespace", "app.context", "overview.scope"):
+            assert bid in text
+
+
+async def test_read_only_badge(console):
+    app = console.app(read_only=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        assert header(app).read_only
+        assert "READ-ONLY" in str(header(app).render())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+async def test_overview_renders_at_both_sizes(console, size):
+    app = console.app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        t = table(app)
+        assert t.size.width <= size[0]
+        assert "READ" not in str(header(app).render())
+
+
+def test_header_follows_source_health_through_an_outage(console):
+    """The watch path recovers by itself: stale while the API is down, live again after."""
+    s = console.session()
+    console.thread.run(lambda: console.sim.go_down(2.0))
+    wait_until(lambda: s.state.source_health("kubernetes").state in (Health.STALE, Health.FAILING), 15)
+    assert s.state.source_health("kubernetes").state == Health.STALE  # data kept, marked stale
+    assert s.state.count("pods") > 0
+    wait_until(lambda: s.state.source_health("kubernetes").state == Health.LIVE, 30)
