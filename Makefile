@@ -19,9 +19,9 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-## demo: the console on the simulated platform
+## demo: the console on the simulated platform (it starts and stops its own simulator)
 demo: $(VENV)/.installed
-	$(BIN)/prophecis-tui sim --scale $(SCALE) --write-config $(VENV)/sim
+	$(BIN)/prophecis-tui --demo
 
 ## sim: the simulated platform alone (SCALE=small|large|xlarge), kubeconfig in .venv/sim
 sim: $(VENV)/.installed

@@ -114,8 +114,62 @@ def bench_simulator(rows: list[tuple[str, str, str]]) -> None:
             api.close()
 
 
+def bench_console(rows: list[tuple[str, str, str]]) -> None:
+    expected = {"small": 6, "large": 60}
+    for scale in ("small", "large"):
+        with tempfile.TemporaryDirectory() as d, Sim(scale, Path(d)) as sim:
+            runs = []
+            for _ in range(3):
+                out = subprocess.run([sys.executable, "-m", "tests.bench_console", sim.info["kubeconfig"],
+                                      str(expected[scale])], capture_output=True, text=True, cwd=ROOT)
+                if out.returncode != 0:
+                    print(f"console bench run failed:\n{out.stderr[-2000:]}", file=sys.stderr)
+                    continue
+                runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            if not runs:
+                continue
+            ready = statistics.median(r["ready_s"] for r in runs)
+            imports = statistics.median(r["imports_s"] for r in runs)
+            r = runs[-1]
+            rows.append((f"console on `{scale}`: process start to complete overview", f"{ready:.2f} s",
+                         f"{r['pods']} pods listed and watched; imports {imports:.2f} s of it"))
+            rows.append((f"console on `{scale}`: memory at the complete overview", f"{r['rss_kib'] / 1024:.0f} MiB RSS",
+                         f"peak {r['peak_kib'] / 1024:.0f} MiB"))
+
+
+def bench_demo(rows: list[tuple[str, str, str]]) -> None:
+    """`prophecis-tui --demo` in a real terminal (tmux 200x50): command to the overview on screen."""
+    if not shutil.which("tmux"):
+        return
+    times = []
+    keep = f"bench-keep-{os.getpid()}"  # keeps the tmux server up between runs
+    subprocess.run(["tmux", "new", "-d", "-s", keep, "sleep 600"], check=True)
+    for i in range(3):
+        session = f"bench-demo-{os.getpid()}-{i}"
+        t0 = time.monotonic()
+        subprocess.run(["tmux", "new", "-d", "-s", session, "-x", "200", "-y", "50",
+                        f"{BIN / 'prophecis-tui'} --demo"], check=True)
+        try:
+            while time.monotonic() - t0 < 60:
+                screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+                                        text=True).stdout
+                if "kubernetes live" in screen and sum(1 for ln in screen.splitlines()
+                                                       if ln.lstrip().startswith("ns-")) >= 6:
+                    times.append(time.monotonic() - t0)
+                    break
+                time.sleep(0.05)
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    subprocess.run(["tmux", "kill-session", "-t", keep], capture_output=True)
+    if times:
+        rows.append(("`prophecis-tui --demo` in tmux: command to overview with live data", f"{statistics.median(times):.2f} s",
+                     "includes starting its own `small` simulator"))
+
+
 def main() -> int:
     rows: list[tuple[str, str, str]] = []
+    bench_demo(rows)
+    bench_console(rows)
     bench_simulator(rows)
     width = max(len(r[0]) for r in rows)
     for name, value, note in rows:

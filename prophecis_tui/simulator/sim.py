@@ -234,4 +234,9 @@ class Simulation:
         with os.fdopen(fd, "w") as fh:
             yaml.safe_dump(cfg, fh, sort_keys=False)
         os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+        console = d / "config.toml"  # for `prophecis-tui --config DIR/config.toml`
+        console.write_text(
+            "# prophecis-tui console settings for this simulator (written by `prophecis-tui sim`)\n"
+            f"kubeconfig = {json.dumps(str(path))}\ncontext = \"sim-admin\"\n\n"
+            "[contexts.sim-viewer]\nread_only = true\n")
         return path

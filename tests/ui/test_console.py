@@ -181,3 +181,12 @@ def test_header_follows_source_health_through_an_outage(console):
     assert s.state.source_health("kubernetes").state == Health.STALE  # data kept, marked stale
     assert s.state.count("pods") > 0
     wait_until(lambda: s.state.source_health("kubernetes").state == Health.LIVE, 30)
+
+
+async def test_high_contrast_theme_and_no_color(console, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = console.app(theme="high-contrast")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        assert app.theme == "high-contrast"
+        assert app.no_color  # Textual renders monochrome
