@@ -17,7 +17,6 @@ from screens.overview import OverviewScreen
 from screens.pickers import ALL, HelpScreen, Picker
 from widgets.header import StatusHeader
 
-from .domain import BackendError
 from .feeds import SOURCE, Feeds
 from .state import State
 
@@ -183,7 +182,7 @@ class ProphecisApp(App):
     def _connect(self, context: str) -> None:
         try:
             session = self.connect(context)  # type: ignore[misc]
-        except (BackendError, Exception) as err:  # one line for the user; the old session stays
+        except Exception as err:  # BackendError, ConfigError, ...: one line for the user; the old session stays
             msg = getattr(err, "message", None) or str(err).splitlines()[0]
             self.call_from_thread(self.notify, f"cannot switch to {context}: {msg}", severity="error")
             return
@@ -254,7 +253,8 @@ class ProphecisApp(App):
 
     @on(Input.Submitted, "#filter-bar")
     def _filter_done(self, event: Input.Submitted) -> None:
-        event.input.remove_class("-open") if not event.value else None
+        if not event.value:
+            event.input.remove_class("-open")
         self._focus_table()
 
     def on_key(self, event) -> None:

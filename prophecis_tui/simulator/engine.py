@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import quantity
-from .clock import SimClock, parse_rfc3339, rfc3339, rfc3339_micro
+from .clock import SimClock, rfc3339, rfc3339_micro
 from .errors import ApiError
 from .logs import ContainerLog
 from .resources import BY_KEY
@@ -518,7 +518,6 @@ class Engine:
     def _start_pod(self, p: PodRT, gen: int) -> None:
         if p.gen != gen or p.deleting or p.key not in self.pods:
             return
-        ref = self.pod_ref(p)
         for c in p.containers:
             if c.fate == "pullfail":
                 self._pull_fails(p, c)

@@ -892,13 +892,13 @@ class ContainerLog:
         return [
             ("klog", "I", f'main.go:62] "Starting {c}" version="v1.{r.randint(2, 9)}.{r.randint(0, 12)}" '
                           f'gitCommit="{r.hex(12)}" goVersion="go1.21.9"'),
-            ("klog", "I", f'main.go:71] "Flags" metrics-bind-address=":8080" health-probe-bind-address=":8081" '
-                          f'leader-elect=true token="****"'),
+            ("klog", "I", 'main.go:71] "Flags" metrics-bind-address=":8080" health-probe-bind-address=":8081" '
+                          'leader-elect=true token="****"'),
             ("klog", "I", f'server.go:45] "Loaded configuration" file="/etc/mlss/{c}.yaml"'),
             ("klog", "I", f"leaderelection.go:250] attempting to acquire leader lease {lease}..."),
             ("klog", "I", f"leaderelection.go:260] successfully acquired lease {lease}"),
-            ("klog", "I", f'controller.go:178] "Starting EventSource" controller="notebook" '
-                          f'source="kind source: *v1.Notebook"'),
+            ("klog", "I", 'controller.go:178] "Starting EventSource" controller="notebook" '
+                          'source="kind source: *v1.Notebook"'),
             ("klog", "I", 'controller.go:186] "Starting Controller" controller="notebook"'),
             ("klog", "I", 'controller.go:220] "Starting workers" controller="notebook" worker count=4'),
             ("klog", "I", 'server.go:98] "Serving HTTP" addr=":8080"'),

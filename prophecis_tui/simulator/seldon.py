@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from .clock import rfc3339
 from .controllers import plan_for, pod_runtime, user_of
-from .engine import PODS, SERVICES, Engine, PodRT, stable_hex
+from .engine import SERVICES, Engine, PodRT, stable_hex
 from .errors import ApiError
 from .objects import container, owner_ref, pod, pod_spec, service
 from .resources import BY_KEY

@@ -197,7 +197,7 @@ class ApiServer:
         rt = route.rt
         if rt.group in res.REVIEW_GROUPS:
             if m != "POST":
-                raise ApiError(405, f"the server does not allow this method on the requested resource", "MethodNotAllowed")
+                raise ApiError(405, "the server does not allow this method on the requested resource", "MethodNotAllowed")
             return await self._review(request, ident, route)
         if route.name is None:
             if m == "GET":

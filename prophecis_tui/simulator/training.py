@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from .clock import rfc3339
 from .controllers import Plan, plan_for, pod_runtime, user_of
-from .engine import PODS, SERVICES, Engine, PodRT, stable_hex
+from .engine import PODS, SERVICES, Engine, PodRT
 from .errors import ApiError
 from .objects import condition, owner_ref, pod, service
 from .resources import BY_KEY
@@ -211,7 +211,6 @@ class TrainingController:
     def _end(self, job: JobRT, gen: int) -> None:
         if job.end_gen != gen or job.finished or (job.key, job.ns, job.name) not in self.jobs:
             return
-        op = OPERATORS[job.key]
         outcome = job.plan.outcome
         pods = [(rtype, i, self.e.pod_rt(job.ns, pn)) for rtype, i, pn in job.pods]
         if outcome == "succeed":

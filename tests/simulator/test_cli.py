@@ -8,7 +8,6 @@ import ast
 import base64
 import importlib.util
 import json
-import os
 import queue
 import signal
 import stat
