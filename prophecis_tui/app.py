@@ -7,6 +7,7 @@ from typing import Callable, Iterable
 
 from textual import on, work
 from textual.app import App, ComposeResult
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.binding import Binding
 from textual.suggester import SuggestFromList
 from textual.theme import Theme
@@ -37,6 +38,32 @@ PLANNED = {"nb": "notebooks", "notebooks": "notebooks", "jobs": "training jobs",
            "linkis": "Linkis", "events": "events", "audit": "the audit trail"}
 
 
+class ConsoleCommands(Provider):
+    """ctrl+p: every namespace and context to switch to, and the console's commands."""
+
+    def _entries(self) -> list[tuple[str, Callable[[], None], str]]:
+        app = self.app
+        out: list[tuple[str, Callable[[], None], str]] = [
+            ("Namespace: all namespaces", lambda: app.set_namespace(None), "scope the console to every namespace")]
+        for ns in app.visible_namespaces():
+            out.append((f"Namespace: {ns}", lambda ns=ns: app.set_namespace(ns), f"scope the console to {ns}"))
+        for ctx in app.contexts:
+            out.append((f"Context: {ctx}", lambda ctx=ctx: app.switch_context(ctx), "switch the cluster context"))
+        out.append(("Help: keys and commands", app.action_help, "every key and command"))
+        return out
+
+    async def discover(self) -> Hits:
+        for text, fn, help_text in self._entries():
+            yield DiscoveryHit(text, fn, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, fn, help_text in self._entries():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), fn, help=help_text)
+
+
 @dataclass
 class Session:
     """One connection: a backend, the state it feeds, the feeds, who we are."""
@@ -60,6 +87,7 @@ Connect = Callable[[str], Session]
 
 class ProphecisApp(App):
     TITLE = "prophecis-tui"
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
     CSS = """
     #command-bar, #filter-bar { display: none; height: 1; border: none; padding: 0 1; }
     #command-bar.-open, #filter-bar.-open { display: block; }

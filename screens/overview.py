@@ -53,7 +53,7 @@ class OverviewScreen(Screen):
 
     BINDINGS = [
         Binding("enter", "scope", "Scope to namespace", id="overview.scope"),
-        Binding("a", "all", "All namespaces", id="overview.all"),
+        Binding("a", "all", "All namespaces", id="overview.all", show=False),
     ]
     DEFAULT_CSS = """
     OverviewScreen #cluster { height: 1; padding: 0 1; }

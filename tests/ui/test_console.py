@@ -173,6 +173,16 @@ async def test_overview_renders_at_both_sizes(console, size):
         assert "READ" not in str(header(app).render())
 
 
+async def test_header_shows_stale_during_an_outage_then_live(console):
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        console.thread.run(lambda: console.sim.go_down(2.0))
+        await settle(pilot, lambda: "stale since" in str(header(app).render()), tries=750)
+        assert table(app).row_count >= 6  # the data stays on screen
+        await settle(pilot, lambda: "kubernetes live" in str(header(app).render()), tries=1500)
+
+
 def test_header_follows_source_health_through_an_outage(console):
     """The watch path recovers by itself: stale while the API is down, live again after."""
     s = console.session()
@@ -190,3 +200,16 @@ async def test_high_contrast_theme_and_no_color(console, monkeypatch):
         await settle(pilot, lambda: table(app).row_count >= 6)
         assert app.theme == "high-contrast"
         assert app.no_color  # Textual renders monochrome
+
+
+async def test_palette_switches_namespace(console):
+    app = console.app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        target = sorted(tenants(console))[0]
+        await pilot.press("ctrl+p")
+        await settle(pilot, lambda: app.screen.__class__.__name__ == "CommandPalette")
+        await pilot.press(*f"Namespace: {target}")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot, lambda: app.namespace == target)
