@@ -30,9 +30,14 @@ def _counts(parts: list[tuple[int, str]]) -> Text:
     return t
 
 
-def row_cells(s: NamespaceSummary, bar_width: int) -> list:
+LOADING = Text("…", "dim")
+
+
+def row_cells(s: NamespaceSummary, bar_width: int, loaded: frozenset[str] = frozenset(
+        {"notebooks", "trainingjobs", "deployments", "pods", "quotas"})) -> list:
+    """The cells of one namespace; a kind not listed yet shows … rather than a misleading 0."""
     nb, jb, dp = s.notebooks, s.jobs, s.deployments
-    return [
+    cells = [
         Text(s.namespace, "bold" if s.trouble else ""),
         _counts([(nb[NotebookState.RUNNING], "green"), (nb[NotebookState.STOPPED], ""),
                  (nb[NotebookState.FAILING], "bold red")]),
@@ -42,6 +47,8 @@ def row_cells(s: NamespaceSummary, bar_width: int) -> list:
         gpu_bar(s.gpu_used, s.gpu_quota, bar_width),
         Text(str(s.pending_pods), "yellow" if s.pending_pods else "dim"),
     ]
+    needs = [None, {"notebooks"}, {"trainingjobs"}, {"deployments"}, {"pods", "quotas"}, {"pods"}]
+    return [c if need is None or need <= loaded else LOADING for c, need in zip(cells, needs)]
 
 
 def matches(s: NamespaceSummary, text: str) -> bool:
@@ -64,9 +71,9 @@ class OverviewScreen(Screen):
 
     class Rows(Message):
         def __init__(self, rows: list[NamespaceSummary], gpus: tuple[int, int], counts: tuple[int, int],
-                     whole: bool) -> None:
+                     whole: bool, loaded: frozenset[str]) -> None:
             super().__init__()
-            self.rows, self.gpus, self.counts, self.whole = rows, gpus, counts, whole
+            self.rows, self.gpus, self.counts, self.whole, self.loaded = rows, gpus, counts, whole, loaded
 
     def __init__(self, state: State) -> None:
         super().__init__(name="overview")
@@ -74,6 +81,7 @@ class OverviewScreen(Screen):
         self.filter_text = ""
         self.scope: str | None = None
         self._rows: list[NamespaceSummary] = []
+        self._loaded: frozenset[str] = frozenset()
 
     def compose(self) -> ComposeResult:
         yield from self.app.compose_header()  # type: ignore[attr-defined]
@@ -117,11 +125,14 @@ class OverviewScreen(Screen):
         gpus = self.state.cluster_gpus()
         nodes = self.state.nodes()
         counts = (len(nodes), sum(1 for n in nodes if n.ready))
-        self.post_message(self.Rows(rows, gpus, counts, self.state.sees_whole_cluster("pods")))
+        loaded = frozenset(k for k in ("notebooks", "trainingjobs", "deployments", "pods", "quotas")
+                           if self.state.has_data(k))
+        self.post_message(self.Rows(rows, gpus, counts, self.state.sees_whole_cluster("pods"), loaded))
 
     @on(Rows)
     def _show(self, msg: Rows) -> None:
         self._rows = msg.rows
+        self._loaded = msg.loaded
         used, cap = msg.gpus
         nodes, ready = msg.counts
         line = Text(no_wrap=True, overflow="ellipsis")
@@ -152,10 +163,10 @@ class OverviewScreen(Screen):
             if existing != wanted:
                 table.clear()
                 for r in rows:
-                    table.add_row(*row_cells(r, bar), key=r.namespace)
+                    table.add_row(*row_cells(r, bar, self._loaded), key=r.namespace)
             else:
                 for r in rows:
-                    for (key, _), cell in zip(COLUMNS, row_cells(r, bar)):
+                    for (key, _), cell in zip(COLUMNS, row_cells(r, bar, self._loaded)):
                         table.update_cell(r.namespace, key, cell)
             if keep in wanted:
                 table.move_cursor(row=wanted.index(keep))
