@@ -136,7 +136,10 @@ class OverviewScreen(Screen):
         used, cap = msg.gpus
         nodes, ready = msg.counts
         line = Text(no_wrap=True, overflow="ellipsis")
-        if msg.whole:
+        if "pods" not in msg.loaded:
+            line.append("Cluster GPUs ")
+            line.append("… (listing pods)", "dim")
+        elif msg.whole:
             line.append("Cluster GPUs ")
             line.append_text(gpu_bar(used, cap or None, 12 if self.size.width >= WIDE else 6))
         else:  # only some namespaces are visible: their use is not the cluster's allocation
