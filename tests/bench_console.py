@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 
 T0 = time.monotonic()
-
-
-def rss_kib() -> tuple[int, int]:
-    cur = peak = 0
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                cur = int(line.split()[1])
-            elif line.startswith("VmHWM:"):
-                peak = int(line.split()[1])
-    return cur, peak
 
 
 async def main(kubeconfig: str, expected_rows: int) -> dict:
@@ -44,7 +34,8 @@ async def main(kubeconfig: str, expected_rows: int) -> dict:
             if feeds.planned.is_set() and all(f.live for f in feeds.feeds) and table.row_count >= expected_rows:
                 break
         ready = time.monotonic() - T0
-        cur, peak = rss_kib()
+        from tests.bench import rss_kib
+        cur, peak = rss_kib(os.getpid())
         return {"imports_s": imported, "ready_s": ready, "rss_kib": cur, "peak_kib": peak,
                 "pods": state.count("pods"), "rows": table.row_count}
 
