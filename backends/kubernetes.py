@@ -351,13 +351,13 @@ class Kubernetes:
         return _redact(text, self._api.configuration)
 
     def _request(self, method: str, path: str, query: list[tuple[str, str]] | None = None, body: Any = None,
-                 timeout: Any = None) -> urllib3.BaseHTTPResponse:
+                 timeout: Any = None, content_type: str = "application/json") -> urllib3.BaseHTTPResponse:
         """One request; the answer's body unread. Non-2xx and transport failures raise domain errors."""
         if self._closed:
             raise Unavailable(f"the connection to {self.server} is closed", source=SOURCE)
         headers = {"Accept": "application/json"}
         if body is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
         try:
             m, url, hdrs, data, post = self._api.param_serialize(method, path, query_params=list(query or []),
                                                                  header_params=headers, body=body,
@@ -376,8 +376,8 @@ class Kubernetes:
         return resp
 
     def _json(self, method: str, path: str, query: list[tuple[str, str]] | None = None,
-              body: Any = None) -> dict:
-        resp = self._request(method, path, query, body)
+              body: Any = None, content_type: str = "application/json") -> dict:
+        resp = self._request(method, path, query, body, content_type=content_type)
         try:
             raw = resp.data
         except Exception as err:
@@ -548,6 +548,29 @@ class Kubernetes:
         return q
 
     # ---------------------------------------------------------------- reads
+    # ---------------------------------------------------------------- changes (all through _mutating)
+    def _object_path(self, resource: str, namespace: str, name: str) -> str:
+        k, version = self._kind(resource)
+        return f"{self._path(k, version, namespace)}/{_segment(name)}"
+
+    def patch(self, resource: str, namespace: str, name: str, patch: dict, what: str = "patch") -> dict:
+        """A JSON merge patch (RFC 7386), accepted by built-in and custom resources alike."""
+        self._mutating(f"{what} {resource}/{name}")
+        return self._json("PATCH", self._object_path(resource, namespace, name), body=patch,
+                          content_type="application/merge-patch+json")
+
+    def delete(self, resource: str, namespace: str, name: str, propagation: str = "Background") -> dict:
+        """Delete, taking dependents with it (Background) unless told otherwise."""
+        self._mutating(f"delete {resource}/{name}")
+        return self._json("DELETE", self._object_path(resource, namespace, name),
+                          [("propagationPolicy", propagation)])
+
+    def scale(self, resource: str, namespace: str, name: str, replicas: int) -> dict:
+        """Set replicas through the scale subresource."""
+        self._mutating(f"scale {resource}/{name}")
+        return self._json("PATCH", self._object_path(resource, namespace, name) + "/scale",
+                          body={"spec": {"replicas": int(replicas)}}, content_type="application/merge-patch+json")
+
     def list(self, resource: str, namespace: str | None = None) -> ListResult:
         k, version = self._kind(resource)
         path = self._path(k, version, namespace)
