@@ -571,6 +571,18 @@ class Kubernetes:
         return self._json("PATCH", self._object_path(resource, namespace, name) + "/scale",
                           body={"spec": {"replicas": int(replicas)}}, content_type="application/merge-patch+json")
 
+    def record_event(self, kind: str, api_version: str, namespace: str, name: str, reason: str, message: str,
+                     now: str) -> dict:
+        """A core/v1 Event on an object, so that colleagues see in `kubectl describe` who did what."""
+        self._mutating(f"record an event on {kind}/{name}")
+        body = {"apiVersion": "v1", "kind": "Event",
+                "metadata": {"generateName": f"{name}.", "namespace": namespace},
+                "involvedObject": {"kind": kind, "apiVersion": api_version, "namespace": namespace, "name": name},
+                "reason": reason, "message": message[:1000], "type": "Normal",
+                "source": {"component": "prophecis-tui"}, "reportingComponent": "prophecis-tui",
+                "reportingInstance": "prophecis-tui", "firstTimestamp": now, "lastTimestamp": now, "count": 1}
+        return self._json("POST", f"/api/v1/namespaces/{_segment(namespace)}/events", body=body)
+
     def list(self, resource: str, namespace: str | None = None) -> ListResult:
         k, version = self._kind(resource)
         path = self._path(k, version, namespace)

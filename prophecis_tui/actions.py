@@ -9,6 +9,7 @@ calls in read-only mode on its own too: two independent locks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from backends.base import Identity
@@ -38,6 +39,11 @@ class ActionSpec:
     describe: Callable[[Target, dict], str]  # the exact API call, shown before a dangerous action
     dangerous: bool = False  # asks for confirmation
     destructive: bool = False  # also asks for a reason
+    api_version: str = "v1"  # of the target, for the Kubernetes Event written after success
+
+    @property
+    def event_reason(self) -> str:
+        return "ProphecisTUI" + "".join(w.capitalize() for w in self.title.split())
 
 
 class NeedsConfirmation(Exception):
@@ -65,7 +71,9 @@ class Result:
 
 
 class Actions:
-    def __init__(self, backend: Any, audit: AuditLog, identity: Identity, *, read_only: bool) -> None:
+    def __init__(self, backend: Any, audit: AuditLog, identity: Identity, *, read_only: bool,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.clock = clock
         self.backend = backend
         self.audit = audit
         self.identity = identity
@@ -128,8 +136,19 @@ class Actions:
         except Exception as err:  # an unexpected failure is recorded too, then surfaces
             self._record(action_id, "after", spec, target, params, reason, "error", f"{type(err).__name__}: {err}")
             raise
-        self._record(action_id, "after", spec, target, params, reason, "ok", message)
+        note = self._tell_the_cluster(spec, target, reason)
+        self._record(action_id, "after", spec, target, params, reason, "ok", message + note)
         return Result(True, message, action_id)
+
+    def _tell_the_cluster(self, spec: ActionSpec, target: Target, reason: str) -> str:
+        """An Event on the target with the user and the reason; a failure to write it does not undo the action."""
+        text = f"{spec.title} by {self.identity.user} with prophecis-tui" + (f": {reason}" if reason else "")
+        try:
+            self.backend.record_event(target.kind, spec.api_version, target.namespace, target.name,
+                                      spec.event_reason, text, self.clock().strftime("%Y-%m-%dT%H:%M:%SZ"))
+        except BackendError as err:
+            return f" (event not written: {err.message})"
+        return ""
 
 
 # ------------------------------------------------------------------------------------------ the actions
@@ -166,20 +185,21 @@ def builtin_actions() -> list[ActionSpec]:
         ActionSpec("notebook.stop", "Stop notebook", "patch", "kubeflow.org", "notebooks", _stop_notebook,
                    lambda t, p: f"PATCH {nb.format(ns=t.namespace, name=t.name)} (merge) "
                                 f'{{"metadata":{{"annotations":{{"{STOP_ANNOTATION}":"{p.get("at", "")}"}}}}}}',
-                   dangerous=True),
+                   dangerous=True, api_version="kubeflow.org/v1"),
         ActionSpec("notebook.start", "Start notebook", "patch", "kubeflow.org", "notebooks", _start_notebook,
                    lambda t, p: f"PATCH {nb.format(ns=t.namespace, name=t.name)} (merge) "
-                                f'{{"metadata":{{"annotations":{{"{STOP_ANNOTATION}":null}}}}}}'),
+                                f'{{"metadata":{{"annotations":{{"{STOP_ANNOTATION}":null}}}}}}',
+                   api_version="kubeflow.org/v1"),
         *[ActionSpec(f"job.kill.{kind}", f"Kill {kind}", "delete", group, plural, _kill_job,
                      lambda t, p, group=group, plural=plural: (
                          f"DELETE /apis/{group}/v1/namespaces/{t.namespace}/{plural}/{t.name}"
                          "?propagationPolicy=Background"),
-                     dangerous=True, destructive=True)
+                     dangerous=True, destructive=True, api_version=f"{group}/v1")
           for kind, (group, plural) in JOB_RESOURCES.items()],
         ActionSpec("deployment.scale", "Scale deployment", "patch", "machinelearning.seldon.io",
                    "seldondeployments/scale", _scale,
                    lambda t, p: (f"PATCH /apis/machinelearning.seldon.io/v1/namespaces/{t.namespace}/"
                                  f"seldondeployments/{t.name}/scale (merge) "
                                  f'{{"spec":{{"replicas":{p.get("replicas")}}}}}'),
-                   dangerous=True),
+                   dangerous=True, api_version="machinelearning.seldon.io/v1"),
     ]

@@ -18,6 +18,7 @@ from . import __version__
 EPILOG = """commands:
   prophecis-tui [options]            the console
   prophecis-tui status [--json]      a headless summary for scripts and cron
+  prophecis-tui audit [--since T] [--json]   the audit trail of actions taken with the console
   prophecis-tui sim [options]        serve a simulated Prophecis platform (see sim --help)
   prophecis-tui version              print the version"""
 
@@ -194,6 +195,32 @@ def run_status(argv: list[str]) -> int:
             demo.stop()
 
 
+def run_audit(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="prophecis-tui audit",
+                                description="Every action taken with the console on this machine: who, when, "
+                                            "where, what, why, and how it ended.")
+    p.add_argument("--since", help="only records at or after this time (e.g. 2026-11-29 or 2026-11-29T10:00:00Z)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    args = p.parse_args(argv)
+    from .config import data_dir
+    from .store import AuditLog
+    path = data_dir(create=False) / "audit.db"
+    if not path.exists():
+        return 0  # nothing was ever done here
+    log = AuditLog(path)
+    try:
+        records = log.records(since=args.since)
+    finally:
+        log.close()
+    for r in records:
+        if args.json:
+            print(json.dumps(r.__dict__, sort_keys=True))
+        else:
+            why = f" reason={r.reason!r}" if r.reason else ""
+            print(f"{r.at}  {r.outcome:<8} {r.user}@{r.context}  {r.action} {r.target}{why}  {r.message}".rstrip())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -205,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args and args[0] == "status":
             return run_status(args[1:])
+        if args and args[0] == "audit":
+            return run_audit(args[1:])
         if args and not args[0].startswith("-"):
             print(f"prophecis-tui: unknown command {args[0]!r}\n\n{EPILOG}", file=sys.stderr)
             return 2

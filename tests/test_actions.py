@@ -139,3 +139,25 @@ def test_audit_file_is_private_and_secrets_are_masked(rig):
     assert row.params == {"linkis_token": "****", "nested": {"password": "****"}, "replicas": 2}
     raw = rig.audit.path.read_bytes() + (rig.audit.path.parent / "audit.db-wal").read_bytes()
     assert b"abc123" not in raw and b'"pw"' not in raw
+
+
+def test_a_successful_action_leaves_an_event_on_the_object(rig):
+    from prophecis_tui.simulator.engine import EVENTS
+    acts = rig.actions()
+    nb = rig.notebook()
+    acts.run("notebook.stop", nb, params={"at": "2026-11-29T10:00:00Z"}, confirmed=True)
+    events = rig.thread.call(lambda: [e for e in rig.sim.engine.store.objects(EVENTS, nb.namespace)
+                                      if e["involvedObject"].get("name") == nb.name
+                                      and e["reason"] == "ProphecisTUIStopNotebook"])
+    assert len(events) == 1
+    assert "mlss-admin" in events[0]["message"] and events[0]["involvedObject"]["kind"] == "Notebook"
+
+
+def test_an_event_that_cannot_be_written_does_not_undo_the_action(rig):
+    acts = rig.actions("group-admin")  # may patch notebooks, may not create events
+    ns = rig.sim.identity("group-admin").namespaces[0]
+    nb = rig.notebook(ns)
+    result = acts.run("notebook.stop", nb, params={"at": "2026-11-29T10:00:00Z"}, confirmed=True)
+    assert result.ok
+    assert rig.annotations(nb)["kubeflow-resource-stopped"] == "2026-11-29T10:00:00Z"
+    assert "event not written" in rig.audit.records()[-1].message

@@ -169,3 +169,24 @@ def test_status_demo_starts_and_stops_its_simulator(home):
     assert p.returncode == 0, p.stderr
     report = json.loads(p.stdout)
     assert report["context"] == "sim-admin" and len(report["namespaces"]) == 6
+
+
+def test_audit_exports_what_the_registry_wrote(tmp_path, home):
+    from prophecis_tui.store import AuditLog
+    data = tmp_path / "data"
+    log = AuditLog(data / "prophecis-tui" / "audit.db")
+    for phase, outcome in (("before", "started"), ("after", "ok")):
+        log.write(action_id="a1", phase=phase, user="lihua", context="sim-group-admin", cluster="prophecis-sim",
+                  namespace="ns-risk-scorecard", action="notebook.stop", target="Notebook/ns-risk-scorecard/nb",
+                  params={"at": "2026-11-29T10:00:00Z"}, reason="", outcome=outcome)
+    log.close()
+    env = {**home, "XDG_DATA_HOME": str(data)}
+    p = run("audit", "--json", env=env)
+    assert p.returncode == 0, p.stderr
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    assert [(r["phase"], r["outcome"], r["user"]) for r in rows] == [("before", "started", "lihua"),
+                                                                      ("after", "ok", "lihua")]
+    p = run("audit", env=env)
+    assert "notebook.stop Notebook/ns-risk-scorecard/nb" in p.stdout
+    p = run("audit", "--since", "2999-01-01", env=env)
+    assert p.returncode == 0 and p.stdout == ""
