@@ -9,16 +9,14 @@ from typing import Iterator
 import pytest
 
 from backends.kubernetes import Kubernetes
+from tests.conftest import CONTEXTS, START
 from prophecis_tui.actions import Actions, NeedsConfirmation, NeedsReason, Target, builtin_actions
 from prophecis_tui.domain import Forbidden, ReadOnly
-from prophecis_tui.simulator.clock import parse_rfc3339
 from prophecis_tui.simulator.notebooks import NOTEBOOKS
 from prophecis_tui.simulator.testing import SimThread
 from prophecis_tui.simulator.world import PYTORCHJOBS
 from prophecis_tui.store import AuditLog
 
-START = parse_rfc3339("2026-11-29T10:00:00Z")
-CONTEXTS = {"admin": "sim-admin", "group-admin": "sim-group-admin", "viewer": "sim-viewer"}
 
 
 class Rig:

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from prophecis_tui.simulator.clock import parse_rfc3339
+from tests.conftest import START
 from prophecis_tui.simulator.testing import SimThread
 
-START = parse_rfc3339("2026-11-29T10:00:00Z")
 
 
 def run(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:

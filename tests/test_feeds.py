@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import time
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
 from backends.kubernetes import Kubernetes
+from tests.conftest import START, wait_until
 from prophecis_tui.domain import Health
 from prophecis_tui.feeds import Feeds
-from prophecis_tui.simulator.clock import parse_rfc3339
 from prophecis_tui.simulator.engine import PODS
 from prophecis_tui.simulator.notebooks import NOTEBOOKS
 from prophecis_tui.simulator.testing import SimThread
 from prophecis_tui.simulator.world import notebook_body
 from prophecis_tui.state import State
 
-START = parse_rfc3339("2026-11-29T10:00:00Z")
 
-
-def wait_until(cond: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        time.sleep(0.02)
 
 
 class Live:

@@ -28,6 +28,7 @@ from kubernetes import client
 from backends import k8s_parse as kp
 from backends.base import KubernetesBackend, Resource, WatchEvent
 from backends.kubernetes import KINDS, ConfigError, Kubernetes, KubernetesWatch
+from tests.conftest import poll
 from prophecis_tui import domain
 from prophecis_tui.domain import (DeploymentState, Expired, Forbidden, Invalid, JobState, NotebookState, NotFound,
                                   ReadOnly, Timeout, Unauthorized, Unavailable)
@@ -99,14 +100,6 @@ def collect(stream: KubernetesWatch, stop: Callable[[list[WatchEvent]], bool], l
         raise AssertionError(f"the watch did not deliver in {limit} s; got {[(e.type, e.obj) for e in got]}")
     return got, (error[0] if error else None)
 
-
-def poll(cond: Callable[[], bool], timeout: float = 10.0, pause: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(pause)
-    return cond()
 
 
 def pod_body(name: str) -> dict:

@@ -13,6 +13,7 @@ import time
 from typing import Any, Callable
 
 import httpx
+from tests.conftest import poll
 import pytest
 import urllib3
 from kubernetes import client, config, watch
@@ -43,14 +44,6 @@ def set_faults(cluster, **faults: Any) -> dict:
     assert r.status_code == 200, f"admin faults answered {r.status_code}"
     return r.json()
 
-
-def poll(cond: Callable[[], bool], timeout: float = 5.0, pause: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(pause)
-    return cond()
 
 
 def watchers(cluster) -> int:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
 from backends.kubernetes import Kubernetes
+from tests.conftest import START, wait_until  # noqa: F401  (test_console uses wait_until)
 from prophecis_tui.app import ProphecisApp, Session
 from prophecis_tui.feeds import Feeds
-from prophecis_tui.simulator.clock import parse_rfc3339
 from prophecis_tui.simulator.testing import SimThread
 from prophecis_tui.state import State
 
-START = parse_rfc3339("2026-11-29T10:00:00Z")
 
 
 class Console:
@@ -45,13 +43,6 @@ class Console:
         for s in self.sessions:
             s.stop()
 
-
-def wait_until(cond: Callable[[], object], timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 @pytest.fixture
