@@ -294,11 +294,10 @@ def _tidy(text: str) -> str:
 class Kubernetes:
     """``backends.base.KubernetesBackend`` over the official client; see the module text."""
 
-    def __init__(self, api_client: Any, target: _Target, paths: list[Path], read_only: bool = False) -> None:
+    def __init__(self, api_client: Any, target: _Target, read_only: bool = False) -> None:
         self.read_only = read_only
         self._api = api_client
         self._target = target
-        self._paths = paths
         self.context = target.context
         self.server = target.server
         self.namespace = target.namespace
@@ -332,7 +331,7 @@ class Kubernetes:
                                                          persist_config=False, client_configuration=cfg)
         except Exception as err:  # ConfigException, bad base64, missing cert files, exec plugin failures
             raise ConfigError(f"context '{target.context}' in {where}: {_redact(_one_line(str(err)), cfg)}") from None
-        backend = cls(api, target, used, read_only)
+        backend = cls(api, target, read_only)
         backend._contexts = [c["name"] for c in merged["contexts"] if isinstance(c.get("name"), str)]
         return backend
 

@@ -172,7 +172,7 @@ class ProphecisApp(App):
         feeds = self.session.feeds
         names = [n.name for n in self.session.state.namespaces()]
         if feeds is not None:
-            scoped = {f.namespace for f in feeds.feeds if f.namespace}
+            scoped = feeds.scoped_namespaces()
             if scoped:
                 names = [n for n in names if n in scoped] or sorted(scoped)
         return names

@@ -208,6 +208,11 @@ class Feeds:
             names = [ident.namespace] if ident.namespace else []
         return names
 
+    def scoped_namespaces(self) -> set[str]:
+        """The namespaces watched one by one (a user without cluster-wide rights); empty when cluster-wide."""
+        with self._lock:
+            return {f.namespace for f in self.feeds if f.namespace}
+
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
         with self._lock:

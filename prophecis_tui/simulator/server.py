@@ -19,7 +19,7 @@ from .engine import NODES, PODS, QUOTAS
 from .errors import ApiError, bad_request, forbidden, invalid, not_found
 from .patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
-from .store import Entry, Watcher, dumps
+from .store import Entry, Watcher, dumps, selected
 from .controllers import pod_runtime
 
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -252,15 +252,7 @@ class ApiServer:
         q = request.query
         labels, fields = self._predicate(route, q)
         limit = qint(q.get("limit"), "limit")
-        pred = None
-        if not labels.empty or not fields.empty:
-            from .store import field_value
-
-            def pred(obj: dict) -> bool:
-                md = obj.get("metadata", {})
-                if not labels.empty and not labels.matches(md.get("labels") or {}):
-                    return False
-                return fields.empty or fields.matches(lambda p: field_value(obj, p))
+        pred = None if labels.empty and fields.empty else (lambda obj: selected(obj, labels, fields))
         entries, token, remaining, list_rv = self.store.page(route.rt, route.namespace, limit or None,
                                                              q.get("continue") or None, pred)
         if tables.wants_table(request.headers.get("Accept", "")):
@@ -664,10 +656,9 @@ class ApiServer:
 
     def _delete_collection(self, request: web.Request, route: Route) -> web.Response:
         labels, fields = self._predicate(route, request.query)
-        from .store import field_value
         for obj in list(self.store.objects(route.rt, route.namespace)):
             md = obj["metadata"]
-            if not labels.matches(md.get("labels") or {}) or not fields.matches(lambda p: field_value(obj, p)):
+            if not selected(obj, labels, fields):
                 continue
             if route.rt is PODS:
                 self.engine.delete_pod(md.get("namespace", ""), md["name"])

@@ -73,6 +73,13 @@ def field_value(obj: dict, path: str) -> str:
     return cur if isinstance(cur, str) else str(cur)
 
 
+def selected(obj: dict, labels: LabelSelector, fields: FieldSelector) -> bool:
+    """Does an object pass a list's or a watch's label and field selectors?"""
+    if not labels.empty and not labels.matches(obj.get("metadata", {}).get("labels") or {}):
+        return False
+    return fields.empty or fields.matches(lambda p: field_value(obj, p))
+
+
 @dataclass
 class Change:
     rv: int
@@ -104,11 +111,7 @@ class Watcher:
             return False
         if self.name is not None and md.get("name") != self.name:
             return False
-        if not self.labels.empty and not self.labels.matches(md.get("labels") or {}):
-            return False
-        if not self.fields.empty and not self.fields.matches(lambda p: field_value(obj, p)):
-            return False
-        return True
+        return selected(obj, self.labels, self.fields)
 
     def offer(self, change: Change) -> None:
         """Translate a change into the event this watcher sees, if any."""
