@@ -72,6 +72,7 @@ class Session:
     state: State
     feeds: Feeds | None
     identity: Identity
+    read_only: bool = False  # this context's setting (the backend refuses changes on its own too)
 
     def stop(self) -> None:
         if self.feeds is not None:
@@ -218,6 +219,7 @@ class ProphecisApp(App):
 
     def _use_session(self, session: Session) -> None:
         old, self.session = self.session, session
+        self.read_only = session.read_only
         self.namespace = session.identity.namespace if self.namespace else None
         for screen in self.screen_stack:
             if hasattr(screen, "state"):

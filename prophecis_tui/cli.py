@@ -11,7 +11,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from . import __version__
 
@@ -135,64 +136,69 @@ class DemoSimulator:
 
 
 # ---------------------------------------------------------------------------------------------- commands
+@contextmanager
+def _target(args: argparse.Namespace, settings: Any) -> Iterator[tuple[str | None, str | None]]:
+    """Where to connect: the settings' kubeconfig and context, or a demo simulator started for the occasion
+    (and stopped however we leave)."""
+    if not args.demo:
+        yield settings.kubeconfig, settings.context
+        return
+    demo = DemoSimulator(settings.demo_scale)
+    try:
+        yield demo.start(), "sim-admin"
+    finally:
+        demo.stop()
+
+
 def run_console(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    demo = DemoSimulator(settings.demo_scale) if args.demo else None
 
     def on_signal(signum, frame):  # an SSH session dropping sends SIGHUP: leave cleanly, stop the demo
         raise SystemExit(128 + signum)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
-    try:
-        kubeconfig = demo.start() if demo else settings.kubeconfig
-        context = "sim-admin" if demo else settings.context
+    with _target(args, settings) as (kubeconfig, context):
         effective = settings.for_context(context or "")
-        read_only = bool(effective.read_only)
-        backend = _backend(kubeconfig, context, read_only)
-        identity = _check_reachable(backend)
         from .app import ProphecisApp, Session
         from .feeds import Feeds
         from .state import State
 
-        def connect(ctx: str) -> Session:
-            b = _backend(kubeconfig, ctx, read_only)
-            ident = b.identity()
-            st = State()
-            f = Feeds(b, st)
-            f.start()
-            return Session(b, st, f, ident)
+        def connect(ctx: str | None) -> Session:
+            """A live session on a context: reachable, listed and watched. Raises CliError (one line)."""
+            read_only = bool(settings.for_context(ctx or "").read_only)
+            backend = _backend(kubeconfig, ctx, read_only)
+            try:
+                identity = _check_reachable(backend)
+            except CliError:
+                backend.close()
+                raise
+            state = State()
+            feeds = Feeds(backend, state)
+            feeds.start()
+            return Session(backend, state, feeds, identity, read_only)
 
-        state = State()
-        feeds = Feeds(backend, state)
-        feeds.start()
-        namespace = None if settings.all_namespaces else (effective.namespace or identity.namespace)
-        app = ProphecisApp(Session(backend, state, feeds, identity), contexts=backend.contexts(),
-                           connect=connect, namespace=namespace, read_only=read_only,
-                           theme=effective.theme, keymap=dict(settings.ui.keys),
+        session = connect(context)
+        namespace = None if settings.all_namespaces else (effective.namespace or session.identity.namespace)
+        app = ProphecisApp(session, contexts=session.backend.contexts(), connect=connect, namespace=namespace,
+                           read_only=session.read_only, theme=effective.theme, keymap=dict(settings.ui.keys),
                            refresh_seconds=effective.refresh_seconds)
         app.run()
         return app.return_code or 0
-    finally:
-        if demo:
-            demo.stop()
 
 
 def run_status(argv: list[str]) -> int:
     args = status_parser().parse_args(argv)
     settings = _settings(args)
-    demo = DemoSimulator(settings.demo_scale) if args.demo else None
-    try:
-        kubeconfig = demo.start() if demo else settings.kubeconfig
-        context = "sim-admin" if demo else settings.context
+    with _target(args, settings) as (kubeconfig, context):
         backend = _backend(kubeconfig, context, True)
-        identity = _check_reachable(backend)
-        from .status import collect, render_text
-        report = collect(backend, identity, namespace=None if args.all_namespaces else args.namespace)
+        try:
+            identity = _check_reachable(backend)
+            from .status import collect, render_text
+            report = collect(backend, identity, namespace=None if args.all_namespaces else args.namespace)
+        finally:
+            backend.close()
         print(json.dumps(report, indent=2) if args.json else render_text(report))
         return 0 if report["ok"] else 1
-    finally:
-        if demo:
-            demo.stop()
 
 
 def run_audit(argv: list[str]) -> int:

@@ -23,21 +23,22 @@ class Console:
         self.kubeconfig = kubeconfig
         self.sessions: list[Session] = []
 
-    def session(self, context: str = "sim-admin", *, wait: bool = True) -> Session:
-        backend = Kubernetes.from_kubeconfig(str(self.kubeconfig), context)
+    def session(self, context: str = "sim-admin", *, wait: bool = True, read_only: bool = False) -> Session:
+        backend = Kubernetes.from_kubeconfig(str(self.kubeconfig), context, read_only=read_only)
         state = State()
         feeds = Feeds(backend, state, backoff=(0.1, 1.0))
         feeds.start()
-        s = Session(backend, state, feeds, backend.identity())
+        s = Session(backend, state, feeds, backend.identity(), read_only)
         self.sessions.append(s)
         if wait:
             wait_until(lambda: feeds.planned.is_set() and all(f.live for f in feeds.feeds))
         return s
 
-    def app(self, context: str = "sim-admin", **kw) -> ProphecisApp:
-        session = self.session(context)
+    def app(self, context: str = "sim-admin", *, read_only_contexts: tuple[str, ...] = (), **kw) -> ProphecisApp:
+        session = self.session(context, read_only=context in read_only_contexts)
         contexts = ["sim-admin", "sim-group-admin", "sim-viewer"]
-        return ProphecisApp(session, contexts=contexts, connect=lambda c: self.session(c), **kw)
+        return ProphecisApp(session, contexts=contexts,
+                            connect=lambda c: self.session(c, read_only=c in read_only_contexts), **kw)
 
     def close(self) -> None:
         for s in self.sessions:

@@ -132,6 +132,16 @@ async def test_context_switch_changes_identity_without_restarting(console):
         await settle(pilot, lambda: table(app).row_count >= 6)
 
 
+async def test_a_read_only_context_is_read_only_after_a_switch(console):
+    app = console.app(read_only_contexts=("sim-viewer",))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        assert not header(app).read_only
+        app.switch_context("sim-viewer")
+        await settle(pilot, lambda: header(app).user == "opsview", tries=500)
+        assert app.read_only and header(app).read_only and app.session.backend.read_only
+
+
 async def test_group_admin_sees_only_its_namespaces(console):
     app = console.app("sim-group-admin")
     async with app.run_test(size=(120, 40)) as pilot:
