@@ -31,7 +31,7 @@ class State:
         self._health: dict[str, SourceHealth] = {}
         self._dirty: set[str] = set()
         self.version = 0
-        self._summary_cache: tuple[int, list[NamespaceSummary]] | None = None
+        self._summary_cache: tuple[int, list[NamespaceSummary], int] | None = None  # version, rows, GPUs held
         self._partial: set[str] = set()  # resources known only per namespace (no cluster-wide list)
 
     # ------------------------------------------------------------------ writing (feed threads)
@@ -186,7 +186,7 @@ class State:
                 pending_pods=pending.get(ns, 0)))
         rows.sort(key=lambda r: (-r.trouble, r.namespace))
         with self._lock:
-            self._summary_cache = (version, rows)
+            self._summary_cache = (version, rows, sum(gpus.values()))
         return rows
 
     def sees_whole_cluster(self, kind: str) -> bool:
@@ -196,6 +196,8 @@ class State:
 
     def cluster_gpus(self) -> tuple[int, int]:
         """(GPUs allocated to running pods, GPUs allocatable on ready nodes)."""
-        used = sum(p.gpus for p in self._objects("pods") if p.holds_gpus)
+        self.summaries()  # counts the pods' GPUs once per state version
+        cache = self._summary_cache
+        used = cache[2] if cache is not None else 0
         cap = sum(n.gpu_allocatable for n in self._objects("nodes") if n.ready)
         return used, cap
