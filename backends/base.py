@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator, Literal, Protocol, Union
 
-from prophecis_tui.domain import (ModelDeployment, Namespace, Node, Notebook, Pod, Quota, TrainingJob)
+from prophecis_tui.domain import (Event, ModelDeployment, Namespace, Node, Notebook, Pod, Quota, TrainingJob)
 
-DomainObject = Union[Namespace, Node, Pod, Notebook, TrainingJob, ModelDeployment, Quota]
+DomainObject = Union[Namespace, Node, Pod, Notebook, TrainingJob, ModelDeployment, Quota, Event]
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from prophecis_tui.domain import (DeploymentState, JobState, ModelDeployment, Namespace, Node, Notebook,
-                                  NotebookState, Pod, Quota, TrainingJob)
+from prophecis_tui.domain import (DeploymentState, Event, JobState, ModelDeployment, Namespace, Node, Notebook,
+                                  NotebookState, Pod, Predictor, Quota, TrainingJob)
 
 GPU = "nvidia.com/gpu"
 NODE_SELECTOR_ANNOTATION = "scheduler.alpha.kubernetes.io/node-selector"
@@ -297,16 +297,70 @@ def _owner(md: dict) -> tuple[str, str]:
     return _s(ref.get("kind")), _s(ref.get("name"))
 
 
+def _str_map(v: Any) -> dict[str, str]:
+    return {k: _s(x) for k, x in _d(v).items() if isinstance(k, str)}
+
+
+def _requests(ctrs: list[dict], key: str) -> str:
+    values = [_s(_d(_d(c.get("resources")).get("requests")).get(key)) or _s(_resource(c.get("resources"), key))
+              for c in ctrs]
+    values = [v for v in values if v]
+    if len(values) <= 1:
+        return values[0] if values else ""
+    total = sum(parse_quantity(v) or 0.0 for v in values)
+    return f"{total:g}" if key == "cpu" else f"{total / 2 ** 30:.3g}Gi"
+
+
+def _container_trouble(status: dict) -> tuple[str, str, int | None]:
+    """(waiting reason: message, last exit "reason, exit N", exit code) of the pod's containers."""
+    waiting = last = ""
+    code: int | None = None
+    for cs in [c for c in _l(status.get("initContainerStatuses")) + _l(status.get("containerStatuses"))
+               if isinstance(c, dict)]:
+        state = _d(cs.get("state"))
+        w = state.get("waiting")
+        if isinstance(w, dict) and _s(w.get("reason")) and _s(w.get("reason")) != "PodInitializing" and not waiting:
+            waiting = _message(_s(w.get("reason")), _s(w.get("message")))
+        for term in (state.get("terminated"), _d(cs.get("lastState")).get("terminated")):
+            if isinstance(term, dict) and not last:
+                exit_code = _opt_int(term.get("exitCode"))
+                if exit_code == 0 and _s(term.get("reason")) in ("", "Completed"):
+                    continue
+                code = exit_code
+                last = ", ".join(x for x in (_s(term.get("reason")),
+                                             f"exit {exit_code}" if exit_code is not None else "") if x)
+    return waiting, last, code
+
+
 def parse_pod(obj: Any) -> Pod:
     obj = _d(obj)
     md, spec, status = _meta(obj), _d(obj.get("spec")), _d(obj.get("status"))
     text, ready, total, restarts = pod_status_text(obj)
     kind, owner = _owner(md)
+    labels = _str_map(md.get("labels"))
+    ctrs = _containers(spec)
+    waiting, last, code = _container_trouble(status)
+    unschedulable = ""
+    for c in _l(status.get("conditions")):
+        if isinstance(c, dict) and c.get("type") == "PodScheduled" and not _true(c.get("status")):
+            unschedulable = _s(c.get("message")) or _s(c.get("reason"))
+    rtype = labels.get("training.kubeflow.org/replica-type") or labels.get("replica-type", "")
+    rindex = labels.get("training.kubeflow.org/replica-index") or labels.get("replica-index", "")
+    job = (labels.get("training.kubeflow.org/job-name") or labels.get("job-name")
+           or (owner if kind in ("TFJob", "PyTorchJob", "XGBoostJob", "Job") else ""))
+    if not rtype and labels.get("seldon-deployment-id"):
+        rtype, job = labels.get("predictor_name", "") or labels.get("version", ""), ""
     return Pod.model_construct(
         uid=_s(md.get("uid")), namespace=_s(md.get("namespace")), name=_s(md.get("name")),
         phase=_s(status.get("phase")), status=text, ready=ready, containers=total, restarts=restarts,
         node=_s(spec.get("nodeName")), gpus=_pod_spec_gpus(spec), owner_kind=kind, owner_name=owner,
         created=parse_time(md.get("creationTimestamp")), deleting=md.get("deletionTimestamp") is not None,
+        labels=labels, cpu=_requests(ctrs, "cpu"), memory=_requests(ctrs, "memory"),
+        container_names=tuple(_s(c.get("name")) for c in ctrs),
+        init_container_names=tuple(_s(c.get("name")) for c in _l(spec.get("initContainers")) if isinstance(c, dict)),
+        started=parse_time(status.get("startTime")), waiting=waiting, last_exit=last, exit_code=code,
+        unschedulable=unschedulable, replica_type=rtype.lower() if rtype else "", replica_index=rindex,
+        job_name=job,
     )
 
 
@@ -365,19 +419,52 @@ def _notebook_user(md: dict) -> str:
     return ""
 
 
+SYSTEM_MOUNTS = ("/dev/shm", "/etc/config", "/var/run/secrets")
+
+
+def _notebook_mounts(ctr: dict, pod_spec: dict) -> tuple[str, tuple[str, ...]]:
+    """(workspace host path, data mounts "source -> mountPath") of a notebook's container."""
+    volumes = {_s(v.get("name")): v for v in _l(pod_spec.get("volumes")) if isinstance(v, dict)}
+    workspace, mounts = "", []
+    for m in _l(ctr.get("volumeMounts")):
+        if not isinstance(m, dict):
+            continue
+        path = _s(m.get("mountPath"))
+        if not path or path.startswith(SYSTEM_MOUNTS):
+            continue
+        vol = volumes.get(_s(m.get("name")), {})
+        source = (_s(_d(vol.get("hostPath")).get("path")) or _s(_d(vol.get("persistentVolumeClaim")).get("claimName"))
+                  or _s(_d(vol.get("nfs")).get("path")) or _s(m.get("name")))
+        if path in ("/workspace", "/home/jovyan") and not workspace:
+            workspace = source
+        else:
+            mounts.append(f"{source} -> {path}" + (" (ro)" if m.get("readOnly") is True else ""))
+    return workspace, tuple(mounts)
+
+
+def _notebook_url(ctr: dict, namespace: str, name: str) -> str:
+    for e in _l(ctr.get("env")):
+        if isinstance(e, dict) and e.get("name") == "NB_PREFIX" and _s(e.get("value")):
+            return _s(e.get("value"))
+    return f"/notebook/{namespace}/{name}"
+
+
 def parse_notebook(obj: Any) -> Notebook:
     obj = _d(obj)
     md = _meta(obj)
-    name = _s(md.get("name"))
+    name, namespace = _s(md.get("name")), _s(md.get("namespace"))
     pod_spec = _d(_d(_d(obj.get("spec")).get("template")).get("spec"))
     ctr = _notebook_container(name, pod_spec)
     res = ctr.get("resources")
     state, reason = notebook_state(obj)
+    workspace, mounts = _notebook_mounts(ctr, pod_spec)
     return Notebook.model_construct(
-        uid=_s(md.get("uid")), namespace=_s(md.get("namespace")), name=name, state=state, reason=reason,
+        uid=_s(md.get("uid")), namespace=namespace, name=name, state=state, reason=reason,
         user=_notebook_user(md), image=_s(ctr.get("image")), gpus=_gpus(res),
         cpu=_s(_resource(res, "cpu")), memory=_s(_resource(res, "memory")),
-        created=parse_time(md.get("creationTimestamp")),
+        created=parse_time(md.get("creationTimestamp")), api_version=_s(obj.get("apiVersion")),
+        url=_notebook_url(ctr, namespace, name), workspace=workspace, mounts=mounts,
+        labels=_str_map(md.get("labels")),
     )
 
 
@@ -405,13 +492,13 @@ def kubeflow_job_state(status: Any) -> tuple[JobState, str, datetime | None]:
     return JobState.PENDING, "", None
 
 
-def _replica_specs(spec: dict) -> list[dict]:
-    """Every `<x>ReplicaSpecs` map of a training-operator job (tfReplicaSpecs, pytorchReplicaSpecs,
-    xgbReplicaSpecs, ...)."""
-    out: list[dict] = []
+def _replica_specs(spec: dict) -> list[tuple[str, dict]]:
+    """(replica type, spec) of every `<x>ReplicaSpecs` map of a training-operator job (tfReplicaSpecs,
+    pytorchReplicaSpecs, xgbReplicaSpecs, ...)."""
+    out: list[tuple[str, dict]] = []
     for key, value in spec.items():
         if isinstance(key, str) and key.endswith("ReplicaSpecs"):
-            out.extend(v for v in _d(value).values() if isinstance(v, dict))
+            out.extend((str(k), v) for k, v in _d(value).items() if isinstance(v, dict))
     return out
 
 
@@ -421,17 +508,25 @@ def parse_training_job(obj: Any, kind: str = "") -> TrainingJob:
     md, spec, status = _meta(obj), _d(obj.get("spec")), _d(obj.get("status"))
     state, reason, ended_at = kubeflow_job_state(status)
     replicas = gpus = 0
-    for rs in _replica_specs(spec):
+    specs: dict[str, int] = {}
+    image = ""
+    for rtype, rs in _replica_specs(spec):
         n = _opt_int(rs.get("replicas"))
         n = 1 if n is None else max(n, 0)  # the operator defaults replicas to 1
         replicas += n
-        gpus += n * _pod_spec_gpus(_d(_d(rs.get("template")).get("spec")))
+        specs[rtype] = specs.get(rtype, 0) + n
+        pod_spec = _d(_d(rs.get("template")).get("spec"))
+        gpus += n * _pod_spec_gpus(pod_spec)
+        image = image or next((_s(c.get("image")) for c in _containers(pod_spec)), "")
+    rstatus = {k: {f: _i(_d(v).get(f)) for f in ("active", "succeeded", "failed")}
+               for k, v in _d(status.get("replicaStatuses")).items() if isinstance(k, str)}
     return TrainingJob.model_construct(
         uid=_s(md.get("uid")), namespace=_s(md.get("namespace")), name=_s(md.get("name")),
         kind=kind or _s(obj.get("kind")), state=state, reason=reason, user=_s(_labels(md).get(USER_LABEL)),
         replicas=replicas, gpus=gpus, created=parse_time(md.get("creationTimestamp")),
         started=parse_time(status.get("startTime")),
         finished=parse_time(status.get("completionTime")) or ended_at,
+        replica_specs=specs, replica_status=rstatus, image=image, labels=_str_map(md.get("labels")),
     )
 
 
@@ -469,6 +564,9 @@ def parse_batch_job(obj: Any) -> TrainingJob:
         state=state, reason=reason, user=_s(_labels(md).get(USER_LABEL)), replicas=replicas,
         gpus=replicas * _pod_spec_gpus(pod_spec), created=parse_time(md.get("creationTimestamp")),
         started=parse_time(status.get("startTime")), finished=finished,
+        replica_specs={"Worker": replicas},
+        replica_status={"Worker": {f: _i(status.get(f)) for f in ("active", "succeeded", "failed")}},
+        image=next((_s(c.get("image")) for c in _containers(pod_spec)), ""), labels=_str_map(md.get("labels")),
     )
 
 
@@ -503,12 +601,45 @@ def parse_seldon_deployment(obj: Any) -> ModelDeployment:
                 continue
             c_reps = _opt_int(comp.get("replicas"))
             gpus += max(c_reps if c_reps is not None else p_reps, 0) * _pod_spec_gpus(comp.get("spec"))
+    name = _s(md.get("name"))
+    services = [_s(_d(v).get("svcName")) for v in _d(status.get("serviceStatus")).values()]
+    preds = []
+    for p in predictors:
+        graph = _d(p.get("graph"))
+        pname = _s(p.get("name")) or "default"
+        p_reps = _opt_int(p.get("replicas"))
+        svc = next((x for x in services if x == f"{name}-{pname}"), f"{name}-{pname}")
+        preds.append(Predictor.model_construct(
+            name=pname, replicas=max(p_reps if p_reps is not None else desired, 0),
+            traffic=_i(p.get("traffic")) if p.get("traffic") is not None else (100 if len(predictors) == 1 else 0),
+            implementation=_s(graph.get("implementation")) or _s(graph.get("type")),
+            model_uri=_s(graph.get("modelUri")), service=svc))
     return ModelDeployment.model_construct(
-        uid=_s(md.get("uid")), namespace=_s(md.get("namespace")), name=_s(md.get("name")),
+        uid=_s(md.get("uid")), namespace=_s(md.get("namespace")), name=name,
         state=_SELDON_STATES.get(_s(status.get("state")), DeploymentState.CREATING),
         reason=_s(status.get("description")), user=_s(_labels(md).get(USER_LABEL)),
         replicas=max(desired, 0), ready=max(ready, 0), gpus=gpus,
-        created=parse_time(md.get("creationTimestamp")),
+        created=parse_time(md.get("creationTimestamp")), predictors=tuple(preds),
+        endpoint=_s(_d(status.get("address")).get("url")), protocol=_s(spec.get("protocol")) or "seldon",
+        labels=_str_map(md.get("labels")),
+    )
+
+
+def parse_event(obj: Any) -> Event:
+    """A core/v1 (or events.k8s.io-shaped) Event; the times fall back as kubectl's do."""
+    obj = _d(obj)
+    md, inv = _meta(obj), _d(obj.get("involvedObject")) or _d(obj.get("regarding"))
+    first = parse_time(obj.get("firstTimestamp")) or parse_time(obj.get("eventTime")) or parse_time(
+        md.get("creationTimestamp"))
+    last = parse_time(obj.get("lastTimestamp")) or parse_time(_d(obj.get("series")).get("lastObservedTime")) or first
+    count = _opt_int(obj.get("count")) or _opt_int(_d(obj.get("series")).get("count")) or 1
+    src = _d(obj.get("source"))
+    return Event.model_construct(
+        uid=_s(md.get("uid")), namespace=_s(md.get("namespace")), name=_s(md.get("name")),
+        type=_s(obj.get("type")) or "Normal", reason=_s(obj.get("reason")),
+        message=_s(obj.get("message")) or _s(obj.get("note")), object_kind=_s(inv.get("kind")),
+        object_name=_s(inv.get("name")), object_uid=_s(inv.get("uid")), count=max(count, 1), first=first, last=last,
+        source=_s(src.get("component")) or _s(obj.get("reportingComponent")) or _s(obj.get("reportingController")),
     )
 
 

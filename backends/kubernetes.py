@@ -85,6 +85,7 @@ KINDS: dict[str, _Kind] = {k.name: k for k in (
           label_selector="jobType=single"),
     _Kind("seldondeployments", "deployments", "machinelearning.seldon.io", ("v1",), "seldondeployments", True,
           parse.parse_seldon_deployment),
+    _Kind("events", "events", "", ("v1",), "events", True, parse.parse_event),
     _Kind("resourcequotas", "quotas", "", ("v1",), "resourcequotas", True, parse.parse_quota,
           field_selector="metadata.name=mlss-default-rq"),
 )}
@@ -581,6 +582,60 @@ class Kubernetes:
                 "source": {"component": "prophecis-tui"}, "reportingComponent": "prophecis-tui",
                 "reportingInstance": "prophecis-tui", "firstTimestamp": now, "lastTimestamp": now, "count": 1}
         return self._json("POST", f"/api/v1/namespaces/{_segment(namespace)}/events", body=body)
+
+    def get(self, resource: str, namespace: str, name: str) -> dict:
+        """One object as the API returns it (raw JSON), for describe and YAML; ``managedFields`` dropped."""
+        doc = self._json("GET", self._object_path(resource, namespace, name))
+        md = doc.get("metadata")
+        if isinstance(md, dict):
+            md.pop("managedFields", None)
+        return doc
+
+    def create(self, resource: str, namespace: str, body: dict) -> dict:
+        """Create an object in a namespace (a notebook from the form, a job re-run, a restored deployment)."""
+        self._mutating(f"create {resource}")
+        k, version = self._kind(resource)
+        return self._json("POST", self._path(k, version, namespace), body=body)
+
+    def log_tail(self, namespace: str, pod: str, container: str = "", tail: int = 200,
+                 previous: bool = False) -> str:
+        """The last lines of a container's log (text), e.g. to find a failed replica's last error."""
+        query = [("tailLines", str(int(tail)))]
+        if container:
+            query.append(("container", container))
+        if previous:
+            query.append(("previous", "true"))
+        resp = self._request("GET", f"/api/v1/namespaces/{_segment(namespace)}/pods/{_segment(pod)}/log", query)
+        try:
+            raw = resp.data
+        except Exception as err:
+            raise self._transport_error(err) from None
+        finally:
+            resp.release_conn()
+        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+    def proxy_post(self, namespace: str, service: str, port: int, path: str, body: Any) -> tuple[int, str]:
+        """POST JSON to a Service through the API server's proxy: (HTTP status, response text).
+
+        How a test prediction reaches a model from a jump host: no ingress, the kubeconfig's
+        credentials. Non-2xx answers of the model itself are returned, not raised.
+        """
+        self._mutating(f"send a request to service {service}")
+        url = (f"/api/v1/namespaces/{_segment(namespace)}/services/{_segment(service)}:{int(port)}/proxy/"
+               + path.lstrip("/"))
+        try:
+            resp = self._request("POST", url, body=body)
+        except BackendError as err:
+            if err.status is not None and err.status not in (401, 403) and err.status < 600:
+                return err.status, err.message
+            raise
+        try:
+            raw = resp.data
+        except Exception as err:
+            raise self._transport_error(err) from None
+        finally:
+            resp.release_conn()
+        return resp.status, raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
     def list(self, resource: str, namespace: str | None = None) -> ListResult:
         k, version = self._kind(resource)

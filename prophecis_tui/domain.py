@@ -92,6 +92,24 @@ class Pod(Model):
     owner_name: str = ""
     created: datetime | None = None
     deleting: bool = False
+    labels: dict[str, str] = {}
+    cpu: str = ""  # requests of all containers, as written (the first container's when one)
+    memory: str = ""
+    container_names: tuple[str, ...] = ()
+    init_container_names: tuple[str, ...] = ()
+    started: datetime | None = None
+    waiting: str = ""  # reason a container waits (ImagePullBackOff, CrashLoopBackOff, ...) with its message
+    last_exit: str = ""  # how the last container exit went: "OOMKilled, exit 137", "Error, exit 1"
+    exit_code: int | None = None
+    unschedulable: str = ""  # the PodScheduled=False message while Pending
+    replica_type: str = ""  # training-operator replica type (worker, ps, chief, master) or Seldon predictor
+    replica_index: str = ""
+    job_name: str = ""  # the training job (or batch Job) the pod belongs to
+
+    @property
+    def replica(self) -> str:
+        """worker-3, ps-0, master-0: how a person calls this replica."""
+        return f"{self.replica_type}-{self.replica_index}" if self.replica_type else self.name
 
     @property
     def holds_gpus(self) -> bool:
@@ -111,6 +129,11 @@ class Notebook(Model):
     cpu: str = ""
     memory: str = ""
     created: datetime | None = None
+    api_version: str = ""
+    url: str = ""  # path of the Jupyter UI behind the platform's gateway (NB_PREFIX), e.g. /notebook/ns/name
+    workspace: str = ""  # host path mounted as the workspace
+    mounts: tuple[str, ...] = ()  # "hostPath -> mountPath" of the data mounts
+    labels: dict[str, str] = {}
 
 
 class TrainingJob(Model):
@@ -126,6 +149,26 @@ class TrainingJob(Model):
     created: datetime | None = None
     started: datetime | None = None
     finished: datetime | None = None
+    replica_specs: dict[str, int] = {}  # replica type (Chief, Master, Worker, PS, ...) -> desired count
+    replica_status: dict[str, dict[str, int]] = {}  # replica type -> {active, succeeded, failed}
+    image: str = ""
+    labels: dict[str, str] = {}
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish (None while it never started; open-ended jobs are measured by the caller)."""
+        if self.started is None or self.finished is None:
+            return None
+        return (self.finished - self.started).total_seconds()
+
+
+class Predictor(Model):
+    name: str
+    replicas: int = 1
+    traffic: int = 0
+    implementation: str = ""
+    model_uri: str = ""
+    service: str = ""  # the Service the predictor answers on
 
 
 class ModelDeployment(Model):
@@ -139,6 +182,28 @@ class ModelDeployment(Model):
     ready: int = 0
     gpus: int = 0
     created: datetime | None = None
+    predictors: tuple[Predictor, ...] = ()
+    endpoint: str = ""  # status.address.url
+    protocol: str = "seldon"
+    labels: dict[str, str] = {}
+
+
+class Event(Model):
+    """A core/v1 Event, as `kubectl get events` shows it."""
+
+    uid: str
+    namespace: str
+    name: str
+    type: str = "Normal"  # Normal | Warning
+    reason: str = ""
+    message: str = ""
+    object_kind: str = ""
+    object_name: str = ""
+    object_uid: str = ""
+    count: int = 1
+    first: datetime | None = None
+    last: datetime | None = None
+    source: str = ""
 
 
 class Quota(Model):

@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from .domain import (DeploymentState, Health, JobState, ModelDeployment, Namespace, NamespaceSummary, Node,
+from .domain import (DeploymentState, Event, Health, JobState, ModelDeployment, Namespace, NamespaceSummary, Node,
                      Notebook, NotebookState, Pod, Quota, SourceHealth, TrainingJob)
 
 KINDS = ("namespaces", "nodes", "pods", "notebooks", "trainingjobs", "deployments", "quotas")
@@ -116,6 +116,9 @@ class State:
 
     def deployments(self, namespace: str | None = None) -> list[ModelDeployment]:
         return self._in("deployments", namespace)
+
+    def events(self, namespace: str | None = None) -> list[Event]:
+        return self._in("events", namespace)
 
     def quotas(self) -> dict[str, Quota]:
         return {q.namespace: q for q in self._objects("quotas")}

@@ -40,13 +40,14 @@ STOP = "kubeflow-resource-stopped"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
 ALL = ["namespaces", "nodes", "pods", "notebooks", "tfjobs", "pytorchjobs", "xgboostjobs", "jobs",
-       "seldondeployments", "resourcequotas"]
+       "seldondeployments", "events", "resourcequotas"]
 STATE_KIND = {"namespaces": "namespaces", "nodes": "nodes", "pods": "pods", "notebooks": "notebooks",
               "tfjobs": "trainingjobs", "pytorchjobs": "trainingjobs", "xgboostjobs": "trainingjobs",
-              "jobs": "trainingjobs", "seldondeployments": "deployments", "resourcequotas": "quotas"}
+              "jobs": "trainingjobs", "seldondeployments": "deployments", "resourcequotas": "quotas", "events": "events"}
 MODEL = {"namespaces": domain.Namespace, "nodes": domain.Node, "pods": domain.Pod, "notebooks": domain.Notebook,
          "tfjobs": domain.TrainingJob, "pytorchjobs": domain.TrainingJob, "xgboostjobs": domain.TrainingJob,
-         "jobs": domain.TrainingJob, "seldondeployments": domain.ModelDeployment, "resourcequotas": domain.Quota}
+         "jobs": domain.TrainingJob, "seldondeployments": domain.ModelDeployment, "resourcequotas": domain.Quota,
+         "events": domain.Event}
 
 
 # ----------------------------------------------------------------------------------- helpers
