@@ -18,6 +18,7 @@ from .clock import parse_rfc3339, rfc3339
 from .engine import NODES, PODS, QUOTAS
 from .errors import ApiError, bad_request, forbidden, invalid, not_found
 from .patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from .predict import PROXY_RE, ServiceProxy
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .store import Entry, Watcher, dumps, selected
 from .controllers import pod_runtime
@@ -102,6 +103,7 @@ class ApiServer:
         self.tokens: dict[str, Identity] = {i.token: i for i in sim.identities}
         self.bookmark_interval = 10.0
         self.streams: set[asyncio.Task] = set()
+        self.proxy = ServiceProxy(sim.engine)  # .../services/{id}/proxy/...: the model servers behind them
         self.app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[self._middleware])
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
 
@@ -156,6 +158,9 @@ class ApiServer:
             return self._discovery(request, path)
         if path == "/api/v1":
             return json_response(res.resource_list("", "v1"))
+        proxied = PROXY_RE.match(request.path)
+        if proxied:
+            return await self.proxy.handle(request, ident, proxied)
         route = resolve(path)
         if route is None:
             raise ApiError(404, "the server could not find the requested resource", "NotFound", {})
