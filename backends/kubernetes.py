@@ -351,7 +351,8 @@ class Kubernetes:
         return _redact(text, self._api.configuration)
 
     def _request(self, method: str, path: str, query: list[tuple[str, str]] | None = None, body: Any = None,
-                 timeout: Any = None, content_type: str = "application/json") -> urllib3.BaseHTTPResponse:
+                 timeout: Any = None, content_type: str = "application/json",
+                 accept_status: tuple[int, ...] = ()) -> urllib3.BaseHTTPResponse:
         """One request; the answer's body unread. Non-2xx and transport failures raise domain errors."""
         if self._closed:
             raise Unavailable(f"the connection to {self.server} is closed", source=SOURCE)
@@ -365,7 +366,7 @@ class Kubernetes:
             resp = self._api.call_api(m, url, hdrs, data, post, _request_timeout=timeout or self._timeout).response
         except Exception as err:
             raise self._transport_error(err) from None
-        if not 200 <= resp.status <= 299:
+        if not 200 <= resp.status <= 299 and resp.status not in accept_status:
             try:
                 raw = resp.read()
             except Exception:
@@ -623,19 +624,20 @@ class Kubernetes:
         self._mutating(f"send a request to service {service}")
         url = (f"/api/v1/namespaces/{_segment(namespace)}/services/{_segment(service)}:{int(port)}/proxy/"
                + path.lstrip("/"))
-        try:
-            resp = self._request("POST", url, body=body)
-        except BackendError as err:
-            if err.status is not None and err.status not in (401, 403) and err.status < 600:
-                return err.status, err.message
-            raise
+        model_answers = tuple(c for c in range(400, 600) if c not in (401, 403))
+        resp = self._request("POST", url, body=body, accept_status=model_answers)
         try:
             raw = resp.data
         except Exception as err:
             raise self._transport_error(err) from None
         finally:
             resp.release_conn()
-        return resp.status, raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        if resp.status >= 400:  # the API server's own refusal (no endpoints, not found) is a Status: its message
+            st = _status_body(text)
+            if st.get("kind") == "Status" and isinstance(st.get("message"), str):
+                text = st["message"]
+        return resp.status, text
 
     def list(self, resource: str, namespace: str | None = None) -> ListResult:
         k, version = self._kind(resource)

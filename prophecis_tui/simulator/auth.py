@@ -80,6 +80,7 @@ def make_identities(seed: int, ga_namespaces: list[str]) -> list[Identity]:
         rule(READ, [""], ["namespaces", "nodes"]),
         rule(READ, ["*"], ["*"], ga_namespaces),
         rule(["get"], [""], ["pods/log"], ga_namespaces),
+        rule(["create", "get"], [""], ["services/proxy"], ga_namespaces),  # test predictions to their models
     ]
     for group, plurals in WORKLOADS.items():
         ga_rules.append(rule(WRITE, [group], plurals, ga_namespaces))
