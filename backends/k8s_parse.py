@@ -612,7 +612,7 @@ def parse_seldon_deployment(obj: Any) -> ModelDeployment:
         preds.append(Predictor.model_construct(
             name=pname, replicas=max(p_reps if p_reps is not None else desired, 0),
             traffic=_i(p.get("traffic")) if p.get("traffic") is not None else (100 if len(predictors) == 1 else 0),
-            implementation=_s(graph.get("implementation")) or _s(graph.get("type")),
+            implementation=_s(graph.get("implementation")) or "custom",
             model_uri=_s(graph.get("modelUri")), service=svc))
     return ModelDeployment.model_construct(
         uid=_s(md.get("uid")), namespace=_s(md.get("namespace")), name=name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable, Iterable
 
 from textual import on, work
@@ -14,10 +15,19 @@ from textual.theme import Theme
 from textual.widgets import Input
 
 from backends.base import Identity, KubernetesBackend
+from screens.audit import AuditScreen
+from screens.deployments import DeploymentsScreen
+from screens.events import EventsScreen
+from screens.jobs import JobsScreen
+from screens.modals import ConfirmAction, TextView
+from screens.notebooks import NotebooksScreen
 from screens.overview import OverviewScreen
 from screens.pickers import ALL, HelpScreen, Picker
+from screens.pods import PodsScreen
 from widgets.header import StatusHeader
 
+from .actions import Actions, NeedsConfirmation, NeedsReason, Result, Target
+from .domain import BackendError
 from .feeds import SOURCE, Feeds
 from .state import State
 
@@ -30,12 +40,19 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "overview": (("home", "ov"), "the overview of every namespace"),
     "ns": (("namespace",), "switch namespace: :ns NAME, :ns all, or :ns alone for the picker"),
     "ctx": (("context",), "switch cluster context: :ctx NAME, or :ctx alone for the picker"),
+    "nb": (("notebooks", "notebook"), "Jupyter notebooks: stop, start, create, delete, copy the URL"),
+    "jobs": (("job", "tfjobs", "pytorchjobs", "training"), "training jobs: replicas, failures, kill, re-run"),
+    "deploy": (("deployments", "sdep", "models"), "model deployments: scale, stop, start, test prediction"),
+    "pods": (("po", "pod"), "pods, with why they are pending"),
+    "events": (("ev", "event"), "the cluster's events, warnings first"),
+    "audit": ((), "every action taken with this console"),
     "help": (("h",), "every key and command"),
     "quit": (("q", "q!"), "leave the console"),
 }
-PLANNED = {"nb": "notebooks", "notebooks": "notebooks", "jobs": "training jobs", "deploy": "model deployments",
-           "pods": "pods", "gpu": "GPU utilisation", "quota": "GPU quota", "alerts": "alerts",
-           "linkis": "Linkis", "events": "events", "audit": "the audit trail"}
+PLANNED = {"gpu": "GPU utilisation", "quota": "GPU quota", "alerts": "alerts", "linkis": "Linkis",
+           "logs": "the log view"}
+RESOURCE_SCREENS = {"nb": NotebooksScreen, "jobs": JobsScreen, "deploy": DeploymentsScreen, "pods": PodsScreen,
+                    "events": EventsScreen}
 
 
 class ConsoleCommands(Provider):
@@ -73,6 +90,7 @@ class Session:
     feeds: Feeds | None
     identity: Identity
     read_only: bool = False  # this context's setting (the backend refuses changes on its own too)
+    actions: Actions | None = None  # every change goes through it; None: this session cannot act
 
     def stop(self) -> None:
         if self.feeds is not None:
@@ -105,8 +123,16 @@ class ProphecisApp(App):
 
     def __init__(self, session: Session, *, contexts: Iterable[str] = (), connect: Connect | None = None,
                  namespace: str | None = None, read_only: bool = False, theme: str = "textual-dark",
-                 keymap: dict[str, str] | None = None, refresh_seconds: float = 0.1) -> None:
+                 keymap: dict[str, str] | None = None, refresh_seconds: float = 0.1,
+                 notebook_images: list[str] | None = None, notebook_url_base: str = "",
+                 notebook_workspace: str = "", clock: Callable[[], datetime] | None = None) -> None:
         super().__init__()
+        if clock is not None:
+            from screens import resources
+            resources.CLOCK["now"] = clock
+        self.notebook_images = list(notebook_images or [])
+        self.notebook_url_base = notebook_url_base
+        self.notebook_workspace = notebook_workspace
         self.session = session
         self.contexts = list(contexts)
         self.connect = connect
@@ -224,6 +250,8 @@ class ProphecisApp(App):
         for screen in self.screen_stack:
             if hasattr(screen, "state"):
                 screen.state = session.state  # type: ignore[attr-defined]
+            if hasattr(screen, "perms"):
+                screen.perms, screen._asked = {}, set()  # type: ignore[attr-defined]
             if hasattr(screen, "scope_to"):
                 screen.scope_to(self.namespace)  # type: ignore[attr-defined]
         self.update_header()
@@ -260,17 +288,21 @@ class ProphecisApp(App):
                     self._apply_filter("")
                 self._focus_table()
                 return
-        if self.namespace is not None:
-            self.set_namespace(None)
-        elif len(self.screen_stack) > 2:
+        if len(self.screen_stack) > 2:
             self.pop_screen()
+        elif self.namespace is not None:
+            self.set_namespace(None)
 
     def _focus_table(self) -> None:
         from textual.widgets import DataTable
-        try:
-            self.screen.query_one(DataTable).focus()
-        except Exception:
-            pass
+
+        from widgets.resource_table import ResourceTable
+        for kind in (ResourceTable, DataTable):
+            try:
+                self.screen.query_one(kind).focus()
+                return
+            except Exception:
+                pass
 
     @on(Input.Changed, "#filter-bar")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -330,6 +362,10 @@ class ProphecisApp(App):
                 self.notify(f"no namespace {arg!r} that you can see", severity="error")
         elif name == "ctx":
             self.switch_context(arg) if arg else self.action_pick_context()
+        elif name in RESOURCE_SCREENS:
+            self.open_screen(RESOURCE_SCREENS[name](self.session.state, self.namespace), arg)
+        elif name == "audit":
+            self.open_screen(AuditScreen(self.session.actions.audit if self.session.actions else None), arg)
         elif word in PLANNED:
             self.notify(f":{word} ({PLANNED[word]}) is not in this version yet", severity="warning")
         else:
@@ -343,10 +379,126 @@ class ProphecisApp(App):
                 if b.description and b.id:
                     out.append((b.key_display or self.get_key_display(b), b.description, b.id))
             return out
-        screen_bindings = [b for b in getattr(self.screen, "BINDINGS", []) if isinstance(b, Binding)]
+        screen_bindings = []
+        for cls in reversed(type(self.screen).__mro__):
+            screen_bindings += [b for b in cls.__dict__.get("BINDINGS", []) if isinstance(b, Binding)]
         sections = [("On this screen", rows(screen_bindings)), ("Everywhere", rows(self.BINDINGS))]
         commands = [(f"{c}" + (f" ({', '.join(a)})" if a else ""), d) for c, (a, d) in COMMANDS.items()]
         self.push_screen(HelpScreen(sections, commands))
+
+    # ------------------------------------------------------------------ screens
+    def open_screen(self, screen, filter_text: str = "") -> None:
+        """A top-level view (k9s style): it replaces the one above the overview."""
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.push_screen(screen)
+        if filter_text and hasattr(screen, "set_filter"):
+            screen.filter_text = filter_text
+
+    def show_object(self, resource: str, obj, view: str, why: str = "") -> None:
+        """describe or YAML of an object, fetched fresh from the API in a worker."""
+        self._fetch_object(resource, obj.namespace, obj.name, getattr(obj, "uid", ""), view, why)
+
+    @work(thread=True, group="fetch", exit_on_error=False)
+    def _fetch_object(self, resource: str, namespace: str, name: str, uid: str, view: str, why: str) -> None:
+        from .inspect import describe, related_events, to_yaml
+        try:
+            raw = self.session.backend.get(resource, namespace, name)  # type: ignore[attr-defined]
+        except BackendError as err:
+            self.call_from_thread(self.notify, f"cannot read {namespace}/{name}: {err.message}", severity="error")
+            return
+        if view == "yaml":
+            title, text = f"YAML  {resource}/{namespace}/{name}", to_yaml(raw)
+        else:
+            events = related_events(raw, self.session.state.events(namespace))
+            title, text = f"Describe  {resource}/{namespace}/{name}", describe(raw, events, why=why)
+        self.call_from_thread(self.push_screen, TextView(title, text))
+
+    def show_events(self, obj, kind: str) -> None:
+        self.push_screen(EventsScreen(self.session.state, obj.namespace, about=(kind, obj.name, obj.uid)))
+
+    def show_log_tail(self, namespace: str, pod: str, container: str = "", previous: bool = False) -> None:
+        self._log_tail(namespace, pod, container, previous)
+
+    @work(thread=True, group="fetch", exit_on_error=False)
+    def _log_tail(self, namespace: str, pod: str, container: str, previous: bool) -> None:
+        try:
+            text = self.session.backend.log_tail(namespace, pod, container, 500, previous)  # type: ignore[attr-defined]
+        except BackendError as err:
+            self.call_from_thread(self.notify, f"cannot read the log of {pod}: {err.message}", severity="error")
+            return
+        label = f"Log  {namespace}/{pod}" + (f" [{container}]" if container else "") + (
+            "  (PREVIOUS container)" if previous else "") + "  last 500 lines"
+        self.call_from_thread(self.push_screen, TextView(label, text or "(the log is empty)"))
+
+    def last_error_line(self, pod, callback: Callable[[str], None]) -> None:
+        """Read the end of a failed pod's log in a worker; call back with its last error line ("" if none)."""
+        self._last_error_line(pod.namespace, pod.name, pod.container_names[0] if pod.container_names else "",
+                              callback)
+
+    @work(thread=True, group="fetch", exit_on_error=False)
+    def _last_error_line(self, namespace: str, pod: str, container: str, callback) -> None:
+        from .inspect import last_error_line
+        try:
+            text = self.session.backend.log_tail(namespace, pod, container, 300)  # type: ignore[attr-defined]
+        except BackendError:
+            text = ""
+        self.call_from_thread(callback, last_error_line(text) if text else "")
+
+    def stopped_deployments(self, namespace: str | None) -> list:
+        """Deployments stopped with the console (deleted, their spec saved), to show and to start again."""
+        actions = self.session.actions
+        if actions is None:
+            return []
+        from .actions import stopped_deployments
+        return stopped_deployments(actions, self.session.state, namespace)
+
+    # ------------------------------------------------------------------ actions
+    def perform(self, action: str, target: Target, params: dict | None = None, *, reason: str = "",
+                confirmed: bool = False, on_done: Callable[[Result], None] | None = None) -> None:
+        """Run a registered action in a worker; ask for confirmation and a reason when it needs them."""
+        actions = self.session.actions
+        if actions is None:
+            self.notify("actions are not available in this session", severity="error")
+            return
+        title = actions.spec(action).title
+        progress = self.set_timer(0.3, lambda: self.notify(f"{title} {target.name}…", timeout=3))
+        self._perform(actions, action, target, dict(params or {}), reason, confirmed, on_done, progress)
+
+    @work(thread=True, group="actions", exit_on_error=False)
+    def _perform(self, actions: Actions, action: str, target: Target, params: dict, reason: str, confirmed: bool,
+                 on_done, progress) -> None:
+        spec = actions.spec(action)
+        try:
+            result = actions.run(action, target, params=params, reason=reason, confirmed=confirmed)
+        except (NeedsConfirmation, NeedsReason) as ask:
+            call = ask.call if isinstance(ask, NeedsConfirmation) else spec.describe(target, params)
+            self.call_from_thread(progress.stop)
+            self.call_from_thread(self._confirm, actions, action, target, params, call, spec.destructive, on_done)
+            return
+        except BackendError as err:  # ReadOnly, Forbidden: refused before anything was called
+            self.call_from_thread(progress.stop)
+            self.call_from_thread(self.notify, f"{spec.title}: {err.message}", severity="error")
+            return
+        self.call_from_thread(progress.stop)
+        self.call_from_thread(self._done, spec.title, result, on_done)
+
+    def _confirm(self, actions: Actions, action: str, target: Target, params: dict, call: str, destructive: bool,
+                 on_done) -> None:
+        spec = actions.spec(action)
+
+        def answered(reason: str | None) -> None:
+            if reason is not None:
+                self.perform(action, target, params, reason=reason, confirmed=True, on_done=on_done)
+        self.push_screen(ConfirmAction(spec.title, str(target), call, needs_reason=destructive), answered)
+
+    def _done(self, title: str, result: Result, on_done) -> None:
+        if result.ok:
+            self.notify(result.message, title=title)
+        else:
+            self.notify(result.message, title=f"{title} failed", severity="error", timeout=10)
+        if on_done is not None:
+            on_done(result)
 
     def on_unmount(self) -> None:
         self.session.stop()

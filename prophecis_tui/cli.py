@@ -159,9 +159,13 @@ def run_console(args: argparse.Namespace) -> int:
         signal.signal(sig, on_signal)
     with _target(args, settings) as (kubeconfig, context):
         effective = settings.for_context(context or "")
+        from .actions import Actions, builtin_actions
         from .app import ProphecisApp, Session
+        from .config import data_dir
         from .feeds import Feeds
         from .state import State
+        from .store import AuditLog
+        audit = AuditLog(data_dir() / "audit.db")
 
         def connect(ctx: str | None) -> Session:
             """A live session on a context: reachable, listed and watched. Raises CliError (one line)."""
@@ -175,13 +179,19 @@ def run_console(args: argparse.Namespace) -> int:
             state = State()
             feeds = Feeds(backend, state)
             feeds.start()
-            return Session(backend, state, feeds, identity, read_only)
+            actions = Actions(backend, audit, identity, read_only=read_only)
+            for spec in builtin_actions():
+                actions.register(spec)
+            return Session(backend, state, feeds, identity, read_only, actions)
 
         session = connect(context)
         namespace = None if settings.all_namespaces else (effective.namespace or session.identity.namespace)
         app = ProphecisApp(session, contexts=session.backend.contexts(), connect=connect, namespace=namespace,
                            read_only=session.read_only, theme=effective.theme, keymap=dict(settings.ui.keys),
-                           refresh_seconds=effective.refresh_seconds)
+                           refresh_seconds=effective.refresh_seconds,
+                           notebook_images=list(settings.notebooks.images),
+                           notebook_url_base=settings.notebooks.url_base or "",
+                           notebook_workspace=settings.notebooks.default_workspace)
         app.run()
         return app.return_code or 0
 

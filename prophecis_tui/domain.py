@@ -52,6 +52,7 @@ class DeploymentState(StrEnum):
     AVAILABLE = "available"
     CREATING = "creating"
     FAILED = "failed"
+    STOPPED = "stopped"  # deleted by a stop action, its spec saved by the console to start it again
 
 
 class Namespace(Model):

@@ -9,18 +9,21 @@ import pytest
 
 from backends.kubernetes import Kubernetes
 from tests.conftest import START, wait_until  # noqa: F401  (test_console uses wait_until)
+from prophecis_tui.actions import Actions, builtin_actions
 from prophecis_tui.app import ProphecisApp, Session
 from prophecis_tui.feeds import Feeds
 from prophecis_tui.simulator.testing import SimThread
 from prophecis_tui.state import State
+from prophecis_tui.store import AuditLog
 
 
 
 class Console:
-    def __init__(self, thread: SimThread, kubeconfig: Path) -> None:
+    def __init__(self, thread: SimThread, kubeconfig: Path, audit: AuditLog) -> None:
         self.thread = thread
         self.sim = thread.sim
         self.kubeconfig = kubeconfig
+        self.audit = audit
         self.sessions: list[Session] = []
 
     def session(self, context: str = "sim-admin", *, wait: bool = True, read_only: bool = False) -> Session:
@@ -28,7 +31,11 @@ class Console:
         state = State()
         feeds = Feeds(backend, state, backoff=(0.1, 1.0))
         feeds.start()
-        s = Session(backend, state, feeds, backend.identity(), read_only)
+        identity = backend.identity()
+        actions = Actions(backend, self.audit, identity, read_only=read_only)
+        for spec in builtin_actions():
+            actions.register(spec)
+        s = Session(backend, state, feeds, identity, read_only, actions)
         self.sessions.append(s)
         if wait:
             wait_until(lambda: feeds.planned.is_set() and all(f.live for f in feeds.feeds))
@@ -49,7 +56,7 @@ class Console:
 @pytest.fixture
 def console(tmp_path) -> Iterator[Console]:
     with SimThread(scale="small", seed=7, speed=0.0, start_time=START) as t:
-        c = Console(t, t.write_config(tmp_path))
+        c = Console(t, t.write_config(tmp_path), AuditLog(tmp_path / "data" / "audit.db"))
         try:
             yield c
         finally:

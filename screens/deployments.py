@@ -1,0 +1,185 @@
+"""Model deployments (`:deploy`): Seldon deployments, their predictors, and the keys to act on them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+
+from prophecis_tui.domain import DeploymentState, ModelDeployment
+from prophecis_tui.explain import Explainer
+from widgets.resource_table import Column, cell_text
+
+from .resources import ResourceScreen, age
+
+STATE_STYLE = {DeploymentState.AVAILABLE: "green", DeploymentState.CREATING: "yellow",
+               DeploymentState.FAILED: "bold red", DeploymentState.STOPPED: "dim"}
+
+
+def predictors_cell(d: ModelDeployment) -> Text:
+    t = Text(no_wrap=True)
+    for i, p in enumerate(d.predictors):
+        if i:
+            t.append(" ")
+        t.append(f"{p.name} ", "dim")
+        ready = d.ready if len(d.predictors) == 1 else None
+        if ready is None:
+            t.append(f"{p.replicas}", "")
+        else:
+            t.append(f"{ready}/{p.replicas}", "green" if ready >= p.replicas and p.replicas else "yellow")
+        t.append(f" {p.traffic}%", "dim")
+    if not d.predictors:
+        t.append(f"{d.ready}/{d.replicas}")
+    return t
+
+
+class DeploymentsScreen(ResourceScreen):
+    TITLE_TEXT = "Model deployments"
+    NAME = "deployments"
+    RESOURCE = "seldondeployments"
+    KIND = "SeldonDeployment"
+    ACTION_KEYS = {"scale": "deployment.scale", "stop": "deployment.stop", "start": "deployment.start",
+                   "delete": "deployment.delete", "predict": "deployment.predict"}
+    BINDINGS = [
+        Binding("S", "scale", "Scale", id="deploy.scale"),
+        Binding("x", "stop", "Stop", id="deploy.stop"),
+        Binding("t", "start", "Start", id="deploy.start"),
+        Binding("ctrl+d", "delete", "Delete", id="deploy.delete"),
+        Binding("p", "predict", "Test prediction", id="deploy.predict"),
+        Binding("l", "logs", "Logs", id="deploy.logs"),
+    ]
+
+    def loaded_kinds(self) -> tuple[str, ...]:
+        return ("deployments",)
+
+    def columns(self) -> list[Column]:
+        first = lambda d: d.predictors[0] if d.predictors else None  # noqa: E731
+        return [
+            Column("namespace", "NAMESPACE", 20, lambda d: cell_text(d.namespace), narrow=False),
+            Column("name", "NAME", 24, lambda d: cell_text(d.name, "bold" if d.state == DeploymentState.FAILED
+                                                           else ""), flex=True, max_width=34),
+            Column("state", "STATE", 9, lambda d: cell_text(d.state.value, STATE_STYLE.get(d.state, "")),
+                   sort=lambda d: list(STATE_STYLE).index(d.state)),
+            Column("predictors", "PREDICTORS ready/total traffic", 22, predictors_cell,
+                   sort=lambda d: (d.ready - d.replicas, d.replicas)),
+            Column("impl", "IMPLEMENTATION", 16, lambda d: cell_text(first(d).implementation if first(d) else "")),
+            Column("model", "MODEL URI", 30, lambda d: cell_text(first(d).model_uri if first(d) else ""), keep_end=True,
+                   narrow=False),
+            Column("gpu", "GPU", 3, lambda d: str(d.gpus) if d.gpus else "", sort=lambda d: d.gpus, justify="right"),
+            Column("age", "AGE", 4, lambda d: age(d.created), sort=lambda d: -(d.created.timestamp()
+                                                                                 if d.created else 0)),
+            Column("endpoint", "ENDPOINT / WHY", 30, lambda d: self._why_or_endpoint(d), flex=True, narrow=False),
+        ]
+
+    def _why_or_endpoint(self, d: ModelDeployment) -> Text:
+        why = self.why(d)
+        if why:
+            return cell_text(why, "yellow" if d.state != DeploymentState.FAILED else "red")
+        return cell_text(d.endpoint, "dim")
+
+    def objects(self) -> list[Any]:
+        live = self.state.deployments(self.scope)
+        stopped = getattr(self.app, "stopped_deployments", lambda scope: [])(self.scope)
+        names = {(d.namespace, d.name) for d in live}
+        return live + [d for d in stopped if (d.namespace, d.name) not in names]
+
+    def prepare(self, rows: list[Any]) -> Any:
+        return Explainer.from_state(self.state)
+
+    def search_text(self, d: ModelDeployment) -> str:
+        return " ".join(f"{p.implementation} {p.model_uri}" for p in d.predictors)
+
+    def why(self, d: ModelDeployment) -> str:
+        if d.state == DeploymentState.STOPPED:
+            return "stopped by the console; t starts it from the saved spec"
+        if self.context is None or d.state == DeploymentState.AVAILABLE:
+            return ""
+        return self.context.deployment(d) or d.reason
+
+    def detail(self, d: ModelDeployment) -> Text:
+        t = Text()
+        t.append(f"{d.namespace}/{d.name}", "bold")
+        t.append(f"  {d.state.value}  replicas {d.ready}/{d.replicas}  protocol {d.protocol}  owner {d.user or '?'}",
+                 "dim")
+        for p in d.predictors:
+            t.append(f"\n  {p.name}: {p.implementation} {p.model_uri}  traffic {p.traffic}%  service {p.service}",
+                     "dim")
+        if d.endpoint:
+            t.append(f"\nendpoint {d.endpoint}", "cyan")
+        why = self.why(d)
+        if why:
+            t.append("\nwhy: ", "bold yellow")
+            t.append_text(cell_text(why, "yellow", 400))
+        return t
+
+    # ------------------------------------------------------------------ drill-down and actions
+    def open(self, d: Any) -> None:
+        from .pods import PodsScreen
+        self.app.push_screen(PodsScreen(self.state, d.namespace, owner=("deployment", d.name),
+                                        title=f"Pods of model deployment {d.name}"))
+
+    def action_id_for(self, method: str, obj: Any) -> str | None:
+        stopped = obj.state == DeploymentState.STOPPED
+        if (method == "start") != stopped:
+            return None
+        return super().action_id_for(method, obj)
+
+    def _live(self) -> ModelDeployment | None:
+        d = self.current()
+        if d is not None and d.state == DeploymentState.STOPPED:
+            self.notify(f"{d.name} is stopped: t starts it", severity="warning")
+            return None
+        return d
+
+    def action_scale(self) -> None:
+        d = self._live()
+        if d is None:
+            return
+
+        def check(value: str) -> str:
+            return "" if value.strip().isdigit() and int(value) <= 100 else "a whole number of replicas, 0 to 100"
+
+        def chosen(value: str | None) -> None:
+            if value is not None:
+                self.run_action("scale", {"replicas": int(value)}, obj=d)
+        from .modals import AskValue
+        self.app.push_screen(AskValue(f"Scale {d.namespace}/{d.name}",
+                                      f"replicas (now {d.replicas}, ready {d.ready}):", str(d.replicas), check),
+                             chosen)
+
+    def action_stop(self) -> None:
+        if self._live() is not None:
+            self.run_action("stop")
+
+    def action_start(self) -> None:
+        d = self.current()
+        if d is not None and d.state != DeploymentState.STOPPED:
+            self.notify(f"{d.name} is running; only a stopped deployment can be started", severity="warning")
+            return
+        self.run_action("start", on_done=lambda r: self.refresh_data())
+
+    def action_delete(self) -> None:
+        if self._live() is not None:
+            self.run_action("delete")
+
+    def action_predict(self) -> None:
+        d = self._live()
+        if d is None:
+            return
+        if self.app.read_only:  # type: ignore[attr-defined]
+            self.notify("read-only mode: actions are off", severity="warning")
+            return
+        from .predict import PredictScreen
+        self.app.push_screen(PredictScreen(d))
+
+    def action_logs(self) -> None:
+        d = self._live()
+        if d is None:
+            return
+        pods = sorted((p for p in self.state.pods(d.namespace) if p.labels.get("seldon-deployment-id") == d.name),
+                      key=lambda p: p.name)
+        if not pods:
+            self.notify(f"{d.name} has no pods", severity="warning")
+            return
+        self.app.show_log_tail(pods[0].namespace, pods[0].name, "")  # type: ignore[attr-defined]
