@@ -93,6 +93,9 @@ def resolve(path: str) -> Route | None:
     return Route(rt, version, ns, name, sub)
 
 
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 class ApiServer:
     """aiohttp application around the simulation (``sim`` has ``.engine``, ``.identities``, ``.faults``)."""
 
@@ -103,6 +106,7 @@ class ApiServer:
         self.tokens: dict[str, Identity] = {i.token: i for i in sim.identities}
         self.bookmark_interval = 10.0
         self.streams: set[asyncio.Task] = set()
+        self.writes: list[tuple[str, str]] = []  # every write request received (reviews excluded), in order
         self.proxy = ServiceProxy(sim.engine)  # .../services/{id}/proxy/...: the model servers behind them
         self.app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[self._middleware])
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
@@ -111,6 +115,8 @@ class ApiServer:
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
         path = request.path
+        if request.method in WRITE_METHODS and "/selfsubject" not in path and not path.startswith("/sim/"):
+            self.writes.append((request.method, path))  # tests: did any change reach the cluster?
         if path.startswith("/sim/"):  # the simulator's own endpoints: no injected faults
             try:
                 return await handler(request)
