@@ -27,6 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from backends.k8s_parse import parse_quantity
 from prophecis_tui.domain import (Event, JobState, ModelDeployment, Namespace, Node, Notebook, NotebookState, Pod,
                                   Quota, TrainingJob)
 from prophecis_tui.sanitize import clean_line
@@ -85,14 +86,35 @@ def summarise_failed_create(message: str) -> str:
     if m:
         requested, used, limited = (_pairs(g) for g in m.groups()[1:])
         parts = []
-        for key in sorted(requested, key=lambda k: (_resource(k)[0], k)):
-            parts.append(f"needs {requested[key]} {_resource(key)[1]}, {used.get(key, '?')}/{limited.get(key, '?')} used")
+        keys = sorted(requested, key=lambda k: (_resource(k)[0], k))
+        over = [k for k in keys if _exceeds(requested[k], used.get(k), limited.get(k))]
+        for key in over or keys:  # the resources that do not fit; all of them if that cannot be told
+            unit = _resource(key)[1]
+            parts.append(f"needs {_qty(key, requested[key])} {unit}, "
+                         f"{_qty(key, used.get(key, '?'))}/{_qty(key, limited.get(key, '?'))} used")
         return clean_line(f"quota {m.group(1)}: " + "; ".join(parts), LIMIT)
     text = _CREATE_PREFIX.sub("", message.strip())
     f = _FORBIDDEN.search(text)
     if f:
         return clean_line(f"pod creation forbidden: {f.group(1)}", LIMIT)
     return clean_line(f"cannot create pods: {text}", LIMIT)
+
+
+def _exceeds(req: str, used: str | None, limit: str | None) -> bool:
+    r, u, lim = parse_quantity(req), parse_quantity(used), parse_quantity(limit)
+    return r is not None and u is not None and lim is not None and r + u > lim
+
+
+def _qty(key: str, value: str) -> str:
+    """92700m CPU -> 92.7; 96Gi stays; anything unreadable as written."""
+    q = parse_quantity(value)
+    if q is None:
+        return value
+    if key.endswith("cpu"):
+        return f"{q:g}"
+    if "memory" in key:
+        return f"{q / 2 ** 30:g}Gi"
+    return f"{q:g}"
 
 
 def why_not_created(owner_kind: str, owner_name: str, events: Iterable[Event]) -> str:

@@ -56,7 +56,7 @@ class DeploymentsScreen(ResourceScreen):
     def columns(self) -> list[Column]:
         first = lambda d: d.predictors[0] if d.predictors else None  # noqa: E731
         return [
-            Column("namespace", "NAMESPACE", 20, lambda d: cell_text(d.namespace), narrow=False),
+            Column("namespace", "NAMESPACE", 18, lambda d: cell_text(d.namespace)),
             Column("name", "NAME", 24, lambda d: cell_text(d.name, "bold" if d.state == DeploymentState.FAILED
                                                            else ""), flex=True, max_width=34),
             Column("state", "STATE", 9, lambda d: cell_text(d.state.value, STATE_STYLE.get(d.state, "")),

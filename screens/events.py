@@ -38,10 +38,10 @@ class EventsScreen(ResourceScreen):
             Column("last", "LAST", 5, lambda e: age(e.last or e.first), sort=_when),
             Column("type", "TYPE", 7, lambda e: cell_text(e.type, "bold yellow" if e.type == "Warning" else "dim"),
                    sort=lambda e: (e.type != "Warning", _when(e))),
-            Column("reason", "REASON", 18, lambda e: cell_text(e.reason, "yellow" if e.type == "Warning" else "")),
-            Column("object", "OBJECT", 34, lambda e: cell_text(f"{e.object_kind.lower()}/{e.object_name}"),
+            Column("reason", "REASON", 16, lambda e: cell_text(e.reason, "yellow" if e.type == "Warning" else "")),
+            Column("object", "OBJECT", 30, lambda e: cell_text(f"{e.object_kind.lower()}/{e.object_name}")),
+            Column("count", "COUNT", 5, lambda e: str(e.count), sort=lambda e: -e.count, justify="right",
                    narrow=False),
-            Column("count", "COUNT", 5, lambda e: str(e.count), sort=lambda e: -e.count, justify="right"),
             Column("message", "MESSAGE", 30, lambda e: cell_text(e.message, limit=400), flex=True),
         ]
 

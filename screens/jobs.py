@@ -101,7 +101,7 @@ class JobsScreen(ResourceScreen):
 
     def columns(self) -> list[Column]:
         return [
-            Column("namespace", "NAMESPACE", 20, lambda j: cell_text(j.namespace), narrow=False),
+            Column("namespace", "NAMESPACE", 18, lambda j: cell_text(j.namespace)),
             Column("name", "NAME", 26, lambda j: cell_text(j.name, "bold" if j.state == JobState.FAILED else ""),
                    flex=True, max_width=34),
             Column("framework", "FRAMEWORK", 10, lambda j: FRAMEWORK.get(j.kind, j.kind)),

@@ -52,11 +52,11 @@ class NotebooksScreen(ResourceScreen):
 
     def columns(self) -> list[Column]:
         return [
-            Column("namespace", "NAMESPACE", 20, lambda n: cell_text(n.namespace), narrow=False),
-            Column("name", "NAME", 24, lambda n: cell_text(n.name, "bold" if n.state == NotebookState.FAILING else ""),
+            Column("namespace", "NAMESPACE", 18, lambda n: cell_text(n.namespace)),
+            Column("name", "NAME", 20, lambda n: cell_text(n.name, "bold" if n.state == NotebookState.FAILING else ""),
                    flex=True, max_width=34),
             Column("owner", "OWNER", 10, lambda n: cell_text(n.user)),
-            Column("status", "STATUS", 22, status_cell,
+            Column("status", "STATUS", 18, status_cell,
                    sort=lambda n: list(STATE_TEXT).index(n.state) if n.state in STATE_TEXT else 9),
             Column("image", "IMAGE", 26, lambda n: cell_text(short_image(n.image)), narrow=False),
             Column("cpu", "CPU", 4, lambda n: cell_text(n.cpu), justify="right", narrow=False),

@@ -54,7 +54,7 @@ class PodsScreen(ResourceScreen):
                           sort=lambda p: (p.replica_type, int(p.replica_index) if p.replica_index.isdigit() else 0))]
         return [
             *(replica if self.owner is not None and self.owner[0] == "job" else []),
-            Column("namespace", "NAMESPACE", 20, lambda p: cell_text(p.namespace), narrow=False),
+            Column("namespace", "NAMESPACE", 18, lambda p: cell_text(p.namespace)),
             Column("name", "NAME", 30, lambda p: cell_text(p.name, "bold" if self.why(p) else ""), flex=True,
                    max_width=48),
             Column("ready", "READY", 5, lambda p: f"{p.ready}/{p.containers}",

@@ -192,6 +192,7 @@ class ResourceScreen(Screen):
     @on(Rows)
     def _show(self, msg: Rows) -> None:
         self.context, self.total, self.loaded = msg.context, msg.total, msg.loaded
+        self.table.hide({"namespace"} if self.scope else set())
         with self.app.batch_update():
             self.table.set_rows(msg.rows)
             self._summary()

@@ -97,12 +97,20 @@ class ResourceTable(ScrollView, can_focus=True):
         self._cache: dict[str, tuple[Any, int, Text]] = {}  # uid -> (obj, width, rendered row)
         self._widths: list[tuple[Column, int]] = []
         self._layout_width = -1
+        self.hidden: set[str] = set()  # columns the screen leaves out (the namespace when scoped to one)
+
+    def hide(self, keys: set[str]) -> None:
+        if keys != self.hidden:
+            self.hidden = set(keys)
+            self._layout_width = -1
+            self._cache.clear()
+            self.refresh()
 
     # ------------------------------------------------------------------ data
     @property
     def columns(self) -> list[Column]:
         wide = self.size.width >= 110 or not self.size.width
-        return [c for c in self.all_columns if wide or c.narrow]
+        return [c for c in self.all_columns if (wide or c.narrow) and c.key not in self.hidden]
 
     def set_rows(self, rows: list[Any]) -> None:
         """A new sorted list; the cursor follows its object (by uid), else keeps its place."""
@@ -120,6 +128,10 @@ class ResourceTable(ScrollView, can_focus=True):
         self.refresh()
         if self.current_uid != keep:
             self.post_message(self.CursorMoved(self, self.current))
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
 
     @property
     def current(self) -> Any:

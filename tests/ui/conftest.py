@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -44,6 +45,8 @@ class Console:
     def app(self, context: str = "sim-admin", *, read_only_contexts: tuple[str, ...] = (), **kw) -> ProphecisApp:
         session = self.session(context, read_only=context in read_only_contexts)
         contexts = ["sim-admin", "sim-group-admin", "sim-viewer"]
+        clock = self.sim.clock
+        kw.setdefault("clock", lambda: datetime.fromtimestamp(clock.now(), timezone.utc))  # ages as the cluster says
         return ProphecisApp(session, contexts=contexts,
                             connect=lambda c: self.session(c, read_only=c in read_only_contexts), **kw)
 

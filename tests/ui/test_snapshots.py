@@ -17,3 +17,31 @@ def test_overview(console, snap_compare, size):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+SCREENS = {"nb": "Notebooks", "jobs": "Training jobs", "deploy": "Model deployments", "pods": "Pods",
+           "events": "Events"}
+
+
+def _screen_ready(app, command: str):
+    from widgets.resource_table import ResourceTable
+
+    async def ready(pilot):
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        app.run_command(command)
+        await settle(pilot, lambda: getattr(app.screen, "TITLE_TEXT", "") == SCREENS[command]
+                     and app.screen.loaded and app.screen.query_one(ResourceTable).row_count > 0
+                     and (app.screen.context is not None or command == "events"))
+        await pilot.pause()
+    return ready
+
+
+@pytest.mark.parametrize("command", list(SCREENS))
+def test_workload_screen(console, snap_compare, command):
+    app = console.app()
+    assert snap_compare(app, terminal_size=(200, 50), run_before=_screen_ready(app, command))
+
+
+def test_notebooks_80x24(console, snap_compare):
+    app = console.app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_screen_ready(app, "nb"))

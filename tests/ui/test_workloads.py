@@ -1,0 +1,302 @@
+"""The workload screens against a simulated cluster, driven by keys: lists, drill-down, actions, refusals.
+
+Every action is checked end to end: the simulator's objects changed, the audit trail has the before
+and after rows, the Kubernetes Event was written. Refusals are checked by counting the write
+requests that reached the simulator.
+"""
+
+from __future__ import annotations
+
+from prophecis_tui.domain import DeploymentState, JobState, NotebookState
+from prophecis_tui.simulator.notebooks import NOTEBOOKS
+from prophecis_tui.simulator.world import SDEPS
+from screens.audit import AuditScreen
+from screens.deployments import DeploymentsScreen
+from screens.events import EventsScreen
+from screens.jobs import JobsScreen
+from screens.modals import AskValue, ConfirmAction, TextView
+from screens.notebook_form import NotebookForm
+from screens.notebooks import NotebooksScreen
+from screens.pods import PodsScreen
+from screens.predict import PredictScreen
+from widgets.resource_table import ResourceTable
+
+from .test_console import settle
+
+
+def table(app) -> ResourceTable:
+    return app.screen.query_one(ResourceTable)
+
+
+def writes(console) -> list[tuple[str, str]]:
+    return console.thread.call(lambda: list(console.sim.api.writes))
+
+
+def sim_events(console, reason: str) -> list[dict]:
+    from prophecis_tui.simulator.engine import EVENTS
+    return console.thread.call(lambda: [e for e in console.sim.engine.store.objects(EVENTS)
+                                        if e.get("reason") == reason])
+
+
+async def open_screen(pilot, app, command: str, kind, rows: int = 1) -> ResourceTable:
+    app.run_command(command)
+    await settle(pilot, lambda: isinstance(app.screen, kind) and app.screen.loaded and table(app).row_count >= rows)
+    return table(app)
+
+
+async def put_cursor_on(pilot, app, pred) -> object:
+    t = table(app)
+    await settle(pilot, lambda: any(pred(o) for o in t.rows))
+    obj = next(o for o in t.rows if pred(o))
+    t.select_uid(obj.uid)
+    await pilot.pause()
+    return obj
+
+
+# ------------------------------------------------------------------------------------------ lists
+async def test_notebooks_list_every_notebook_with_owner_status_and_url(console):
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        t = await open_screen(pilot, app, "nb", NotebooksScreen)
+        in_sim = console.thread.call(lambda: len(list(console.sim.engine.store.objects(NOTEBOOKS))))
+        await settle(pilot, lambda: t.row_count == in_sim)
+        texts = t.row_texts()
+        failing = [o for o in t.rows if o.state == NotebookState.FAILING]
+        assert failing, "the small scenario has failing notebooks"
+        line = texts[t.rows.index(failing[0])]
+        assert "Error" in line and failing[0].user in line
+        running = await put_cursor_on(pilot, app, lambda o: o.state == NotebookState.RUNNING)
+        assert texts[t.rows.index(running)].rstrip().endswith("…") or running.name in texts[t.rows.index(running)]
+        assert f"/notebook/{running.namespace}/{running.name}/" in str(app.screen.query_one("#detail").render())
+
+
+async def test_filter_sort_and_the_cursor_follows_its_object(console):
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        t = await open_screen(pilot, app, "nb", NotebooksScreen, rows=10)
+        chosen = await put_cursor_on(pilot, app, lambda o: o.state == NotebookState.STOPPED)
+        await pilot.press("o")  # sort by the next column: the cursor stays on the same notebook
+        await settle(pilot, lambda: t.sort_column == "namespace")
+        await pilot.press("o", "o")
+        await settle(pilot, lambda: t.sort_column == "owner" and [o.user for o in t.rows] == sorted(
+            o.user for o in t.rows))
+        assert t.current_uid == chosen.uid
+        # the filter matches owner and state words
+        await pilot.press("slash", *chosen.user, "space", *"stopped")
+        await settle(pilot, lambda: t.row_count and all(o.user == chosen.user and o.state == NotebookState.STOPPED
+                                                        for o in t.rows))
+        await pilot.press("enter", "escape")
+        await settle(pilot, lambda: app.screen.filter_text == "")
+
+
+def until_a_job_fails(console) -> None:
+    """Let simulated time pass (deterministic under the seed) until a distributed training job has failed."""
+    from prophecis_tui.simulator.world import PYTORCHJOBS, TFJOBS
+
+    def failed() -> bool:
+        store = console.sim.engine.store
+        return any(any(c.get("type") == "Failed" and c.get("status") == "True"
+                       for c in (o.get("status") or {}).get("conditions", []))
+                   for rt in (TFJOBS, PYTORCHJOBS) for o in store.objects(rt))
+    for _ in range(12):
+        if console.thread.call(failed):
+            return
+        console.thread.advance(1800)
+    raise AssertionError("no training job failed in six simulated hours")
+
+
+async def test_jobs_show_replicas_failures_and_why_pending(console):
+    until_a_job_fails(console)
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        t = await open_screen(pilot, app, "jobs", JobsScreen, rows=10)
+        await settle(pilot, lambda: app.screen.context is not None)
+        texts = dict(zip((o.uid for o in t.rows), t.row_texts()))
+        failed = [o for o in t.rows if o.state == JobState.FAILED]
+        assert failed and any(("OOMKilled" in texts[j.uid] or "exit" in texts[j.uid]) for j in failed)
+        ps = next(o for o in t.rows if o.kind == "TFJob")
+        assert "Chief" in texts[ps.uid] and "Worker" in texts[ps.uid]
+        # the pending explainer: a namespace whose quota is exhausted says so
+        pending = [o for o in t.rows if o.state == JobState.PENDING]
+        assert any("quota mlss-default-rq: needs" in texts[j.uid] for j in pending)
+        # drill-down: the replica grid of a failed job, then a pod's description with events
+        job = await put_cursor_on(pilot, app, lambda o: o.state == JobState.FAILED)
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, PodsScreen) and table(app).row_count >= 1)
+        pods = table(app)
+        assert all(p.job_name == job.name for p in pods.rows)
+        assert "REPLICA" in str(app.screen.query_one(ResourceTable)._header_text())
+        await pilot.press("d")
+        await settle(pilot, lambda: isinstance(app.screen, TextView))
+        text = app.screen.text
+        assert "Pod" in text and pods.current.name in text
+        await pilot.press("escape", "escape")
+        await settle(pilot, lambda: isinstance(app.screen, JobsScreen))
+
+
+async def test_describe_and_yaml_mask_secrets(console):
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_screen(pilot, app, "nb", NotebooksScreen, rows=5)
+        nb = await put_cursor_on(pilot, app, lambda o: o.state == NotebookState.RUNNING)
+        await pilot.press("y")
+        await settle(pilot, lambda: isinstance(app.screen, TextView))
+        text = app.screen.text
+        assert f"name: {nb.name}" in text and "GUARDIAN_TOKEN" in text and "****" in text
+        assert "gt-" not in text  # the token's value never reaches the screen
+        await pilot.press("escape", "d")
+        await settle(pilot, lambda: isinstance(app.screen, TextView) and "Describe" in app.screen.title_text)
+        assert nb.name in app.screen.text
+        await pilot.press("escape", "e")
+        await settle(pilot, lambda: isinstance(app.screen, EventsScreen))
+
+
+# ------------------------------------------------------------------------------------------ actions
+async def test_stop_a_notebook_asks_confirmation_and_leaves_a_trail(console):
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_screen(pilot, app, "nb", NotebooksScreen, rows=5)
+        nb = await put_cursor_on(pilot, app, lambda o: o.state == NotebookState.RUNNING)
+        before = len(writes(console))
+        await pilot.press("s")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmAction))
+        assert "PATCH" in app.screen.call and f"notebooks/{nb.name}" in app.screen.call
+        assert len(writes(console)) == before  # nothing was sent while asking
+        await pilot.press("enter")
+        annotations = lambda: console.thread.call(  # noqa: E731
+            lambda: console.sim.engine.store.get(NOTEBOOKS, nb.namespace, nb.name)["metadata"].get("annotations") or {})
+        await settle(pilot, lambda: "kubeflow-resource-stopped" in annotations())
+        await settle(pilot, lambda: any(r.outcome == "ok" for r in console.audit.records()))
+        rows = [r for r in console.audit.records() if r.action == "notebook.stop"]
+        assert [(r.phase, r.outcome) for r in rows] == [("before", "started"), ("after", "ok")]
+        assert rows[0].user == "mlss-admin" and rows[0].target == f"Notebook/{nb.namespace}/{nb.name}"
+        await settle(pilot, lambda: any(e["involvedObject"]["name"] == nb.name
+                                        for e in sim_events(console, "ProphecisTUIStopNotebook")))
+        # the row turns Stopping/Stopped in place, and start is offered
+        await settle(pilot, lambda: table(app).current.state in (NotebookState.STOPPING, NotebookState.STOPPED))
+        await pilot.press("t")
+        await settle(pilot, lambda: "kubeflow-resource-stopped" not in annotations())
+
+
+async def test_kill_a_job_needs_a_reason(console):
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_screen(pilot, app, "jobs", JobsScreen, rows=5)
+        job = await put_cursor_on(pilot, app, lambda o: o.state == JobState.RUNNING and o.kind != "Job")
+        await pilot.press("ctrl+k")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmAction))
+        assert "DELETE" in app.screen.call and app.screen.needs_reason
+        await pilot.press("enter")  # no reason: refused by the dialog
+        await settle(pilot, lambda: "reason is required" in str(app.screen.query_one("#why").render()))
+        await pilot.press(*"stuck after NCCL timeout", "enter")
+        await settle(pilot, lambda: not isinstance(app.screen, ConfirmAction))
+        await settle(pilot, lambda: all(o.uid != job.uid for o in table(app).rows))
+        row = next(r for r in console.audit.records() if r.action.startswith("job.kill") and r.phase == "after")
+        assert row.outcome == "ok" and row.reason == "stuck after NCCL timeout"
+        await settle(pilot, lambda: any("stuck after NCCL timeout" in e.get("message", "")
+                                        for e in sim_events(console, f"ProphecisTUIKill{job.kind}")))
+
+
+async def test_scale_a_model_and_send_a_test_prediction(console):
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_screen(pilot, app, "deploy", DeploymentsScreen, rows=3)
+        dep = await put_cursor_on(pilot, app, lambda o: o.state == DeploymentState.AVAILABLE
+                                  and o.protocol == "seldon")
+        await pilot.press("S")
+        await settle(pilot, lambda: isinstance(app.screen, AskValue))
+        await pilot.press("ctrl+a", "ctrl+k", "5", "enter")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmAction))
+        await pilot.press("enter")
+        spec = lambda: console.thread.call(  # noqa: E731
+            lambda: console.sim.engine.store.get(SDEPS, dep.namespace, dep.name)["spec"])
+        await settle(pilot, lambda: (spec().get("replicas") or spec()["predictors"][0].get("replicas")) == 5)
+        await pilot.press("p")
+        await settle(pilot, lambda: isinstance(app.screen, PredictScreen))
+        await pilot.press("ctrl+s")
+        await settle(pilot, lambda: "HTTP 200" in str(app.screen.query_one("#status").render()))
+        assert "ndarray" in app.screen.query_one("#response").text
+        assert any(r.action == "deployment.predict" and r.outcome == "ok" for r in console.audit.records())
+
+
+async def test_copy_notebook_url_uses_the_clipboard(console):
+    app = console.app(notebook_url_base="https://mlss.example.com")
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_screen(pilot, app, "nb", NotebooksScreen, rows=5)
+        nb = await put_cursor_on(pilot, app, lambda o: o.state == NotebookState.RUNNING)
+        await pilot.press("u")
+        await settle(pilot, lambda: app.clipboard == f"https://mlss.example.com/notebook/{nb.namespace}/{nb.name}/")
+
+
+async def test_create_notebook_form_refuses_over_quota_then_creates(console):
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_screen(pilot, app, "nb", NotebooksScreen, rows=5)
+        await pilot.press("c")
+        await settle(pilot, lambda: isinstance(app.screen, NotebookForm) and app.screen.allowed)
+        form = app.screen
+        ns = form._form()["namespace"]
+        form.query_one("#name").value = "Bad_Name"
+        form.query_one("#gpus").value = "999"
+        await pilot.press("ctrl+s")
+        await settle(pilot, lambda: "DNS" in str(form.query_one("#errors").render())
+                     or "lowercase" in str(form.query_one("#errors").render()))
+        assert "GPU" in str(form.query_one("#errors").render())
+        form.query_one("#name").value = "ops-check-nb"
+        form.query_one("#gpus").value = "0"
+        await pilot.press("ctrl+s")
+        await settle(pilot, lambda: console.thread.call(console.sim.engine.store.get, NOTEBOOKS, ns, "ops-check-nb"))
+        assert any(r.action == "notebook.create" and r.outcome == "ok" for r in console.audit.records())
+
+
+async def test_audit_screen_lists_the_actions(console):
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_screen(pilot, app, "nb", NotebooksScreen, rows=5)
+        nb = await put_cursor_on(pilot, app, lambda o: o.state == NotebookState.RUNNING)
+        await pilot.press("s", "enter")
+        await settle(pilot, lambda: any(r.phase == "after" for r in console.audit.records()))
+        app.run_command("audit")
+        await settle(pilot, lambda: isinstance(app.screen, AuditScreen) and table(app).row_count == 1)
+        text = table(app).row_texts()[0]
+        assert "notebook.stop" in text and nb.name in text and "ok" in text
+
+
+# ------------------------------------------------------------------------------------------ refusals
+async def test_read_only_refuses_every_action_and_nothing_reaches_the_cluster(console):
+    app = console.app(read_only_contexts=("sim-admin",))
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_screen(pilot, app, "nb", NotebooksScreen, rows=5)
+        await put_cursor_on(pilot, app, lambda o: o.state == NotebookState.RUNNING)
+        before = len(writes(console))
+        await pilot.press("s", "ctrl+d", "c")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, (ConfirmAction, NotebookForm))
+        assert any("read-only" in str(n.message) for n in app._notifications)
+        app.run_command("deploy")
+        await settle(pilot, lambda: isinstance(app.screen, DeploymentsScreen) and table(app).row_count)
+        await pilot.press("S", "x", "p")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, (AskValue, PredictScreen))
+        # the registry refuses on its own too, and records the refusal
+        from prophecis_tui.actions import Target
+        dep = table(app).current
+        app.perform("deployment.scale", Target("SeldonDeployment", dep.namespace, dep.name), {"replicas": 0})
+        await settle(pilot, lambda: any(r.outcome == "refused" for r in console.audit.records()))
+        assert len(writes(console)) == before
+
+
+async def test_viewer_sees_actions_greyed_with_the_reason(console):
+    app = console.app("sim-viewer")
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_screen(pilot, app, "nb", NotebooksScreen, rows=5)
+        await put_cursor_on(pilot, app, lambda o: o.state == NotebookState.RUNNING)
+        screen = app.screen
+        await settle(pilot, lambda: ("notebook.stop", screen.current().namespace) in screen.perms)
+        assert screen.check_action("stop", ()) is None  # greyed, not hidden
+        assert "may not patch notebooks" in str(screen.query_one("#detail").render())
+        before = len(writes(console))
+        await pilot.press("s")
+        await settle(pilot, lambda: any("may not" in str(n.message) for n in app._notifications))
+        assert not isinstance(app.screen, ConfirmAction)
+        assert len(writes(console)) == before
