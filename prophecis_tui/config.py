@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import string
 import tomllib
 import unicodedata
 from collections.abc import Mapping
@@ -59,6 +60,8 @@ from pydantic_settings.exceptions import SettingsError
 __all__ = [
     "APP_NAME",
     "CONFIG_ENV_VAR",
+    "DEFAULT_NOTEBOOK_IMAGES",
+    "DEFAULT_WORKSPACE",
     "ENV_PREFIX",
     "HIGH_CONTRAST_THEME",
     "SECRET_KEYS",
@@ -69,6 +72,8 @@ __all__ = [
     "EffectiveSettings",
     "MetricsOverride",
     "MetricsSettings",
+    "NotebooksOverride",
+    "NotebooksSettings",
     "Settings",
     "UiSettings",
     "config_path",
@@ -89,6 +94,15 @@ SECRET_KEYS = frozenset({"linkis_token", "linkis_password"})
 MetricsSource = Literal["prometheus", "dcgm", "nvml", "none"]
 CmdbSource = Literal["file", "url", "none"]
 DemoScale = Literal["small", "large", "xlarge"]
+
+#: The images Prophecis's MLLabis offers for notebooks (the ``[notebooks] images`` default).
+DEFAULT_NOTEBOOK_IMAGES = (
+    "wedatasphere/prophecis:jupyterlab-1.4.0-py38-cpu",
+    "wedatasphere/prophecis:jupyterlab-1.4.0-py38-gpu",
+    "wedatasphere/prophecis:tf-2.6.2-gpu-py38",
+    "wedatasphere/prophecis:pytorch-2.1.2-cuda12.1-py310",
+)
+DEFAULT_WORKSPACE = "/data/bdap-ss/mlss-data/{user}"
 
 
 # -------------------------------------------------------------------------------------- errors
@@ -257,6 +271,51 @@ def _expand_paths(value: str) -> str:
     return os.pathsep.join(os.path.expanduser(p) for p in value.split(os.pathsep))
 
 
+_IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
+
+
+def _check_image(value: str) -> str:
+    """An image reference such as ``registry.example.com:5000/team/image:tag`` (or ``@sha256:...``)."""
+    value = value.strip()
+    if not value:
+        raise ValueError("an image name must not be empty")
+    if "://" in value:
+        raise ValueError(f"{value!r} is a URL; an image is written like 'registry/repository:tag'")
+    if not _IMAGE.fullmatch(value):
+        raise ValueError(f"{value!r} is not an image reference "
+                         "(e.g. 'wedatasphere/prophecis:jupyterlab-1.4.0-py38-cpu')")
+    name = value.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    name = (head + "/" if head else "") + last.split(":", 1)[0]
+    first, _, rest = name.partition("/")
+    repository = rest if rest and ("." in first or ":" in first or first == "localhost") else name
+    if repository != repository.lower():
+        raise ValueError(f"{value!r}: an image's repository name is lower case")
+    return value
+
+
+def _check_images(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("list at least one image (the notebook form offers only these)")
+    return list(dict.fromkeys(value))
+
+
+def _check_workspace(value: str) -> str:
+    value = value.strip()
+    if not value.startswith("/"):
+        raise ValueError("the workspace template must be an absolute path, e.g. '/data/bdap-ss/mlss-data/{user}'")
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+    except ValueError as err:
+        raise ValueError(f"not a valid template ({err}); write braces as {{{{ and }}}}") from None
+    unknown = sorted({f for f in fields if f not in ("user", "namespace")})
+    if unknown:
+        raise ValueError(f"unknown placeholder {{{unknown[0]}}}: use {{user}} and {{namespace}}")
+    if any(c.isspace() for c in value):
+        raise ValueError("the workspace template cannot contain spaces")
+    return value
+
+
 Url = Annotated[str, AfterValidator(_check_url)]
 Theme = Annotated[str, AfterValidator(_check_theme)]
 NamespaceName = Annotated[str, AfterValidator(_check_namespace)]
@@ -266,6 +325,9 @@ BindingId = Annotated[str, AfterValidator(_check_binding_id)]
 UserPath = Annotated[Path, AfterValidator(lambda p: p.expanduser())]
 PathList = Annotated[str, AfterValidator(_expand_paths)]
 RefreshSeconds = Annotated[float, Field(ge=0.05, le=5.0, allow_inf_nan=False)]
+Image = Annotated[str, AfterValidator(_check_image)]
+ImageList = Annotated[list[Image], AfterValidator(_check_images)]
+WorkspaceTemplate = Annotated[str, AfterValidator(_check_workspace)]
 
 
 # ------------------------------------------------------------------------------------ sections
@@ -367,6 +429,48 @@ class CmdbOverride(_Section):
     url: Url | None = Field(None, description="CMDB endpoint, e.g. https://cmdb.example/api.")
 
 
+class NotebooksSettings(_Section):
+    """``[notebooks]``: what the "new notebook" form offers and where a notebook's URL points."""
+
+    images: ImageList = Field(
+        default_factory=lambda: list(DEFAULT_NOTEBOOK_IMAGES),
+        description="Images the notebook form offers (and the only ones it accepts), first = default.",
+    )
+    url_base: Url | None = Field(
+        None,
+        description="Base URL of the platform gateway, e.g. https://mlss.example.com; joined with a "
+        "notebook's NB_PREFIX (/notebook/<namespace>/<name>) to make its clickable URL. "
+        "Unset: the path alone.",
+    )
+    default_workspace: WorkspaceTemplate = Field(
+        DEFAULT_WORKSPACE,
+        description="The form's default workspace (host path), a template with {user} and "
+        "{namespace}.",
+    )
+
+    def url(self, prefix: str) -> str:
+        """A notebook's URL: ``url_base`` joined with its NB_PREFIX path; the path alone without a base."""
+        if not self.url_base:
+            return prefix
+        return self.url_base.rstrip("/") + "/" + prefix.lstrip("/")
+
+    def workspace_for(self, user: str, namespace: str = "") -> str:
+        """The default workspace of a user (``default_workspace`` filled in)."""
+        return self.default_workspace.format(user=user, namespace=namespace)
+
+
+class NotebooksOverride(_Section):
+    """``[notebooks]`` in a context section: every key optional (unset = the top level's)."""
+
+    images: ImageList | None = Field(None, description="Images offered in this context.")
+    url_base: Url | None = Field(
+        None, description="Gateway base URL of this context's platform, e.g. https://mlss.prod.example.com."
+    )
+    default_workspace: WorkspaceTemplate | None = Field(
+        None, description="Default workspace template in this context ({user}, {namespace})."
+    )
+
+
 class ContextSettings(_Section):
     """``[contexts.<kube-context>]``: overrides for one Kubernetes context (unset = inherit)."""
 
@@ -406,6 +510,9 @@ class ContextSettings(_Section):
     )
     cmdb: CmdbOverride = Field(
         default_factory=CmdbOverride, description="CMDB source for this context."
+    )
+    notebooks: NotebooksOverride = Field(
+        default_factory=NotebooksOverride, description="Notebook images, URL and workspace for this context."
     )
 
 
@@ -462,6 +569,7 @@ class EffectiveSettings(BaseModel):
     linkis_token: SecretStr | None
     linkis_password: SecretStr | None
     cmdb: CmdbSettings
+    notebooks: NotebooksSettings = Field(default_factory=NotebooksSettings)
 
     def resolve_linkis_token(self) -> SecretStr | None:
         """The Linkis token: from the environment, else read from ``linkis_token_file``."""
@@ -592,6 +700,10 @@ class Settings(BaseSettings):
     cmdb: CmdbOverride = Field(
         default_factory=CmdbOverride, description="Where CMDB business-system data comes from."
     )
+    notebooks: NotebooksSettings = Field(
+        default_factory=NotebooksSettings,
+        description="The notebook form's images and default workspace, and notebook URLs.",
+    )
     contexts: dict[NonEmpty, ContextSettings] = Field(
         default_factory=dict,
         description="Per-Kubernetes-context overrides, [contexts.<name>].",
@@ -688,6 +800,7 @@ class Settings(BaseSettings):
         }
         metrics = self.metrics.model_dump(exclude_unset=False)
         cmdb = self.cmdb.model_dump(exclude_unset=False)
+        notebooks = self.notebooks.model_dump()
 
         if section is not None:
             base = ("contexts", key)
@@ -713,7 +826,7 @@ class Settings(BaseSettings):
                 value = getattr(section, attr)
                 if value is not None and wins(top_path, (attr,)):
                     values[attr] = value
-            for sub, target in (("metrics", metrics), ("cmdb", cmdb)):
+            for sub, target in (("metrics", metrics), ("cmdb", cmdb), ("notebooks", notebooks)):
                 override = getattr(section, sub)
                 for attr in type(override).model_fields:
                     value = getattr(override, attr)
@@ -722,6 +835,7 @@ class Settings(BaseSettings):
 
         values["metrics"] = _resolve_metrics(metrics)
         values["cmdb"] = _resolve_cmdb(cmdb)
+        values["notebooks"] = notebooks
         where = f"contexts.{_dotted((ctx_name,))}: " if section is not None else ""
         try:
             return EffectiveSettings(**values)

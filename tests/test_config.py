@@ -454,6 +454,69 @@ def test_token_file(tmp_path, env):
         eff.resolve_linkis_token()
 
 
+# ---------------------------------------------------------------------------------- notebooks
+def test_notebooks_defaults(env):
+    nb = load_settings(env=env).for_context().notebooks
+    assert nb.images[:2] == ["wedatasphere/prophecis:jupyterlab-1.4.0-py38-cpu",
+                             "wedatasphere/prophecis:jupyterlab-1.4.0-py38-gpu"]
+    assert "wedatasphere/prophecis:tf-2.6.2-gpu-py38" in nb.images
+    assert "wedatasphere/prophecis:pytorch-2.1.2-cuda12.1-py310" in nb.images
+    assert nb.url_base is None
+    assert nb.url("/notebook/ns-risk-scorecard/eda") == "/notebook/ns-risk-scorecard/eda"  # the path alone
+    assert nb.workspace_for("lihua") == "/data/bdap-ss/mlss-data/lihua"
+
+
+def test_notebooks_from_file_env_and_context(tmp_path, env):
+    cfg = write(tmp_path / "c.toml", """
+[notebooks]
+images = ["registry.example.com:5000/mlss/jupyterlab:1.4.0", "registry.example.com:5000/mlss/jupyterlab:1.4.0"]
+url_base = "https://mlss.example.com/"
+default_workspace = "/data/{namespace}/{user}"
+[contexts.prod.notebooks]
+url_base = "https://mlss.prod.example.com/gw"
+""")
+    s = load_settings(cfg, env=env)
+    top = s.for_context("dev").notebooks
+    assert top.images == ["registry.example.com:5000/mlss/jupyterlab:1.4.0"]  # duplicates dropped
+    assert top.url("/notebook/ns-a/eda") == "https://mlss.example.com/notebook/ns-a/eda"
+    assert top.workspace_for("lihua", "ns-a") == "/data/ns-a/lihua"
+    prod = s.for_context("prod").notebooks
+    assert prod.url("/notebook/ns-a/eda") == "https://mlss.prod.example.com/gw/notebook/ns-a/eda"
+    assert prod.images == top.images and prod.default_workspace == "/data/{namespace}/{user}"  # inherited
+    s = load_settings(cfg, env={**env, "PROPHECIS_TUI_NOTEBOOKS__IMAGES": '["wedatasphere/prophecis:x"]',
+                                "PROPHECIS_TUI_NOTEBOOKS__URL_BASE": "http://gw:8080"})
+    assert s.notebooks.images == ["wedatasphere/prophecis:x"]
+    assert s.for_context("dev").notebooks.url("/notebook/a/b") == "http://gw:8080/notebook/a/b"
+    assert s.for_context("prod").notebooks.url_base == "http://gw:8080"  # a higher layer beats the file's context
+    s = load_settings(cfg, env={**env, "PROPHECIS_TUI_CONTEXTS__PROD__NOTEBOOKS__URL_BASE": "https://env-prod"})
+    assert s.for_context("prod").notebooks.url_base == "https://env-prod"
+
+
+@pytest.mark.parametrize("section, needle", [
+    ("images = []", "list at least one image"),
+    ('images = ["http://registry/x:1"]', "is a URL"),
+    ('images = ["wedatasphere/Prophecis:1"]', "lower case"),
+    ('images = ["has space:1"]', "not an image reference"),
+    ('url_base = "mlss.example.com"', "http:// or https://"),
+    ('default_workspace = "data/{user}"', "absolute path"),
+    ('default_workspace = "/data/{uid}"', "unknown placeholder {uid}"),
+    ('default_workspace = "/data/{user"', "not a valid template"),
+    ("colour = 1", "Extra inputs are not permitted"),
+])
+def test_bad_notebooks_settings(tmp_path, env, section, needle):
+    cfg = write(tmp_path / "c.toml", f"[notebooks]\n{section}\n")
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg, env=env)
+    assert needle in str(e.value) and "notebooks." in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bad_notebooks_setting_in_a_context_names_it(tmp_path, env):
+    cfg = write(tmp_path / "c.toml", '[contexts.prod.notebooks]\nurl_base = "ftp://gw"\n')
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg, env=env)
+    assert "contexts.prod.notebooks.url_base" in str(e.value)
+
+
 # -------------------------------------------------------------------------------- the example
 _COMMENTED_SETTING = re.compile(r'^#\s?((?:[A-Za-z0-9_-]+|"[^"]*")\s*=.*|\[[^\]]+\]\s*)$')
 
