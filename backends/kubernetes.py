@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import urlsplit
 
+import orjson
+
 import urllib3
 import yaml
 
@@ -85,9 +87,9 @@ KINDS: dict[str, _Kind] = {k.name: k for k in (
           label_selector="jobType=single"),
     _Kind("seldondeployments", "deployments", "machinelearning.seldon.io", ("v1",), "seldondeployments", True,
           parse.parse_seldon_deployment),
-    _Kind("events", "events", "", ("v1",), "events", True, parse.parse_event),
     _Kind("resourcequotas", "quotas", "", ("v1",), "resourcequotas", True, parse.parse_quota,
           field_selector="metadata.name=mlss-default-rq"),
+    _Kind("events", "events", "", ("v1",), "events", True, parse.parse_event),  # last: the least urgent list
 )}
 
 
@@ -386,8 +388,8 @@ class Kubernetes:
         finally:
             resp.release_conn()
         try:
-            doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            doc = orjson.loads(raw)  # C, about 3x json's speed: it holds the GIL for less time
+        except (ValueError, UnicodeDecodeError):  # orjson.JSONDecodeError is a ValueError
             raise Unavailable(f"the Kubernetes API at {self.server} answered {path} with something that is not "
                               "JSON", source=SOURCE) from None
         if not isinstance(doc, dict):
@@ -839,7 +841,7 @@ class KubernetesWatch:
         if not line:
             return None
         try:
-            doc = json.loads(line)
+            doc = orjson.loads(line)
         except (ValueError, UnicodeDecodeError):
             if tolerant:
                 return None

@@ -472,7 +472,7 @@ class ProphecisApp(App):
         try:
             result = actions.run(action, target, params=params, reason=reason, confirmed=confirmed)
         except (NeedsConfirmation, NeedsReason) as ask:
-            call = ask.call if isinstance(ask, NeedsConfirmation) else spec.describe(target, params)
+            call = ask.call if isinstance(ask, NeedsConfirmation) else actions.describe(action, target, params)
             self.call_from_thread(progress.stop)
             self.call_from_thread(self._confirm, actions, action, target, params, call, spec.destructive, on_done)
             return

@@ -37,16 +37,20 @@ class State:
     # ------------------------------------------------------------------ writing (feed threads)
     def replace(self, resource: str, kind: str, items: Iterable[Any], namespace: str | None = None) -> None:
         """A fresh list of ``resource`` (in ``namespace``, or everywhere): it replaces what was known."""
+        if namespace is None:  # built outside the lock: readers (the UI thread among them) never wait for it
+            fresh = {obj.uid: obj for obj in items}
+            with self._lock:
+                self._kind_of[resource] = kind
+                self._by_resource[resource] = fresh
+                self._partial.discard(resource)
+                self._changed(kind)
+            return
         with self._lock:
             self._kind_of[resource] = kind
             table = self._by_resource.setdefault(resource, {})
-            if namespace is None:
-                table.clear()
-                self._partial.discard(resource)
-            else:
-                self._partial.add(resource)
-                for uid in [u for u, o in table.items() if getattr(o, "namespace", None) == namespace]:
-                    del table[uid]
+            self._partial.add(resource)
+            for uid in [u for u, o in table.items() if getattr(o, "namespace", None) == namespace]:
+                del table[uid]
             for obj in items:
                 table[obj.uid] = obj
             self._changed(kind)

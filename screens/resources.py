@@ -168,6 +168,11 @@ class ResourceScreen(Screen):
 
     # ------------------------------------------------------------------ data
     def refresh_data(self) -> None:
+        """Recompute in a worker; while one runs, ask for one more run after it (never a pile of threads)."""
+        if getattr(self, "_computing", False):
+            self._again = True
+            return
+        self._computing, self._again = True, False
         self._compute(self.scope, self.filter_text, self.table.sort_column, self.table.sort_reverse)
 
     @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
@@ -188,6 +193,12 @@ class ResourceScreen(Screen):
             objs.sort(key=lambda o: (o.namespace, o.name))
         loaded = all(self.state.has_data(k) for k in self.loaded_kinds())
         self.post_message(self.Rows(objs, total, context, loaded))
+
+    def on_worker_state_changed(self, event) -> None:
+        if event.worker.group == "rows" and event.worker.is_finished:
+            self._computing = False
+            if self._again:
+                self.refresh_data()
 
     @on(Rows)
     def _show(self, msg: Rows) -> None:

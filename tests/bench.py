@@ -137,6 +137,43 @@ def bench_console(rows: list[tuple[str, str, str]]) -> None:
                          f"peak {r['peak_kib'] / 1024:.0f} MiB"))
 
 
+def bench_pods_table(rows: list[tuple[str, str, str]]) -> None:
+    """Issue 4's figures on `large`: the console's complete pods table against `kubectl get pods -A`, same simulator."""
+    with tempfile.TemporaryDirectory() as d, Sim("large", Path(d)) as sim:
+        pods = sim.info.get("counts", {}).get("pods") or 0
+        kubectl = None
+        if shutil.which("kubectl"):
+            cmd = ["kubectl", "--kubeconfig", sim.info["kubeconfig"], "get", "pods", "-A", "--no-headers"]
+            kubectl, out = timed(lambda: subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+            pods = pods or len(out.splitlines())
+        runs = []
+        for _ in range(3):
+            out = subprocess.run([sys.executable, "-m", "tests.bench_pods", sim.info["kubeconfig"], str(pods)],
+                                 capture_output=True, text=True, cwd=ROOT)
+            if out.returncode != 0:
+                print(f"pods bench run failed:\n{out.stderr[-3000:]}", file=sys.stderr)
+                continue
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        if not runs:
+            return
+        med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if isinstance(runs[0][k], (int, float))}
+        ratio = f"{med['complete_s'] / kubectl:.2f}x kubectl ({kubectl:.2f} s)" if kubectl else "kubectl not installed"
+        rows.append(("console on `large`: process start to the complete `:pods` table", f"{med['complete_s']:.2f} s",
+                     f"{int(med['rows'])} rows; {ratio}"))
+        rows.append(("console on `large`: process start to the first screenful of pods",
+                     f"{med['first_screen_s']:.2f} s", ""))
+        worst = ", ".join(f"{r['load_worst_stall_ms']:.0f}" for r in runs)
+        rows.append(("console on `large`: longest UI stall while loading", f"{med['load_worst_stall_ms']:.0f} ms",
+                     f"event-loop probe every 10 ms; per run {worst} ms"))
+        rows.append(("console on `large`: memory at the complete pods table", f"{med['rss_kib'] / 1024:.0f} MiB RSS", ""))
+        rows.append(("console on `large` under churn: watch events absorbed", f"{med['churn_events_per_s']:.0f} /s",
+                     "simulator advanced 5 simulated minutes per call, back to back"))
+        rows.append(("console on `large` under churn: key press to screen",
+                     f"{med['churn_key_to_screen_ms_median']:.0f} ms",
+                     f"median of 40; max {med['churn_key_to_screen_ms_max']:.0f} ms; "
+                     f"longest UI stall {med['churn_worst_stall_ms']:.0f} ms"))
+
+
 def bench_demo(rows: list[tuple[str, str, str]]) -> None:
     """`prophecis-tui --demo` in a real terminal (tmux 200x50): command to the overview on screen."""
     if not shutil.which("tmux"):
@@ -169,6 +206,7 @@ def bench_demo(rows: list[tuple[str, str, str]]) -> None:
 def main() -> int:
     rows: list[tuple[str, str, str]] = []
     bench_demo(rows)
+    bench_pods_table(rows)
     bench_console(rows)
     bench_simulator(rows)
     width = max(len(r[0]) for r in rows)

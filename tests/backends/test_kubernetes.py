@@ -40,7 +40,7 @@ STOP = "kubeflow-resource-stopped"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
 ALL = ["namespaces", "nodes", "pods", "notebooks", "tfjobs", "pytorchjobs", "xgboostjobs", "jobs",
-       "seldondeployments", "events", "resourcequotas"]
+       "seldondeployments", "resourcequotas", "events"]
 STATE_KIND = {"namespaces": "namespaces", "nodes": "nodes", "pods": "pods", "notebooks": "notebooks",
               "tfjobs": "trainingjobs", "pytorchjobs": "trainingjobs", "xgboostjobs": "trainingjobs",
               "jobs": "trainingjobs", "seldondeployments": "deployments", "resourcequotas": "quotas", "events": "events"}

@@ -47,6 +47,7 @@ class Console:
         contexts = ["sim-admin", "sim-group-admin", "sim-viewer"]
         clock = self.sim.clock
         kw.setdefault("clock", lambda: datetime.fromtimestamp(clock.now(), timezone.utc))  # ages as the cluster says
+        kw.setdefault("read_only", session.read_only)
         return ProphecisApp(session, contexts=contexts,
                             connect=lambda c: self.session(c, read_only=c in read_only_contexts), **kw)
 

@@ -235,7 +235,11 @@ async def test_create_notebook_form_refuses_over_quota_then_creates(console):
         await pilot.press("c")
         await settle(pilot, lambda: isinstance(app.screen, NotebookForm) and app.screen.allowed)
         form = app.screen
-        ns = form._form()["namespace"]
+        from textual.widgets import Select
+        quotas = app.session.state.quotas()
+        ns = next(n for n in form.allowed if n in quotas and quotas[n].gpu_hard)
+        form.query_one("#namespace", Select).value = ns
+        await pilot.pause()
         form.query_one("#name").value = "Bad_Name"
         form.query_one("#gpus").value = "999"
         await pilot.press("ctrl+s")
