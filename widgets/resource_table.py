@@ -117,8 +117,7 @@ class ResourceTable(ScrollView, can_focus=True):
         keep = self.current_uid
         self.rows = rows
         self._index = {r.uid: i for i, r in enumerate(rows)}
-        if len(self._cache) > 4 * max(len(rows), 1000):
-            self._cache.clear()
+        self._cache.clear()  # cells may read the screen's context (why pending, failures): it changed too
         if keep is not None and keep in self._index:
             self.cursor = self._index[keep]
         else:
