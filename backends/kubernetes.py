@@ -262,6 +262,10 @@ def _host_port(server: str) -> str:
 _SECRETS = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=:-]+")
 
 
+def _text(raw: bytes | str) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
 def _status_body(data: bytes | str | None) -> dict:
     if not data:
         return {}
@@ -380,13 +384,7 @@ class Kubernetes:
 
     def _json(self, method: str, path: str, query: list[tuple[str, str]] | None = None,
               body: Any = None, content_type: str = "application/json") -> dict:
-        resp = self._request(method, path, query, body, content_type=content_type)
-        try:
-            raw = resp.data
-        except Exception as err:
-            raise self._transport_error(err) from None
-        finally:
-            resp.release_conn()
+        raw = self._read(self._request(method, path, query, body, content_type=content_type))
         try:
             doc = orjson.loads(raw)  # C, about 3x json's speed: it holds the GIL for less time
         except (ValueError, UnicodeDecodeError):  # orjson.JSONDecodeError is a ValueError
@@ -396,6 +394,15 @@ class Kubernetes:
             raise Unavailable(f"the Kubernetes API at {self.server} answered {path} with a JSON "
                               f"{type(doc).__name__}, not an object", source=SOURCE)
         return doc
+
+    def _read(self, resp: urllib3.BaseHTTPResponse) -> bytes:
+        """The whole body of an answer, the connection given back to the pool however it goes."""
+        try:
+            return resp.data
+        except Exception as err:
+            raise self._transport_error(err) from None
+        finally:
+            resp.release_conn()
 
     def _transport_error(self, err: BaseException) -> BackendError:
         """urllib3 and socket failures -> Unavailable / Timeout (and client config failures)."""
@@ -609,13 +616,7 @@ class Kubernetes:
         if previous:
             query.append(("previous", "true"))
         resp = self._request("GET", f"/api/v1/namespaces/{_segment(namespace)}/pods/{_segment(pod)}/log", query)
-        try:
-            raw = resp.data
-        except Exception as err:
-            raise self._transport_error(err) from None
-        finally:
-            resp.release_conn()
-        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        return _text(self._read(resp))
 
     def proxy_post(self, namespace: str, service: str, port: int, path: str, body: Any) -> tuple[int, str]:
         """POST JSON to a Service through the API server's proxy: (HTTP status, response text).
@@ -628,13 +629,7 @@ class Kubernetes:
                + path.lstrip("/"))
         model_answers = tuple(c for c in range(400, 600) if c not in (401, 403))
         resp = self._request("POST", url, body=body, accept_status=model_answers)
-        try:
-            raw = resp.data
-        except Exception as err:
-            raise self._transport_error(err) from None
-        finally:
-            resp.release_conn()
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        text = _text(self._read(resp))
         if resp.status >= 400:  # the API server's own refusal (no endpoints, not found) is a Status: its message
             st = _status_body(text)
             if st.get("kind") == "Status" and isinstance(st.get("message"), str):
