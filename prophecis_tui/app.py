@@ -95,6 +95,8 @@ class Session:
     def stop(self) -> None:
         if self.feeds is not None:
             self.feeds.stop()
+        if self.actions is not None:
+            self.actions.close()  # what the registry opened itself; the shared audit log stays open
         try:
             self.backend.close()
         except Exception:  # closing a dead connection must not stop the switch

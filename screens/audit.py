@@ -31,8 +31,6 @@ class AuditRow:
     message: str
     params: dict
 
-    labels = {}  # the filter reads it
-
     @property
     def state(self) -> str:
         return self.outcome
@@ -45,10 +43,9 @@ def join(records: list[AuditRecord]) -> list[AuditRow]:
     out = []
     for aid, rows in by_id.items():
         first, last = rows[0], rows[-1]
-        outcome = last.outcome if (len(rows) > 1 or last.phase == "refused") else "started"
+        outcome = last.outcome if len(rows) > 1 or last.phase == "refused" else "unfinished"
         out.append(AuditRow(aid, first.at, first.user, first.context, first.namespace, first.action, first.target,
-                            first.reason, outcome if outcome != "started" or len(rows) > 1 else "unfinished",
-                            last.message, first.params))
+                            first.reason, outcome, last.message, first.params))
     return out
 
 

@@ -11,7 +11,7 @@ from prophecis_tui.domain import DeploymentState, ModelDeployment
 from prophecis_tui.explain import Explainer
 from widgets.resource_table import Column, cell_text
 
-from .resources import ResourceScreen, age
+from .resources import ResourceScreen, gpu_column, namespace_column, when_column
 
 STATE_STYLE = {DeploymentState.AVAILABLE: "green", DeploymentState.CREATING: "yellow",
                DeploymentState.FAILED: "bold red", DeploymentState.STOPPED: "dim"}
@@ -56,7 +56,7 @@ class DeploymentsScreen(ResourceScreen):
     def columns(self) -> list[Column]:
         first = lambda d: d.predictors[0] if d.predictors else None  # noqa: E731
         return [
-            Column("namespace", "NAMESPACE", 18, lambda d: cell_text(d.namespace)),
+            namespace_column(),
             Column("name", "NAME", 24, lambda d: cell_text(d.name, "bold" if d.state == DeploymentState.FAILED
                                                            else ""), flex=True, max_width=34),
             Column("state", "STATE", 9, lambda d: cell_text(d.state.value, STATE_STYLE.get(d.state, "")),
@@ -66,9 +66,8 @@ class DeploymentsScreen(ResourceScreen):
             Column("impl", "IMPLEMENTATION", 16, lambda d: cell_text(first(d).implementation if first(d) else "")),
             Column("model", "MODEL URI", 30, lambda d: cell_text(first(d).model_uri if first(d) else ""), keep_end=True,
                    narrow=False),
-            Column("gpu", "GPU", 3, lambda d: str(d.gpus) if d.gpus else "", sort=lambda d: d.gpus, justify="right"),
-            Column("age", "AGE", 4, lambda d: age(d.created), sort=lambda d: -(d.created.timestamp()
-                                                                                 if d.created else 0)),
+            gpu_column(),
+            when_column(),
             Column("endpoint", "ENDPOINT / WHY", 30, lambda d: self._why_or_endpoint(d), flex=True, narrow=False),
         ]
 
@@ -133,7 +132,7 @@ class DeploymentsScreen(ResourceScreen):
         return d
 
     def action_scale(self) -> None:
-        d = self._live()
+        d = self.current()
         if d is None:
             return
 
@@ -148,27 +147,19 @@ class DeploymentsScreen(ResourceScreen):
                                       f"replicas (now {d.replicas}, ready {d.ready}):", str(d.replicas), check),
                              chosen)
 
+    # scale, stop, delete and predict are for running deployments, start for stopped ones: action_id_for
     def action_stop(self) -> None:
-        if self._live() is not None:
-            self.run_action("stop")
+        self.run_action("stop")
 
     def action_start(self) -> None:
-        d = self.current()
-        if d is not None and d.state != DeploymentState.STOPPED:
-            self.notify(f"{d.name} is running; only a stopped deployment can be started", severity="warning")
-            return
         self.run_action("start", on_done=lambda r: self.refresh_data())
 
     def action_delete(self) -> None:
-        if self._live() is not None:
-            self.run_action("delete")
+        self.run_action("delete")
 
     def action_predict(self) -> None:
-        d = self._live()
+        d = self.current()
         if d is None:
-            return
-        if self.app.read_only:  # type: ignore[attr-defined]
-            self.notify("read-only mode: actions are off", severity="warning")
             return
         from .predict import PredictScreen
         self.app.push_screen(PredictScreen(d))

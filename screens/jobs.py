@@ -17,7 +17,15 @@ from prophecis_tui.explain import Explainer
 from prophecis_tui.inspect import job_failure
 from widgets.resource_table import Column, cell_text
 
-from .resources import ResourceScreen, age, duration, now as clock_now
+from .resources import (
+    ResourceScreen,
+    age,
+    duration,
+    gpu_column,
+    namespace_column,
+    when_column,
+)
+from .resources import now as clock_now
 
 FRAMEWORK = {"TFJob": "TensorFlow", "PyTorchJob": "PyTorch", "XGBoostJob": "XGBoost", "Job": "single"}
 RESOURCE = {"TFJob": "tfjobs", "PyTorchJob": "pytorchjobs", "XGBoostJob": "xgboostjobs", "Job": "jobs"}
@@ -30,20 +38,16 @@ class JobsContext:
     """Worker-side facts per job: its pods by replica type, the explainer, the first failure."""
 
     def __init__(self, state, jobs: list[TrainingJob]) -> None:
-        self.explainer = Explainer.from_state(state)
-        self.pods: dict[tuple[str, str], list[Pod]] = {}
-        for p in state.pods():
-            if p.job_name:
-                self.pods.setdefault((p.namespace, p.job_name), []).append(p)
+        self.explainer = Explainer.from_state(state)  # it indexes the pods by job as well
         self.failures: dict[str, tuple[str, str]] = {}
         for j in jobs:
             if j.state in (JobState.FAILED, JobState.RESTARTING):
-                f = job_failure(j, self.pods.get((j.namespace, j.name), []))
+                f = job_failure(j, self.pods_of(j))
                 if f is not None:
                     self.failures[j.uid] = f
 
     def pods_of(self, job: TrainingJob) -> list[Pod]:
-        return self.pods.get((job.namespace, job.name), [])
+        return self.explainer.pods_of_job(job)
 
     def replicas(self, job: TrainingJob) -> list[tuple[str, int, int]]:
         """(type, ready, total) per replica type, in the usual order."""
@@ -101,18 +105,17 @@ class JobsScreen(ResourceScreen):
 
     def columns(self) -> list[Column]:
         return [
-            Column("namespace", "NAMESPACE", 18, lambda j: cell_text(j.namespace)),
+            namespace_column(),
             Column("name", "NAME", 26, lambda j: cell_text(j.name, "bold" if j.state == JobState.FAILED else ""),
                    flex=True, max_width=34),
             Column("framework", "FRAMEWORK", 10, lambda j: FRAMEWORK.get(j.kind, j.kind)),
             Column("replicas", "REPLICAS ready/total", 31, lambda j: replicas_cell(self.context, j), narrow=False),
-            Column("gpu", "GPU", 3, lambda j: str(j.gpus) if j.gpus else "", sort=lambda j: j.gpus, justify="right"),
+            gpu_column(),
             Column("state", "STATE", 10, lambda j: cell_text(j.state.value, STATE_STYLE.get(j.state, "")),
                    sort=lambda j: list(STATE_STYLE).index(j.state) if j.state in STATE_STYLE else 9),
             Column("restarts", "RST", 3, lambda j: str(self.context.restarts(j)) if self.context else "",
                    sort=lambda j: -(self.context.restarts(j) if self.context else 0), justify="right"),
-            Column("started", "STARTED", 7, lambda j: age(j.started),
-                   sort=lambda j: -(j.started.timestamp() if j.started else 0)),
+            when_column("started", "STARTED", "started", 7),
             Column("duration", "DURATION", 8, lambda j: duration(run_seconds(j)), sort=lambda j: run_seconds(j) or 0,
                    narrow=False),
             Column("why", "FAILURE / WHY", 30, lambda j: cell_text(self.why_text(j), "red" if j.state ==
@@ -211,11 +214,7 @@ class JobsScreen(ResourceScreen):
         self.run_action("kill")
 
     def action_rerun(self) -> None:
-        job = self.current()
-        if job is not None and job.state != JobState.FAILED:
-            self.notify("only a failed job can be re-run", severity="warning")
-            return
-        self.run_action("rerun")
+        self.run_action("rerun")  # offered for failed jobs only (action_id_for)
 
     def action_logs(self) -> None:
         job = self.current()

@@ -33,9 +33,9 @@ class NotebookForm(ModalScreen[None]):
     """
 
     class Allowed(Message):
-        def __init__(self, namespaces: list[str], reasons: dict[str, str]) -> None:
+        def __init__(self, namespaces: list[str]) -> None:
             super().__init__()
-            self.namespaces, self.reasons = namespaces, reasons
+            self.namespaces = namespaces
 
     def __init__(self, state: State, namespace: str | None) -> None:
         super().__init__()
@@ -79,14 +79,7 @@ class NotebookForm(ModalScreen[None]):
     @work(thread=True, exclusive=True, group="nbform", exit_on_error=False)
     def _check_namespaces(self, names: list[str]) -> None:
         actions = self.app.session.actions  # type: ignore[attr-defined]
-        allowed, reasons = [], {}
-        for ns in names:
-            perm = actions.permission("notebook.create", Target("Notebook", ns, ""))
-            if perm.allowed:
-                allowed.append(ns)
-            else:
-                reasons[ns] = perm.reason
-        self.post_message(self.Allowed(allowed, reasons))
+        self.post_message(self.Allowed(actions.namespaces_allowed("notebook.create", names)))
 
     @on(Allowed)
     def _allowed(self, msg: Allowed) -> None:

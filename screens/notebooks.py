@@ -11,7 +11,7 @@ from prophecis_tui.domain import Notebook, NotebookState
 from prophecis_tui.explain import Explainer
 from widgets.resource_table import Column, cell_text
 
-from .resources import ResourceScreen, age
+from .resources import ResourceScreen, gpu_column, namespace_column, when_column
 
 STATE_TEXT = {NotebookState.RUNNING: ("Ready", "green"), NotebookState.STARTING: ("Waiting", "yellow"),
               NotebookState.STOPPING: ("Stopping", "magenta"), NotebookState.STOPPED: ("Stopped", "dim"),
@@ -52,7 +52,7 @@ class NotebooksScreen(ResourceScreen):
 
     def columns(self) -> list[Column]:
         return [
-            Column("namespace", "NAMESPACE", 18, lambda n: cell_text(n.namespace)),
+            namespace_column(),
             Column("name", "NAME", 20, lambda n: cell_text(n.name, "bold" if n.state == NotebookState.FAILING else ""),
                    flex=True, max_width=34),
             Column("owner", "OWNER", 10, lambda n: cell_text(n.user)),
@@ -61,10 +61,9 @@ class NotebooksScreen(ResourceScreen):
             Column("image", "IMAGE", 26, lambda n: cell_text(short_image(n.image)), narrow=False),
             Column("cpu", "CPU", 4, lambda n: cell_text(n.cpu), justify="right", narrow=False),
             Column("memory", "MEM", 5, lambda n: cell_text(n.memory), justify="right", narrow=False),
-            Column("gpu", "GPU", 3, lambda n: str(n.gpus) if n.gpus else "", sort=lambda n: n.gpus, justify="right"),
+            gpu_column(),
             Column("workspace", "WORKSPACE", 26, lambda n: cell_text(n.workspace), narrow=False, keep_end=True),
-            Column("age", "AGE", 4, lambda n: age(n.created), sort=lambda n: -(n.created.timestamp()
-                                                                                 if n.created else 0)),
+            when_column(),
             Column("why", "WHY / URL", 24, lambda n: self._why_or_url(n), flex=True, narrow=False),
         ]
 
@@ -114,17 +113,9 @@ class NotebooksScreen(ResourceScreen):
 
     def action_stop(self) -> None:
         from .resources import now
-        nb = self.current()
-        if nb is not None and nb.state in (NotebookState.STOPPED, NotebookState.STOPPING):
-            self.notify(f"{nb.name} is already {nb.state.value}", severity="warning")
-            return
         self.run_action("stop", {"at": now().strftime("%Y-%m-%dT%H:%M:%SZ")})
 
     def action_start(self) -> None:
-        nb = self.current()
-        if nb is not None and nb.state not in (NotebookState.STOPPED, NotebookState.STOPPING):
-            self.notify(f"{nb.name} is not stopped", severity="warning")
-            return
         self.run_action("start")
 
     def action_delete(self) -> None:

@@ -11,7 +11,7 @@ from prophecis_tui.domain import Pod
 from prophecis_tui.explain import Explainer
 from widgets.resource_table import Column, cell_text
 
-from .resources import ResourceScreen, age
+from .resources import ResourceScreen, gpu_column, namespace_column, when_column
 
 STATUS_STYLE = {"Running": "green", "Completed": "dim", "Succeeded": "dim", "Pending": "yellow",
                 "ContainerCreating": "yellow", "Terminating": "magenta"}
@@ -54,17 +54,16 @@ class PodsScreen(ResourceScreen):
                           sort=lambda p: (p.replica_type, int(p.replica_index) if p.replica_index.isdigit() else 0))]
         return [
             *(replica if self.owner is not None and self.owner[0] == "job" else []),
-            Column("namespace", "NAMESPACE", 18, lambda p: cell_text(p.namespace)),
+            namespace_column(),
             Column("name", "NAME", 30, lambda p: cell_text(p.name, "bold" if self.why(p) else ""), flex=True,
                    max_width=48),
             Column("ready", "READY", 5, lambda p: f"{p.ready}/{p.containers}",
                    sort=lambda p: (p.ready - p.containers, p.ready)),
             Column("status", "STATUS", 17, status_cell),
             Column("restarts", "RESTARTS", 8, lambda p: str(p.restarts), sort=lambda p: p.restarts, justify="right"),
-            Column("gpu", "GPU", 3, lambda p: str(p.gpus) if p.gpus else "", sort=lambda p: p.gpus, justify="right"),
+            gpu_column(),
             Column("node", "NODE", 20, lambda p: cell_text(p.node or "-"), narrow=False),
-            Column("age", "AGE", 4, lambda p: age(p.created), sort=lambda p: -(p.created.timestamp()
-                                                                                 if p.created else 0)),
+            when_column(),
             Column("why", "WHY", 30, lambda p: cell_text(why(p), "yellow"), flex=True, narrow=False),
         ]
 

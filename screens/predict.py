@@ -15,7 +15,7 @@ from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from prophecis_tui.actions import Result, Target
 from prophecis_tui.domain import ModelDeployment
-from prophecis_tui.forms import sample_payload
+from prophecis_tui.forms import predict_path, sample_payload
 from prophecis_tui.sanitize import clean
 
 MAX_SHOWN = 64 * 1024
@@ -27,9 +27,7 @@ def default_path(d: ModelDeployment) -> str:
         path = urlsplit(d.endpoint).path.lstrip("/")
         if path:
             return path
-    model = "classifier"
-    return {"v2": f"v2/models/{model}/infer", "kfserving": f"v2/models/{model}/infer",
-            "tensorflow": f"v1/models/{model}:predict"}.get(d.protocol, "api/v1.0/predictions")
+    return predict_path(d.protocol, "classifier")
 
 
 class PredictScreen(Screen):

@@ -22,7 +22,7 @@ from textual.widgets import Footer, Static
 from prophecis_tui.actions import Permission, Target
 from prophecis_tui.sanitize import clean_line
 from prophecis_tui.state import State
-from widgets.resource_table import Column, ResourceTable, sort_key
+from widgets.resource_table import Column, ResourceTable, cell_text, sort_key
 
 
 def _utcnow() -> datetime:
@@ -56,6 +56,23 @@ def duration(seconds: float | None) -> str:
     if s >= 60:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s}s"
+
+
+# ------------------------------------------------------------------------------------------ columns every screen has
+def namespace_column() -> Column:
+    return Column("namespace", "NAMESPACE", 18, lambda o: cell_text(o.namespace))
+
+
+def gpu_column() -> Column:
+    return Column("gpu", "GPU", 3, lambda o: str(o.gpus) if o.gpus else "", sort=lambda o: o.gpus, justify="right")
+
+
+def when_column(key: str = "age", label: str = "AGE", attr: str = "created", width: int = 4, **kw: Any) -> Column:
+    """How long ago an object's time was (kubectl's AGE); sorts newest first."""
+    def ts(o: Any) -> float:
+        t = getattr(o, attr)
+        return -(t.timestamp()) if t else 0.0
+    return Column(key, label, width, lambda o: age(getattr(o, attr)), sort=ts, **kw)
 
 
 def labels_text(labels: dict[str, str]) -> str:
@@ -377,13 +394,22 @@ class ResourceScreen(Screen):
         return Text("not allowed: " + "; ".join(dict.fromkeys(denied)), "dim")
 
     def on_key(self, event: events.Key) -> None:
-        """A greyed action key explains itself instead of doing nothing."""
+        """An action key that is greyed, hidden (read-only) or not for this object explains itself.
+
+        Textual does not run an action whose check_action is not True, so the actions themselves never
+        see these cases."""
         for binding in self._bindings.key_to_bindings.get(event.key, []):
             if binding.action in self.ACTION_KEYS:
                 perm = self._permission(binding.action)
                 if self.app.read_only:  # type: ignore[attr-defined]
                     self.notify("read-only mode: actions are off", severity="warning")
                     event.stop()
-                elif perm is not None and perm is not NOT_APPLICABLE and not perm.allowed:
+                elif perm is NOT_APPLICABLE:
+                    obj = self.current()
+                    state = getattr(obj, "state", "")
+                    self.notify(f"{binding.description}: not for {obj.name}" + (f" ({state})" if state else ""),
+                                severity="warning")
+                    event.stop()
+                elif perm is not None and not perm.allowed:
                     self.notify(f"{binding.description}: {perm.reason}", severity="warning")
                     event.stop()

@@ -304,3 +304,14 @@ async def test_viewer_sees_actions_greyed_with_the_reason(console):
         await settle(pilot, lambda: any("may not" in str(n.message) for n in app._notifications))
         assert not isinstance(app.screen, ConfirmAction)
         assert len(writes(console)) == before
+
+
+async def test_a_key_not_for_this_object_says_so_and_sends_nothing(console):
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_screen(pilot, app, "nb", NotebooksScreen, rows=5)
+        nb = await put_cursor_on(pilot, app, lambda o: o.state == NotebookState.RUNNING)
+        before = len(writes(console))
+        await pilot.press("t")  # start a running notebook
+        await settle(pilot, lambda: any(f"not for {nb.name}" in str(n.message) for n in app._notifications))
+        assert not isinstance(app.screen, ConfirmAction) and len(writes(console)) == before
