@@ -530,14 +530,13 @@ def stopped_deployments(actions: Actions, state: Any = None, namespace: str | No
     live: set[tuple[str, str]] = set()
     if state is not None and hasattr(state, "deployments"):
         live = {(d.namespace, d.name) for d in state.deployments(namespace)}
-    stopped = DeploymentState("stopped")
     out = []
     for rec in actions.saved.pending(actions.identity.context, namespace):
         if rec.kind != "SeldonDeployment" or (rec.namespace, rec.name) in live:
             continue
         d = parse_seldon_deployment(rec.body)
         out.append(d.model_copy(update={
-            "uid": f"saved-{rec.id}", "namespace": rec.namespace, "name": rec.name, "state": stopped, "ready": 0,
+            "uid": f"saved-{rec.id}", "namespace": rec.namespace, "name": rec.name, "state": DeploymentState.STOPPED, "ready": 0,
             "reason": f"stopped {rec.at[:16].replace('T', ' ')} by {rec.saved_by}"
                       + (f"; {len(rec.masked)} secret value(s) not saved" if rec.masked else "")}))
     return out

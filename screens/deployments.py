@@ -78,10 +78,8 @@ class DeploymentsScreen(ResourceScreen):
         return cell_text(d.endpoint, "dim")
 
     def objects(self) -> list[Any]:
-        live = self.state.deployments(self.scope)
-        stopped = getattr(self.app, "stopped_deployments", lambda scope: [])(self.scope)
-        names = {(d.namespace, d.name) for d in live}
-        return live + [d for d in stopped if (d.namespace, d.name) not in names]
+        # the stopped ones come without those that run again (the app gives it the state)
+        return self.state.deployments(self.scope) + self.app.stopped_deployments(self.scope)  # type: ignore[attr-defined]
 
     def prepare(self, rows: list[Any]) -> Any:
         return Explainer.from_state(self.state)

@@ -94,7 +94,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self.cursor = 0
         self.sort_column: str | None = None
         self.sort_reverse = False
-        self._cache: dict[str, tuple[Any, int, Text]] = {}  # uid -> (obj, width, rendered row)
+        self._cache: dict[str, Text] = {}  # uid -> its drawn row, until the next list or layout
         self._widths: list[tuple[Column, int]] = []
         self._layout_width = -1
         self.hidden: set[str] = set()  # columns the screen leaves out (the namespace when scoped to one)
@@ -180,8 +180,8 @@ class ResourceTable(ScrollView, can_focus=True):
     def _row_text(self, obj: Any) -> Text:
         widths = self._layout()
         hit = self._cache.get(obj.uid)
-        if hit is not None and hit[0] is obj and hit[1] == self._layout_width:
-            return hit[2]
+        if hit is not None:
+            return hit
         line = Text(no_wrap=True, end="")
         for i, (col, w) in enumerate(widths):
             if i:
@@ -194,7 +194,7 @@ class ResourceTable(ScrollView, can_focus=True):
                 text = Text("…", "dim") + text[len(text) - (w - 1):]
             text.truncate(w, overflow="ellipsis", pad=True)
             line.append_text(text)
-        self._cache[obj.uid] = (obj, self._layout_width, line)
+        self._cache[obj.uid] = line
         return line
 
     def _header_text(self) -> Text:
