@@ -57,16 +57,17 @@ class DeploymentsScreen(ResourceScreen):
         first = lambda d: d.predictors[0] if d.predictors else None  # noqa: E731
         return [
             namespace_column(),
-            Column("name", "NAME", 24, lambda d: cell_text(d.name, "bold" if d.state == DeploymentState.FAILED
+            Column("name", "NAME", 20, lambda d: cell_text(d.name, "bold" if d.state == DeploymentState.FAILED
                                                            else ""), flex=True, max_width=34),
             Column("state", "STATE", 9, lambda d: cell_text(d.state.value, STATE_STYLE.get(d.state, "")),
                    sort=lambda d: list(STATE_STYLE).index(d.state)),
             Column("predictors", "PREDICTORS ready/total traffic", 22, predictors_cell,
                    sort=lambda d: (d.ready - d.replicas, d.replicas)),
-            Column("impl", "IMPLEMENTATION", 16, lambda d: cell_text(first(d).implementation if first(d) else "")),
+            Column("impl", "IMPLEMENTATION", 16, lambda d: cell_text(first(d).implementation if first(d) else ""),
+                   narrow=False),
             Column("model", "MODEL URI", 30, lambda d: cell_text(first(d).model_uri if first(d) else ""), keep_end=True,
                    narrow=False),
-            gpu_column(),
+            gpu_column(narrow=False),
             when_column(),
             Column("endpoint", "ENDPOINT / WHY", 30, lambda d: self._why_or_endpoint(d), flex=True, narrow=False),
         ]

@@ -106,19 +106,19 @@ class JobsScreen(ResourceScreen):
     def columns(self) -> list[Column]:
         return [
             namespace_column(),
-            Column("name", "NAME", 26, lambda j: cell_text(j.name, "bold" if j.state == JobState.FAILED else ""),
+            Column("name", "NAME", 20, lambda j: cell_text(j.name, "bold" if j.state == JobState.FAILED else ""),
                    flex=True, max_width=34),
-            Column("framework", "FRAMEWORK", 10, lambda j: FRAMEWORK.get(j.kind, j.kind)),
+            Column("framework", "FRAMEWORK", 10, lambda j: FRAMEWORK.get(j.kind, j.kind), narrow=False),
             Column("replicas", "REPLICAS ready/total", 31, lambda j: replicas_cell(self.context, j), narrow=False),
             gpu_column(),
             Column("state", "STATE", 10, lambda j: cell_text(j.state.value, STATE_STYLE.get(j.state, "")),
                    sort=lambda j: list(STATE_STYLE).index(j.state) if j.state in STATE_STYLE else 9),
             Column("restarts", "RST", 3, lambda j: str(self.context.restarts(j)) if self.context else "",
-                   sort=lambda j: -(self.context.restarts(j) if self.context else 0), justify="right"),
-            when_column("started", "STARTED", "started", 7),
+                   sort=lambda j: -(self.context.restarts(j) if self.context else 0), justify="right", narrow=False),
+            when_column("started", "STARTED", "started", 7, narrow=False),
             Column("duration", "DURATION", 8, lambda j: duration(run_seconds(j)), sort=lambda j: run_seconds(j) or 0,
                    narrow=False),
-            Column("why", "FAILURE / WHY", 30, lambda j: cell_text(self.why_text(j), "red" if j.state ==
+            Column("why", "FAILURE / WHY", 20, lambda j: cell_text(self.why_text(j), "red" if j.state ==
                                                                      JobState.FAILED else "yellow"), flex=True),
         ]
 

@@ -63,8 +63,9 @@ def namespace_column() -> Column:
     return Column("namespace", "NAMESPACE", 18, lambda o: cell_text(o.namespace))
 
 
-def gpu_column() -> Column:
-    return Column("gpu", "GPU", 3, lambda o: str(o.gpus) if o.gpus else "", sort=lambda o: o.gpus, justify="right")
+def gpu_column(**kw: Any) -> Column:
+    return Column("gpu", "GPU", 3, lambda o: str(o.gpus) if o.gpus else "", sort=lambda o: o.gpus, justify="right",
+                  **kw)
 
 
 def when_column(key: str = "age", label: str = "AGE", attr: str = "created", width: int = 4, **kw: Any) -> Column:
