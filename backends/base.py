@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Literal, Protocol, Union
+from typing import Callable, Iterator, Literal, Protocol, Union
 
 from prophecis_tui.domain import (Event, ModelDeployment, Namespace, Node, Notebook, Pod, Quota, TrainingJob)
 
@@ -60,8 +60,10 @@ class KubernetesBackend(Protocol):
 
     def resources(self) -> list[Resource]: ...
 
-    def list(self, resource: str, namespace: str | None = None) -> ListResult:
-        """All objects (paged underneath), parsed. Raises prophecis_tui.domain errors."""
+    def list(self, resource: str, namespace: str | None = None,
+             on_page: Callable[[list[DomainObject]], None] | None = None) -> ListResult:
+        """All objects (paged underneath), parsed; ``on_page`` gets each page's objects as it arrives.
+        Raises prophecis_tui.domain errors."""
 
     def watch(self, resource: str, resource_version: str, namespace: str | None = None,
               timeout_seconds: int = 300) -> WatchStream:

@@ -636,7 +636,8 @@ class Kubernetes:
                 text = st["message"]
         return resp.status, text
 
-    def list(self, resource: str, namespace: str | None = None) -> ListResult:
+    def list(self, resource: str, namespace: str | None = None,
+             on_page: Callable[[list[DomainObject]], None] | None = None) -> ListResult:
         k, version = self._kind(resource)
         path = self._path(k, version, namespace)
         query = [("limit", str(PAGE_SIZE)), *self._selectors(k)]
@@ -650,7 +651,10 @@ class Kubernetes:
                 rv = md.get("resourceVersion") if isinstance(md.get("resourceVersion"), str) else ""
             page = doc.get("items")
             if isinstance(page, list):
-                items.extend(k.parse(o) for o in page if isinstance(o, dict))
+                parsed = [k.parse(o) for o in page if isinstance(o, dict)]
+                items.extend(parsed)
+                if on_page is not None and parsed:
+                    on_page(parsed)
             nxt = md.get("continue")
             if not isinstance(nxt, str) or not nxt or nxt == cont:
                 break

@@ -179,6 +179,11 @@ class ProphecisApp(App):
             if refresh is not None:
                 refresh()
 
+    def prefer_kinds(self, kinds: tuple[str, ...] | set[str]) -> None:
+        """The screen on view needs these kinds: their first lists go before the others."""
+        if self.session.feeds is not None:
+            self.session.feeds.prefer(set(kinds))
+
     def update_header(self) -> None:
         try:
             header = self.screen.query_one(StatusHeader)

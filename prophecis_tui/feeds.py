@@ -7,8 +7,10 @@ who may not list a resource cluster-wide gets one feed per namespace where they 
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -21,8 +23,76 @@ log = logging.getLogger(__name__)
 SOURCE = "kubernetes"
 
 
+class _Stopped(Exception):
+    """The feed was stopped while it waited for its turn to list."""
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def tune_gc() -> None:
+    """Make the cyclic garbage collector cheap for a process that holds ~10^5 parsed objects.
+
+    A list of 10,000 pods allocates millions of dicts; with the default thresholds (700, 10, 10) the
+    collector runs thousands of times meanwhile and walks the whole heap in its older generations:
+    measured, it triples the time to parse the pages (0.27 s without it, 0.8 s with it, for 37 MB).
+    Call once after the imports: what exists then is frozen (never scanned again), and the young
+    generation is collected every 50,000 allocations instead of 700. Cycles are still collected."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
+class ListGate:
+    """First lists, ``slots`` at a time. Parsing is CPU work under one GIL: a few lists at a time finish
+    sooner one by one than all together, and the UI thread gets the GIL more often.
+
+    The kinds the screen on view needs go first, and alone: while one of them waits or lists, no other
+    list starts (10,000 pods parse twice as fast without a second list beside them). Others go in the
+    order the feeds were planned."""
+
+    def __init__(self, slots: int = 2) -> None:
+        self._cv = threading.Condition()
+        self._free = slots
+        self._waiting: list[tuple[int, str]] = []  # (plan order, kind)
+        self._running: list[str] = []  # kinds listing now
+        self.preferred: frozenset[str] = frozenset()
+
+    def prefer(self, kinds: set[str] | frozenset[str]) -> None:
+        with self._cv:
+            self.preferred = frozenset(kinds)
+            self._cv.notify_all()
+
+    def _next(self) -> tuple[int, str] | None:
+        if not self._waiting:
+            return None
+        return min(self._waiting, key=lambda w: (w[1] not in self.preferred, w[0]))
+
+    @contextmanager
+    def turn(self, order: int, kind: str, stop: threading.Event):
+        me = (order, kind)
+        with self._cv:
+            self._waiting.append(me)
+            try:
+                while not stop.is_set():
+                    mine_next = self._next() == me
+                    blocked = kind not in self.preferred and any(
+                        k in self.preferred for k in (*self._running, *(k for _, k in self._waiting)))
+                    if self._free and mine_next and not blocked:
+                        break
+                    self._cv.wait(0.25)
+            finally:
+                self._waiting.remove(me)
+            self._free -= 1
+            self._running.append(kind)
+        try:
+            yield
+        finally:
+            with self._cv:
+                self._free += 1
+                self._running.remove(kind)
+                self._cv.notify_all()
 
 
 class ResourceFeed:
@@ -30,7 +100,7 @@ class ResourceFeed:
 
     def __init__(self, backend: KubernetesBackend, state: State, resource: Resource, namespace: str | None,
                  *, backoff: tuple[float, float] = (0.5, 30.0), watch_timeout: int = 290,
-                 clock: Callable[[], datetime] = _now, gate: threading.Semaphore | None = None) -> None:
+                 clock: Callable[[], datetime] = _now, gate: ListGate | None = None, order: int = 0) -> None:
         self.backend = backend
         self.state = state
         self.resource = resource
@@ -40,6 +110,7 @@ class ResourceFeed:
         self.clock = clock
         self.key = f"{SOURCE}/{resource.name}" + (f"/{namespace}" if namespace else "")
         self.gate = gate
+        self.order = order  # its place in the plan, for the gate
         self._stop = threading.Event()
         self._stream = None
         self._thread = threading.Thread(target=self._run, name=f"feed-{self.key}", daemon=True)
@@ -68,12 +139,23 @@ class ResourceFeed:
         self.state.set_health(self.key, SourceHealth(source=self.key, state=state, since=since, reason=reason))
 
     def _list(self):
-        """The first list waits for its turn at the gate: parsing is CPU work under one GIL, so a few lists
-        at a time finish sooner one by one than all together (and the UI thread gets the GIL more often)."""
-        if self.gate is None or self.lists:
+        """The first list shows its pages as they arrive (the first screenful of 10,000 pods comes with the
+        first page, not the last), and waits for its turn at the gate: parsing is CPU work under one GIL,
+        so a few lists at a time finish sooner one by one than all together (and the UI thread gets the
+        GIL more often). A relist keeps the old objects on screen until the new list is complete."""
+        if self.lists:
             return self.backend.list(self.resource.name, self.namespace)
-        with self.gate:
-            return self.backend.list(self.resource.name, self.namespace)
+        res = self.resource
+
+        def page(items: list) -> None:
+            self.state.add_page(res.name, res.kind, items)
+
+        if self.gate is None:
+            return self.backend.list(res.name, self.namespace, on_page=page)
+        with self.gate.turn(self.order, res.kind, self._stop):
+            if self._stop.is_set():
+                raise _Stopped()
+            return self.backend.list(res.name, self.namespace, on_page=page)
 
     def _run(self) -> None:
         rv: str | None = None
@@ -103,6 +185,8 @@ class ResourceFeed:
                         self._health(Health.LIVE)
                     delay = self.backoff[0]
                 self._stream = None
+            except _Stopped:
+                return
             except Expired:
                 rv = None  # too old: list again, at once
                 continue
@@ -144,18 +228,18 @@ class Feeds:
         self._stop = threading.Event()
         self._planner: threading.Thread | None = None
         self.planned = threading.Event()  # every feed that will run has been started
-        self._gate = threading.BoundedSemaphore(2)  # first lists, two at a time, in plan order
+        self.gate = ListGate(2)
 
     def start(self) -> None:
         self._planner = threading.Thread(target=self._plan, name="feeds-planner", daemon=True)
         self._planner.start()
 
     def _add(self, resource: Resource, namespace: str | None) -> None:
-        f = ResourceFeed(self.backend, self.state, resource, namespace, backoff=self.backoff,
-                         watch_timeout=self.watch_timeout, gate=self._gate)
         with self._lock:
             if self._stop.is_set():
                 return
+            f = ResourceFeed(self.backend, self.state, resource, namespace, backoff=self.backoff,
+                             watch_timeout=self.watch_timeout, gate=self.gate, order=len(self.feeds))
             self.feeds.append(f)
         f.start()
 
@@ -217,6 +301,10 @@ class Feeds:
             ident = self.backend.identity()
             names = [ident.namespace] if ident.namespace else []
         return names
+
+    def prefer(self, kinds: set[str] | frozenset[str]) -> None:
+        """The screen on view needs these kinds: their first lists go before the others."""
+        self.gate.prefer(kinds)
 
     def scoped_namespaces(self) -> set[str]:
         """The namespaces watched one by one (a user without cluster-wide rights); empty when cluster-wide."""

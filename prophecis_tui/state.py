@@ -33,8 +33,21 @@ class State:
         self.version = 0
         self._summary_cache: tuple[int, list[NamespaceSummary], int] | None = None  # version, rows, GPUs held
         self._partial: set[str] = set()  # resources known only per namespace (no cluster-wide list)
+        self._listing: set[str] = set()  # resources whose first list is still arriving, page by page
 
     # ------------------------------------------------------------------ writing (feed threads)
+    def add_page(self, resource: str, kind: str, items: Iterable[Any]) -> None:
+        """One page of a first list, shown before the list completes; ``replace`` ends the listing.
+
+        Until then ``has_data`` stays False for the kind: screens say "listing", not a final count."""
+        with self._lock:
+            self._kind_of[resource] = kind
+            table = self._by_resource.setdefault(resource, {})
+            self._listing.add(resource)
+            for obj in items:
+                table[obj.uid] = obj
+            self._changed(kind)
+
     def replace(self, resource: str, kind: str, items: Iterable[Any], namespace: str | None = None) -> None:
         """A fresh list of ``resource`` (in ``namespace``, or everywhere): it replaces what was known."""
         if namespace is None:  # built outside the lock: readers (the UI thread among them) never wait for it
@@ -43,10 +56,12 @@ class State:
                 self._kind_of[resource] = kind
                 self._by_resource[resource] = fresh
                 self._partial.discard(resource)
+                self._listing.discard(resource)
                 self._changed(kind)
             return
         with self._lock:
             self._kind_of[resource] = kind
+            self._listing.discard(resource)
             table = self._by_resource.setdefault(resource, {})
             self._partial.add(resource)
             for uid in [u for u, o in table.items() if getattr(o, "namespace", None) == namespace]:
@@ -131,8 +146,9 @@ class State:
         return len(self._objects(kind))
 
     def has_data(self, kind: str) -> bool:
+        """True once a list of this kind has completed (pages still arriving do not count)."""
         with self._lock:
-            return any(self._kind_of.get(r) == kind for r in self._by_resource)
+            return any(self._kind_of.get(r) == kind and r not in self._listing for r in self._by_resource)
 
     # ------------------------------------------------------------------ health
     def health(self) -> dict[str, SourceHealth]:

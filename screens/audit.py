@@ -122,7 +122,7 @@ class AuditScreen(ResourceScreen):
             self._reload()
 
     def _reload(self) -> None:
-        super().refresh_data()
+        self.recompute()
 
     def on_screen_resume(self) -> None:
         self._reload()

@@ -95,6 +95,7 @@ class OverviewScreen(Screen):
     def on_mount(self) -> None:
         self._wide: bool | None = None
         self._columns()
+        self.app.prefer_kinds(())  # type: ignore[attr-defined]
         self.refresh_data()
 
     def _columns(self) -> None:
@@ -114,6 +115,7 @@ class OverviewScreen(Screen):
         self._columns()
 
     def on_screen_resume(self) -> None:
+        self.app.prefer_kinds(())  # type: ignore[attr-defined]
         self.refresh_data()
 
     def refresh_data(self) -> None:

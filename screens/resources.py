@@ -7,6 +7,7 @@ visible lines. Actions go to the app, which runs them through the action registr
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -28,6 +29,10 @@ from widgets.resource_table import Column, ResourceTable, cell_text, sort_key
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
+
+GAP_FACTOR = 4.0  # idle time left to the UI between recomputes, in multiples of the last one's cost
+MAX_GAP = 2.0  # seconds: the longest a state change waits to show
+LISTING_GAP = 0.5  # seconds between updates while a first list arrives (each one redraws the table)
 
 CLOCK = {"now": _utcnow}  # the app sets it (tests freeze it for snapshots)
 
@@ -114,9 +119,9 @@ class ResourceScreen(Screen):
     """
 
     class Rows(Message):
-        def __init__(self, rows: list[Any], total: int, context: Any, loaded: bool) -> None:
+        def __init__(self, rows: list[Any], total: int, context: Any, loaded: bool, index: dict[str, int]) -> None:
             super().__init__()
-            self.rows, self.total, self.context, self.loaded = rows, total, context, loaded
+            self.rows, self.total, self.context, self.loaded, self.index = rows, total, context, loaded, index
 
     class Permissions(Message):
         def __init__(self, perms: dict[tuple[str, str], Permission]) -> None:
@@ -135,6 +140,11 @@ class ResourceScreen(Screen):
         self._asked: set[tuple[str, str]] = set()
         self.table = ResourceTable(self.columns(), id="table")
         self.table.sort_column = self.DEFAULT_SORT
+        self._computing = False
+        self._again: str | None = None  # "urgent" or "later": one more run after the current one
+        self._cost = 0.0  # seconds the last recompute took
+        self._next_run = 0.0  # monotonic time before which a state change waits
+        self._timer: Any = None
 
     # ------------------------------------------------------------------ what a subclass says
     def columns(self) -> list[Column]:
@@ -177,24 +187,47 @@ class ResourceScreen(Screen):
 
     def on_mount(self) -> None:
         self.table.focus()
-        self.refresh_data()
+        self.app.prefer_kinds(self.loaded_kinds())  # type: ignore[attr-defined]
+        self.recompute()
         self.call_after_refresh(self.app.update_header)  # type: ignore[attr-defined]
 
     def on_screen_resume(self) -> None:
-        self.refresh_data()
+        self.app.prefer_kinds(self.loaded_kinds())  # type: ignore[attr-defined]
+        self.recompute()
         self.call_after_refresh(self.app.update_header)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ data
     def refresh_data(self) -> None:
-        """Recompute in a worker; while one runs, ask for one more run after it (never a pile of threads)."""
-        if getattr(self, "_computing", False):
-            self._again = True
+        """The state changed: recompute, but leave the UI at least GAP_FACTOR times the last run's cost
+        between runs (at most MAX_GAP). A 10,000-row list re-sorted ten times a second under churn would
+        keep the GIL from the UI thread; a small list still follows every change within 0.1 s."""
+        wait = self._next_run - time.monotonic()
+        completed = not self.loaded and all(self.state.has_data(k) for k in self.loaded_kinds())
+        if wait > 0 and not completed:  # a list that just completed shows at once
+            if self._timer is None:
+                self._timer = self.set_timer(wait, self._timer_fired)
             return
-        self._computing, self._again = True, False
+        self._run(urgent=False)
+
+    def recompute(self) -> None:
+        """Recompute now: the user changed the filter, the sort or the scope, or came back to the screen."""
+        self._run(urgent=True)
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        self._run(urgent=False)
+
+    def _run(self, urgent: bool) -> None:
+        """One worker at a time; a change meanwhile asks for one more run after it (never a pile of threads)."""
+        if self._computing:
+            self._again = self._again or ("urgent" if urgent else "later")
+            return
+        self._computing, self._again = True, None
         self._compute(self.scope, self.filter_text, self.table.sort_column, self.table.sort_reverse)
 
     @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
     def _compute(self, scope: str | None, text: str, sort: str | None, reverse: bool) -> None:
+        started = time.perf_counter()
         objs = self.objects()
         total = len(objs)
         words = text.lower().split()
@@ -209,13 +242,22 @@ class ResourceScreen(Screen):
             objs.sort(key=key, reverse=reverse)
         else:
             objs.sort(key=lambda o: (o.namespace, o.name))
+        index = {o.uid: i for i, o in enumerate(objs)}  # here, not on the UI thread
         loaded = all(self.state.has_data(k) for k in self.loaded_kinds())
-        self.post_message(self.Rows(objs, total, context, loaded))
+        self._cost = time.perf_counter() - started
+        self.post_message(self.Rows(objs, total, context, loaded, index))
 
     def on_worker_state_changed(self, event) -> None:
         if event.worker.group == "rows" and event.worker.is_finished:
             self._computing = False
-            if self._again:
+            gap = min(MAX_GAP, GAP_FACTOR * self._cost)
+            if not self.loaded and self.table.row_count:
+                gap = max(gap, LISTING_GAP)  # a list still arriving page by page: the count may lag a little
+            self._next_run = time.monotonic() + gap
+            again, self._again = self._again, None
+            if again == "urgent":
+                self.recompute()
+            elif again == "later":
                 self.refresh_data()
 
     @on(Rows)
@@ -223,7 +265,7 @@ class ResourceScreen(Screen):
         self.context, self.total, self.loaded = msg.context, msg.total, msg.loaded
         self.table.hide({"namespace"} if self.scope else set())
         with self.app.batch_update():
-            self.table.set_rows(msg.rows)
+            self.table.set_rows(msg.rows, msg.index)
             self._summary()
             self._detail()
         self._check_permissions()
@@ -234,7 +276,7 @@ class ResourceScreen(Screen):
         line.append(self.TITLE_TEXT, "bold")
         line.append(f" in {self.scope}" if self.scope else " in all namespaces")
         if not self.loaded:
-            line.append("  … listing", "dim")
+            line.append(f"  {len(rows)} so far, listing…" if rows else "  … listing", "dim")
         else:
             shown = f"{len(rows)}" if len(rows) == self.total else f"{len(rows)} of {self.total}"
             line.append(f"  {shown}", "bold")
@@ -269,15 +311,23 @@ class ResourceScreen(Screen):
     def _moved(self) -> None:
         self._detail()
         self._check_permissions()
-        self.refresh_bindings()
+        self._refresh_footer()
+
+    def _refresh_footer(self) -> None:
+        """Re-check the action keys only when their states change: the footer rebuilds all its keys on
+        each refresh_bindings (tens of ms), and the cursor moves on every new list."""
+        states = tuple(self.check_action(a, ()) for a in self.ACTION_KEYS)
+        if states != getattr(self, "_key_states", None):
+            self._key_states = states
+            self.refresh_bindings()
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
-        self.refresh_data()
+        self.recompute()
 
     def scope_to(self, namespace: str | None) -> None:
         self.scope = namespace
-        self.refresh_data()
+        self.recompute()
 
     def current(self) -> Any:
         return self.table.current
@@ -288,11 +338,11 @@ class ResourceScreen(Screen):
         cur = self.table.sort_column
         self.table.sort_column = keys[(keys.index(cur) + 1) % len(keys)] if cur in keys else keys[0]
         self.table.sort_reverse = False
-        self.refresh_data()
+        self.recompute()
 
     def action_sort_reverse(self) -> None:
         self.table.sort_reverse = not self.table.sort_reverse
-        self.refresh_data()
+        self.recompute()
 
     # ------------------------------------------------------------------ drill-down
     @on(ResourceTable.Selected)
@@ -357,7 +407,7 @@ class ResourceScreen(Screen):
     @on(Permissions)
     def _permissions(self, msg: Permissions) -> None:
         self.perms.update(msg.perms)
-        self.refresh_bindings()
+        self._refresh_footer()
         self._detail()
 
     def _permission(self, method: str) -> Permission | None:

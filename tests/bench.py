@@ -146,32 +146,39 @@ def bench_pods_table(rows: list[tuple[str, str, str]]) -> None:
             cmd = ["kubectl", "--kubeconfig", sim.info["kubeconfig"], "get", "pods", "-A", "--no-headers"]
             kubectl, out = timed(lambda: subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
             pods = pods or len(out.splitlines())
-        runs = []
-        for _ in range(3):
-            out = subprocess.run([sys.executable, "-m", "tests.bench_pods", sim.info["kubeconfig"], str(pods)],
+
+        def child(*extra: str) -> dict | None:
+            out = subprocess.run([sys.executable, "-m", "tests.bench_pods", sim.info["kubeconfig"], str(pods), *extra],
                                  capture_output=True, text=True, cwd=ROOT)
             if out.returncode != 0:
                 print(f"pods bench run failed:\n{out.stderr[-3000:]}", file=sys.stderr)
-                continue
-            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                return None
+            return json.loads(out.stdout.strip().splitlines()[-1])
+
+        runs = [r for r in (child() for _ in range(3)) if r]  # on a quiet simulator, like kubectl's
+        churned = child("--churn")  # last: it moves the simulator through simulated hours
         if not runs:
             return
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if isinstance(runs[0][k], (int, float))}
         ratio = f"{med['complete_s'] / kubectl:.2f}x kubectl ({kubectl:.2f} s)" if kubectl else "kubectl not installed"
+        per_run = ", ".join(f"{r['complete_s']:.2f}" for r in runs)
         rows.append(("console on `large`: process start to the complete `:pods` table", f"{med['complete_s']:.2f} s",
-                     f"{int(med['rows'])} rows; {ratio}"))
+                     f"{int(med['rows'])} rows; {ratio}; per run {per_run} s"))
         rows.append(("console on `large`: process start to the first screenful of pods",
-                     f"{med['first_screen_s']:.2f} s", ""))
+                     f"{med['first_screen_s']:.2f} s", "pages are shown as they arrive"))
         worst = ", ".join(f"{r['load_worst_stall_ms']:.0f}" for r in runs)
         rows.append(("console on `large`: longest UI stall while loading", f"{med['load_worst_stall_ms']:.0f} ms",
                      f"event-loop probe every 10 ms; per run {worst} ms"))
         rows.append(("console on `large`: memory at the complete pods table", f"{med['rss_kib'] / 1024:.0f} MiB RSS", ""))
-        rows.append(("console on `large` under churn: watch events absorbed", f"{med['churn_events_per_s']:.0f} /s",
-                     "simulator advanced 5 simulated minutes per call, back to back"))
-        rows.append(("console on `large` under churn: key press to screen",
-                     f"{med['churn_key_to_screen_ms_median']:.0f} ms",
-                     f"median of 40; max {med['churn_key_to_screen_ms_max']:.0f} ms; "
-                     f"longest UI stall {med['churn_worst_stall_ms']:.0f} ms"))
+        if churned:
+            rows.append(("console on `large` under churn: watch events absorbed",
+                         f"{churned['churn_events_per_s']:.0f} /s",
+                         "simulator advanced 5 simulated minutes per call, back to back"))
+            rows.append(("console on `large` under churn: key press to screen",
+                         f"{churned['churn_key_to_screen_ms_median']:.0f} ms",
+                         f"median of 40 (key as the terminal driver delivers it, to the redrawn cursor line); "
+                         f"max {churned['churn_key_to_screen_ms_max']:.0f} ms; "
+                         f"longest UI stall {churned['churn_worst_stall_ms']:.0f} ms"))
 
 
 def bench_demo(rows: list[tuple[str, str, str]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Iterator
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from backends.kubernetes import Kubernetes
 from tests.conftest import START, wait_until
 from prophecis_tui.domain import Health
-from prophecis_tui.feeds import Feeds
+from prophecis_tui.feeds import Feeds, ListGate
 from prophecis_tui.simulator.engine import PODS
 from prophecis_tui.simulator.notebooks import NOTEBOOKS
 from prophecis_tui.simulator.testing import SimThread
@@ -98,3 +99,82 @@ def test_api_down_marks_stale_keeps_data_and_recovers_to_the_same_data(live):
     live.thread.advance(120)  # the world moves on while the console cannot see it
     wait_until(lambda: live.health() == Health.LIVE, timeout=40, what="live again")
     wait_until(live.matches, what="the state matching the simulator after the outage")
+
+
+def test_a_first_list_fills_the_state_page_by_page(tmp_path, monkeypatch):
+    """10,000 pods: the first screenful is there with the first page, not after the last."""
+    import backends.kubernetes as kmod
+    monkeypatch.setattr(kmod, "PAGE_SIZE", 5)
+    seen: list[tuple[int, bool]] = []  # (pods in the state, pods loaded?) at each page
+
+    class Watching(State):
+        def add_page(self, resource, kind, items):
+            super().add_page(resource, kind, items)
+            if resource == "pods":
+                seen.append((self.count("pods"), self.has_data("pods")))
+
+    with SimThread(scale="tiny", seed=3, speed=0.0, start_time=START) as t:
+        lv = Live(t, t.write_config(tmp_path))
+        lv.state = Watching()
+        lv.feeds = Feeds(lv.backend, lv.state, backoff=(0.1, 0.5))
+        try:
+            lv.start()
+            total = len(lv.sim_pods())
+            assert [n for n, _ in seen] == list(range(5, total, 5)) + [total]
+            assert not any(loaded for _, loaded in seen)  # "listing" until the list is complete
+            assert lv.state.has_data("pods") and lv.matches()
+        finally:
+            lv.feeds.stop()
+            lv.backend.close()
+
+
+def test_the_gate_lists_what_the_screen_needs_first_and_alone():
+    gate = ListGate(2)
+    stop = threading.Event()
+    order: list[str] = []
+    running: list[str] = []
+    overlaps: list[tuple[str, ...]] = []
+    gate.prefer({"pods"})
+    hold = threading.Event()
+
+    def first_list(i: int, kind: str) -> None:
+        with gate.turn(i, kind, stop):
+            order.append(kind)
+            running.append(kind)
+            overlaps.append(tuple(running))
+            hold.wait(5)
+            running.remove(kind)
+
+    busy = [threading.Thread(target=first_list, args=(0, "namespaces")),
+            threading.Thread(target=first_list, args=(1, "nodes"))]
+    for t in busy:
+        t.start()
+    wait_until(lambda: len(order) == 2, what="two lists admitted")
+    waiting = [threading.Thread(target=first_list, args=(i, kind))
+               for i, kind in ((2, "notebooks"), (3, "trainingjobs"), (4, "pods"))]
+    for t in waiting:
+        t.start()
+    wait_until(lambda: len(gate._waiting) == 3, what="three waiting")
+    hold.set()
+    for t in busy + waiting:
+        t.join(5)
+    assert order[:3] == ["namespaces", "nodes", "pods"]  # pods jumped the queue
+    assert ("pods",) in overlaps and not any("pods" in o and len(o) > 1 for o in overlaps)  # and listed alone
+    assert order[3:] == ["notebooks", "trainingjobs"]  # the rest in plan order
+
+
+def test_a_feed_stopped_while_waiting_for_its_turn_ends():
+    gate = ListGate(0)  # no slot will ever free
+    stop = threading.Event()
+    done = threading.Event()
+
+    def wait_turn() -> None:
+        with gate.turn(0, "pods", stop):
+            pass
+        done.set()
+
+    t = threading.Thread(target=wait_turn)
+    t.start()
+    stop.set()
+    t.join(2)
+    assert not t.is_alive()

@@ -35,6 +35,17 @@ def test_replace_in_one_namespace_keeps_the_others():
     assert [p.uid for p in s.pods("y")] == ["b"]
 
 
+def test_pages_of_a_first_list_show_at_once_but_the_kind_is_loaded_only_when_the_list_completes():
+    s = State()
+    s.add_page("pods", "pods", [pod("a", "x"), pod("b", "x")])
+    assert s.count("pods") == 2 and not s.has_data("pods")
+    assert "pods" in s.changed_kinds()
+    s.add_page("pods", "pods", [pod("c", "y")])
+    assert s.count("pods") == 3 and not s.has_data("pods")
+    s.replace("pods", "pods", [pod("a", "x"), pod("c", "y")])  # the complete list wins: b went meanwhile
+    assert sorted(p.uid for p in s.pods()) == ["a", "c"] and s.has_data("pods")
+
+
 def test_version_and_changed_kinds_tell_a_reader_what_moved():
     s = State()
     v0 = s.version

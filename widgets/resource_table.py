@@ -112,11 +112,13 @@ class ResourceTable(ScrollView, can_focus=True):
         wide = self.size.width >= 110 or not self.size.width
         return [c for c in self.all_columns if (wide or c.narrow) and c.key not in self.hidden]
 
-    def set_rows(self, rows: list[Any]) -> None:
-        """A new sorted list; the cursor follows its object (by uid), else keeps its place."""
+    def set_rows(self, rows: list[Any], index: dict[str, int] | None = None) -> None:
+        """A new sorted list; the cursor follows its object (by uid), else keeps its place.
+
+        ``index`` (uid -> row) may come built from the worker that sorted the rows."""
         keep = self.current_uid
         self.rows = rows
-        self._index = {r.uid: i for i, r in enumerate(rows)}
+        self._index = index if index is not None else {r.uid: i for i, r in enumerate(rows)}
         self._cache.clear()  # cells may read the screen's context (why pending, failures): it changed too
         if keep is not None and keep in self._index:
             self.cursor = self._index[keep]
