@@ -578,47 +578,51 @@ _SELDON_STATES = {"Available": DeploymentState.AVAILABLE, "Creating": Deployment
 def parse_seldon_deployment(obj: Any) -> ModelDeployment:
     """A machinelearning.seldon.io/v1 SeldonDeployment.
 
-    replicas: spec.replicas, else the first predictor's, else 1 (what the operator deploys);
-    ready: the sum of the Deployments' availableReplicas, else status.replicas.
+    A predictor's replicas: its first component's, else its own, else spec.replicas, else 1 (the most
+    specific wins, as the operator decides); the deployment's: all predictors together. Ready: per
+    predictor, its Deployment's availableReplicas (the operator names it <sdep>-<predictor>-<i>-...);
+    in all, the sum over the Deployments, else status.replicas.
     """
     obj = _d(obj)
     md, spec, status = _meta(obj), _d(obj.get("spec")), _d(obj.get("status"))
     predictors = [p for p in _l(spec.get("predictors")) if isinstance(p, dict)]
     top = _opt_int(spec.get("replicas"))
-    first = _opt_int(predictors[0].get("replicas")) if predictors else None
-    desired = top if top is not None else first if first is not None else 1
-    deps = [d for d in _d(status.get("deploymentStatus")).values() if isinstance(d, dict)]
-    if deps:
-        ready = sum(_i(d.get("availableReplicas")) for d in deps)
-    else:
-        ready = _i(status.get("replicas"))
-    gpus = 0
-    for p in predictors:
-        p_reps = _opt_int(p.get("replicas"))
-        p_reps = p_reps if p_reps is not None else top if top is not None else 1
-        for comp in _l(p.get("componentSpecs")):
-            if not isinstance(comp, dict):
-                continue
-            c_reps = _opt_int(comp.get("replicas"))
-            gpus += max(c_reps if c_reps is not None else p_reps, 0) * _pod_spec_gpus(comp.get("spec"))
+    deps = {_s(k): d for k, d in _d(status.get("deploymentStatus")).items() if isinstance(d, dict)}
     name = _s(md.get("name"))
     services = [_s(_d(v).get("svcName")) for v in _d(status.get("serviceStatus")).values()]
-    preds = []
+    preds, gpus, unmatched = [], 0, dict(deps)
     for p in predictors:
         graph = _d(p.get("graph"))
         pname = _s(p.get("name")) or "default"
-        p_reps = _opt_int(p.get("replicas"))
+        comps = [c for c in _l(p.get("componentSpecs")) if isinstance(c, dict)]
+        own = _opt_int(comps[0].get("replicas")) if comps else None
+        own = own if own is not None else _opt_int(p.get("replicas"))
+        reps = max(own if own is not None else top if top is not None else 1, 0)
+        for i, comp in enumerate(comps):
+            c_reps = _opt_int(comp.get("replicas"))
+            gpus += max(c_reps if c_reps is not None else reps, 0) * _pod_spec_gpus(comp.get("spec"))
+        prefix = f"{name}-{pname}-"
+        mine = [k for k in unmatched if k.startswith(prefix)]
+        ready = sum(_i(unmatched.pop(k).get("availableReplicas")) for k in mine) if mine else None
         svc = next((x for x in services if x == f"{name}-{pname}"), f"{name}-{pname}")
         preds.append(Predictor.model_construct(
-            name=pname, replicas=max(p_reps if p_reps is not None else desired, 0),
+            name=pname, replicas=reps, ready=ready, pinned=own is not None,
             traffic=_i(p.get("traffic")) if p.get("traffic") is not None else (100 if len(predictors) == 1 else 0),
             implementation=_s(graph.get("implementation")) or "custom",
             model_uri=_s(graph.get("modelUri")), service=svc))
+    missing = [i for i, p in enumerate(preds) if p.ready is None]
+    if len(missing) == 1 and len(unmatched) == 1:  # a Deployment name hashed past 63 characters
+        only = preds[missing[0]]
+        preds[missing[0]] = only.model_copy(update={"ready": _i(next(iter(unmatched.values())).get(
+            "availableReplicas"))})
+    ready = sum(_i(d.get("availableReplicas")) for d in deps.values()) if deps else _i(status.get("replicas"))
+    replicas = sum(p.replicas for p in preds) if preds else max(top if top is not None else 1, 0)
+    scale = top if top is not None else preds[0].replicas if preds else 1
     return ModelDeployment.model_construct(
         uid=_s(md.get("uid")), namespace=_s(md.get("namespace")), name=name,
         state=_SELDON_STATES.get(_s(status.get("state")), DeploymentState.CREATING),
         reason=_s(status.get("description")), user=_s(_labels(md).get(USER_LABEL)),
-        replicas=max(desired, 0), ready=max(ready, 0), gpus=gpus,
+        replicas=replicas, ready=max(ready, 0), scale_replicas=max(scale, 0), gpus=gpus,
         created=parse_time(md.get("creationTimestamp")), predictors=tuple(preds),
         endpoint=_s(_d(status.get("address")).get("url")), protocol=_s(spec.get("protocol")) or "seldon",
         labels=_str_map(md.get("labels")),

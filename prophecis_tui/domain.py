@@ -165,7 +165,9 @@ class TrainingJob(Model):
 
 class Predictor(Model):
     name: str
-    replicas: int = 1
+    replicas: int = 1  # the effective count: the component's, else the predictor's, else the spec's, else 1
+    ready: int | None = None  # available replicas of its Deployment (None: the status does not say)
+    pinned: bool = False  # its count is its own: the scale subresource (spec.replicas) does not move it
     traffic: int = 0
     implementation: str = ""
     model_uri: str = ""
@@ -179,8 +181,9 @@ class ModelDeployment(Model):
     state: DeploymentState
     reason: str = ""
     user: str = ""
-    replicas: int = 0
+    replicas: int = 0  # all predictors together
     ready: int = 0
+    scale_replicas: int = 0  # what the scale subresource reads and sets: spec.replicas, else the first predictor's
     gpus: int = 0
     created: datetime | None = None
     predictors: tuple[Predictor, ...] = ()

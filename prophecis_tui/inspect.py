@@ -401,9 +401,14 @@ def _batch_job(t: _Text, obj: dict, now: datetime) -> None:
     _job_times(t, st, now)
 
 
-def _predictor_rows(p: dict) -> list[str]:
+def _predictor_rows(p: dict, spec_replicas: Any) -> list[str]:
+    """One predictor: its replicas as the operator counts them (the component's, the predictor's own, the
+    spec's, else 1), its traffic, implementation, model and containers."""
     graph = _d(p.get("graph"))
-    rows = [f"{_s(p.get('name')) or 'default'}  replicas {_s(p.get('replicas', 1))}, traffic {_s(p.get('traffic', 100))}%"]
+    comps = [c for c in _l(p.get("componentSpecs")) if isinstance(c, dict)]
+    own = next((x for x in ((comps[0].get("replicas") if comps else None), p.get("replicas")) if x is not None), None)
+    count = f"{_s(own)} (its own)" if own is not None else _s(spec_replicas if spec_replicas is not None else 1)
+    rows = [f"{_s(p.get('name')) or 'default'}  replicas {count}, traffic {_s(p.get('traffic', 100))}%"]
     impl = _s(graph.get("implementation")) or _s(graph.get("type"))
     rows.append("  " + ", ".join(x for x in (impl, f"model {_s(graph.get('modelUri'))}" if graph.get("modelUri") else "")
                                  if x))
@@ -422,7 +427,8 @@ def _seldon(t: _Text, obj: dict, now: datetime) -> None:
     t.field("User", _s(_d(md.get("labels")).get("MLSS-USER")))
     t.field("Protocol", _s(spec.get("protocol")) or "seldon")
     t.field("Address", _s(_d(st.get("address")).get("url")))
-    t.block("Predictors", [r for p in _l(spec.get("predictors")) if isinstance(p, dict) for r in _predictor_rows(p)])
+    t.block("Predictors", [r for p in _l(spec.get("predictors")) if isinstance(p, dict)
+                           for r in _predictor_rows(p, spec.get("replicas"))])
     rows = []
     for name, d in _d(st.get("deploymentStatus")).items():
         d = _d(d)

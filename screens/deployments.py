@@ -23,7 +23,7 @@ def predictors_cell(d: ModelDeployment) -> Text:
         if i:
             t.append(" ")
         t.append(f"{p.name} ", "dim")
-        ready = d.ready if len(d.predictors) == 1 else None
+        ready = p.ready if p.ready is not None or len(d.predictors) > 1 else d.ready
         if ready is None:
             t.append(f"{p.replicas}", "")
         else:
@@ -62,7 +62,7 @@ class DeploymentsScreen(ResourceScreen):
             Column("state", "STATE", 9, lambda d: cell_text(d.state.value, STATE_STYLE.get(d.state, "")),
                    sort=lambda d: list(STATE_STYLE).index(d.state)),
             Column("predictors", "PREDICTORS ready/total traffic", 22, predictors_cell,
-                   sort=lambda d: (d.ready - d.replicas, d.replicas)),
+                   sort=lambda d: (d.ready - d.replicas, d.replicas), flex=True, max_width=32),
             Column("impl", "IMPLEMENTATION", 16, lambda d: cell_text(first(d).implementation if first(d) else ""),
                    narrow=False),
             Column("model", "MODEL URI", 30, lambda d: cell_text(first(d).model_uri if first(d) else ""), keep_end=True,
@@ -101,8 +101,9 @@ class DeploymentsScreen(ResourceScreen):
         t.append(f"  {d.state.value}  replicas {d.ready}/{d.replicas}  protocol {d.protocol}  owner {d.user or '?'}",
                  "dim")
         for p in d.predictors:
-            t.append(f"\n  {p.name}: {p.implementation} {p.model_uri}  traffic {p.traffic}%  service {p.service}",
-                     "dim")
+            ready = f"{p.ready}/{p.replicas}" if p.ready is not None else f"{p.replicas}"
+            t.append(f"\n  {p.name}: {ready} ready{' (own count)' if p.pinned else ''}  {p.implementation} "
+                     f"{p.model_uri}  traffic {p.traffic}%  service {p.service}", "dim")
         if d.endpoint:
             t.append(f"\nendpoint {d.endpoint}", "cyan")
         why = self.why(d)
@@ -142,8 +143,12 @@ class DeploymentsScreen(ResourceScreen):
             if value is not None:
                 self.run_action("scale", {"replicas": int(value)}, obj=d)
         from .modals import AskValue
-        self.app.push_screen(AskValue(f"Scale {d.namespace}/{d.name}",
-                                      f"replicas (now {d.replicas}, ready {d.ready}):", str(d.replicas), check),
+        follow = [p.name for p in d.predictors if not p.pinned]
+        pinned = [f"{p.name} keeps its own {p.replicas}" for p in d.predictors if p.pinned]
+        prompt = f"replicas (now {d.scale_replicas}, ready {d.ready} of {d.replicas})"
+        if pinned:  # the scale subresource sets spec.replicas; Seldon lets a predictor's own count win
+            prompt += f"; sets {', '.join(follow) or 'no predictor'}, " + "; ".join(pinned)
+        self.app.push_screen(AskValue(f"Scale {d.namespace}/{d.name}", prompt + ":", str(d.scale_replicas), check),
                              chosen)
 
     # scale, stop, delete and predict are for running deployments, start for stopped ones: action_id_for
@@ -151,7 +156,7 @@ class DeploymentsScreen(ResourceScreen):
         self.run_action("stop")
 
     def action_start(self) -> None:
-        self.run_action("start", on_done=lambda r: self.refresh_data())
+        self.run_action("start", on_done=lambda r: self.recompute())
 
     def action_delete(self) -> None:
         self.run_action("delete")

@@ -92,7 +92,7 @@ class AskValue(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text(self.title_text, "bold"))
-            yield Label(self.prompt)
+            yield Static(Text(self.prompt), id="prompt")  # Text: names from the cluster are not markup
             yield Input(self.value, id="value")
             yield Static("", id="error")
 

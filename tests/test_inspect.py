@@ -177,9 +177,20 @@ def test_describe_a_model_deployment(raw):
     sd = raw["seldondeployments"]
     text = describe(sd, [], now=NOW)
     pred = sd["spec"]["predictors"][0]
-    for fact in (f"Address:      {sd['status']['address']['url']}", f"replicas {pred['replicas']}, traffic 100%",
+    for fact in (f"Address:      {sd['status']['address']['url']}", f"replicas {sd['spec']['replicas']}, traffic",
                  pred["graph"]["modelUri"], "Deployments:", "available", "DeploymentsReady", "Protocol:     seldon"):
         assert fact in text, fact
+
+
+def test_describe_a_canary_says_whose_count_it_keeps(raw):
+    import copy
+    sd = copy.deepcopy(raw["seldondeployments"])
+    canary = copy.deepcopy(sd["spec"]["predictors"][0])
+    canary.update(name="canary", replicas=1, traffic=10)
+    sd["spec"]["predictors"].append(canary)
+    text = describe(sd, [], now=NOW)
+    assert f"default  replicas {sd['spec']['replicas']}, traffic" in text
+    assert "canary  replicas 1 (its own), traffic 10%" in text
 
 
 def test_describe_pods(raw):

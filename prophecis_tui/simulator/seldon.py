@@ -24,12 +24,35 @@ EXECUTOR_IMAGE = "seldonio/seldon-core-executor:1.18.1"
 PROGRESS_DEADLINE = 600.0
 
 
+def predictors_of(obj: dict) -> list[dict]:
+    return [p for p in (obj.get("spec") or {}).get("predictors") or [] if isinstance(p, dict)] or [{"name": "default"}]
+
+
+def predictor_replicas(obj: dict, pred: dict) -> int:
+    """The most specific count wins, as in Seldon Core: the component's, the predictor's, the spec's, else 1."""
+    comp = (pred.get("componentSpecs") or [{}])[0] or {}
+    for value in (comp.get("replicas"), pred.get("replicas"), (obj.get("spec") or {}).get("replicas")):
+        if value is not None:
+            return int(value)
+    return 1
+
+
+def deployment_name(sdep: str, pred: dict) -> str:
+    """The operator's Deployment for a predictor: <sdep>-<predictor>-0-<containers>, hashed past 63 chars."""
+    comp = ((pred.get("componentSpecs") or [{}])[0] or {}).get("spec") or {}
+    names = [c.get("name", "") for c in comp.get("containers") or []] or [(pred.get("graph") or {}).get("name",
+                                                                                                       "classifier")]
+    dep = f"{sdep}-{pred.get('name', 'default')}-0-{'-'.join(names)}"
+    return dep if len(dep) <= 63 else "seldon-" + stable_hex(dep, 32)
+
+
 def desired_replicas(obj: dict) -> int:
+    """What the scale subresource reads (its specReplicasPath is .spec.replicas): the spec's count, else
+    the first predictor's."""
     spec = obj.get("spec") or {}
     if spec.get("replicas") is not None:
         return int(spec["replicas"])
-    preds = spec.get("predictors") or [{}]
-    return int(preds[0].get("replicas", 1) if preds[0].get("replicas") is not None else 1)
+    return predictor_replicas(obj, predictors_of(obj)[0])
 
 
 @dataclass
@@ -39,7 +62,7 @@ class SdepRT:
     uid: str
     outcome: str
     rate: float
-    pods: list[str] = field(default_factory=list)
+    pods: dict[str, list[str]] = field(default_factory=dict)  # predictor name -> its pods
     seq: int = 0
     deadline_gen: int = 0
     since: float = 0.0
@@ -77,28 +100,38 @@ class SeldonController:
         d.since = now
         d.deadline_gen += 1
         self.e.after(PROGRESS_DEADLINE, self._deadline, d, d.deadline_gen)
-        pred = ((obj.get("spec") or {}).get("predictors") or [{"name": "default"}])[0]
-        pname = pred.get("name", "default")
-        svc = f"{name}-{pname}"
-        if self.store.get(SERVICES, ns, svc) is None:
-            self.store.create(SERVICES, service(
-                ns, svc, {"seldon-app": svc},
-                [{"name": "http", "port": 8000, "protocol": "TCP", "targetPort": 8000},
-                 {"name": "grpc", "port": 5001, "protocol": "TCP", "targetPort": 5001}], now,
-                labels={"seldon-app": svc, "seldon-deployment-id": name},
-                owner=owner_ref(SDEPS.api_version(), "SeldonDeployment", name, d.uid),
-                cluster_ip=f"10.97.{int(stable_hex(d.uid, 4), 16) % 250}.{int(stable_hex(d.uid + 's', 4), 16) % 250 + 2}"))
-        live = [pn for pn in d.pods if (q := self.e.pod_rt(ns, pn)) is not None and not q.deleting]
-        want = desired_replicas(obj)
-        while len(live) > want:
-            victim = live.pop()
-            self.e.delete_pod(ns, victim)
-        while len(live) < want:
-            pn = self._create_pod(obj, d, pred)
-            if pn is None:
-                break
-            live.append(pn)
-        d.pods = [pn for pn in d.pods if self.e.pod_rt(ns, pn) is not None]
+        owner = owner_ref(SDEPS.api_version(), "SeldonDeployment", name, d.uid)
+        preds = predictors_of(obj)
+        for i, pred in enumerate(preds):
+            pname = pred.get("name", "default")
+            svc = f"{name}-{pname}"
+            if self.store.get(SERVICES, ns, svc) is None:
+                ip = f"10.97.{int(stable_hex(d.uid, 4), 16) % 250}.{(int(stable_hex(d.uid + 's', 4), 16) + i) % 250 + 2}"
+                self.store.create(SERVICES, service(
+                    ns, svc, {"seldon-app": svc},
+                    [{"name": "http", "port": 8000, "protocol": "TCP", "targetPort": 8000},
+                     {"name": "grpc", "port": 5001, "protocol": "TCP", "targetPort": 5001}], now,
+                    labels={"seldon-app": svc, "seldon-deployment-id": name}, owner=owner, cluster_ip=ip))
+            mine = d.pods.setdefault(pname, [])
+            live = [pn for pn in mine if (q := self.e.pod_rt(ns, pn)) is not None and not q.deleting]
+            want = predictor_replicas(obj, pred)
+            while len(live) > want:
+                victim = live.pop()
+                self.e.delete_pod(ns, victim)
+            while len(live) < want:
+                pn = self._create_pod(obj, d, pred)
+                if pn is None:
+                    break
+                live.append(pn)
+        names = {p.get("name", "default") for p in preds}
+        for pname in [p for p in d.pods if p not in names]:  # a predictor removed from the spec
+            for pn in d.pods.pop(pname):
+                if (q := self.e.pod_rt(ns, pn)) is not None and not q.deleting:
+                    self.e.delete_pod(ns, pn)
+            if self.store.get(SERVICES, ns, f"{name}-{pname}") is not None:
+                self.store.delete(SERVICES, ns, f"{name}-{pname}")
+        for pname in d.pods:
+            d.pods[pname] = [pn for pn in d.pods[pname] if self.e.pod_rt(ns, pn) is not None]
         self._write_status(d)
 
     def _create_pod(self, obj: dict, d: SdepRT, pred: dict) -> str | None:
@@ -116,10 +149,7 @@ class SeldonController:
             c.setdefault("imagePullPolicy", "IfNotPresent")
             c.setdefault("terminationMessagePath", "/dev/termination-log")
             c.setdefault("terminationMessagePolicy", "File")
-        cnames = "-".join(c["name"] for c in cspecs)
-        dep = f"{d.name}-{pred.get('name', 'default')}-0-{cnames}"
-        if len(dep) > 63:
-            dep = "seldon-" + stable_hex(dep, 32)
+        dep = deployment_name(d.name, pred)
         rs_hash = stable_hex(f"{dep}:{obj['metadata'].get('generation', 1)}", 10)
         d.seq += 1
         rnd = random.Random(f"{d.uid}:{d.seq}")
@@ -153,7 +183,7 @@ class SeldonController:
             self.e.after(60.0, self.reconcile, d.ns, d.name)
             return None
         self.e.event(rs_ref, "Normal", "SuccessfulCreate", f"Created pod: {pname}", "replicaset-controller")
-        d.pods.append(pname)
+        d.pods.setdefault(pred.get("name", "default"), []).append(pname)
         return pname
 
     def _on_pod(self, p: PodRT) -> None:
@@ -161,7 +191,8 @@ class SeldonController:
         if d is None:
             return
         if p.key not in self.e.pods:
-            d.pods = [pn for pn in d.pods if pn != p.name]
+            for pname in d.pods:
+                d.pods[pname] = [pn for pn in d.pods[pname] if pn != p.name]
             self.e.soon(self.reconcile, d.ns, d.name)
             return
         self._write_status(d)
@@ -176,14 +207,19 @@ class SeldonController:
         if obj is None:
             return
         now = self.e.now()
-        want = desired_replicas(obj)
-        pods = [q for pn in d.pods if (q := self.e.pod_rt(d.ns, pn)) is not None and not q.deleting]
-        ready = sum(1 for q in pods if q.containers and all(c.ready for c in q.containers))
         old = obj.get("status") or {}
-        pred = ((obj.get("spec") or {}).get("predictors") or [{"name": "default"}])[0]
-        pname = pred.get("name", "default")
-        graph = pred.get("graph") or {}
-        if ready >= want:
+        preds = predictors_of(obj)
+        per: list[tuple[dict, list[PodRT], int]] = []  # predictor, its pods, how many are ready
+        for pred in preds:
+            pods = [q for pn in d.pods.get(pred.get("name", "default"), [])
+                    if (q := self.e.pod_rt(d.ns, pn)) is not None and not q.deleting]
+            per.append((pred, pods, sum(1 for q in pods if q.containers and all(c.ready for c in q.containers))))
+        ready = sum(r for _, _, r in per)
+        all_ready = all(r >= predictor_replicas(obj, pred) for pred, _, r in per)
+        first = preds[0]
+        pname = first.get("name", "default")
+        graph = first.get("graph") or {}
+        if all_ready:
             state, desc = "Available", ""
         elif old.get("state") == "Failed" or deadline_passed:
             state, desc = "Failed", "Deployment is no longer progressing and not available."
@@ -191,12 +227,20 @@ class SeldonController:
             state, desc = "Creating", ""
         t = rfc3339(now)
         ok = state == "Available"
-        dep_name = pods[0].name.rsplit("-", 2)[0] if pods else f"{d.name}-{pname}-0-{graph.get('name', 'model')}"
         protocol = (obj.get("spec") or {}).get("protocol", "seldon")
         path = {"v2": f"/v2/models/{graph.get('name', 'model')}/infer",
                 "kfserving": f"/v2/models/{graph.get('name', 'model')}/infer",
                 "tensorflow": f"/v1/models/{graph.get('name', 'model')}:predict"}.get(protocol, "/api/v1.0/predictions")
         svc = f"{d.name}-{pname}"
+        deployments = {}
+        for pred, pods, r in per:
+            dep_name = pods[0].name.rsplit("-", 2)[0] if pods else deployment_name(d.name, pred)
+            deployments[dep_name] = {"name": dep_name, "replicas": len(pods), "availableReplicas": r,
+                                     **({"status": state, "description": desc} if desc else {})}
+        services = {f"{d.name}-{p.get('name', 'default')}": {
+            "svcName": f"{d.name}-{p.get('name', 'default')}",
+            "httpEndpoint": f"{d.name}-{p.get('name', 'default')}.{d.ns}:8000",
+            "grpcEndpoint": f"{d.name}-{p.get('name', 'default')}.{d.ns}:5001"} for p in preds}
 
         def c(ctype: str, good: bool, reason: str) -> dict:
             prev = next((x for x in old.get("conditions", []) if x["type"] == ctype), None)
@@ -208,10 +252,8 @@ class SeldonController:
             "state": state, "replicas": ready, "observedGeneration": obj["metadata"].get("generation", 1),
             "selector": f"seldon-deployment-id={d.name}",
             "address": {"url": f"http://{svc}.{d.ns}.svc.cluster.local:8000{path}"},
-            "deploymentStatus": {dep_name: {"name": dep_name, "replicas": len(pods), "availableReplicas": ready,
-                                            **({"status": state, "description": desc} if desc else {})}},
-            "serviceStatus": {svc: {"svcName": svc, "httpEndpoint": f"{svc}.{d.ns}:8000",
-                                    "grpcEndpoint": f"{svc}.{d.ns}:5001"}},
+            "deploymentStatus": deployments,
+            "serviceStatus": services,
             "conditions": [
                 c("DeploymentsReady", ok, "Deployments are ready" if ok else "Deployments not ready"),
                 c("PdbsReady", True, "All pdbs are reconciled"),
@@ -231,7 +273,8 @@ class SeldonController:
 
     def _cleanup(self, k: tuple[str, str], d: SdepRT | None) -> None:
         ns, name = k
-        names = d.pods if d is not None else [q.name for q in self.e.pods.values() if q.owner == (SDEPS.key, ns, name)]
+        names = ([pn for pods in d.pods.values() for pn in pods] if d is not None
+                 else [q.name for q in self.e.pods.values() if q.owner == (SDEPS.key, ns, name)])
         for pn in list(names):
             q = self.e.pod_rt(ns, pn)
             if q is not None and not q.deleting:

@@ -7,6 +7,7 @@ jobs, restarts, pods pending for GPUs, stopped notebooks, events of the last hou
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import random
 from dataclasses import dataclass
@@ -189,11 +190,23 @@ def sdep_body(ns: str, name: str, user: str, model: str, rng: random.Random) -> 
              "modelUri": f"s3://mlss-mf/{ns}/{model}/{rng.randint(1, 12)}", "endpoint": {"type": "REST"}, "children": []}
     if impl != "CUSTOM":
         graph["implementation"] = impl
+    replicas = rng.choice([1, 2, 2, 3, 3, 4, 6])
+    main = {"name": "default", "traffic": 100, "graph": graph, "componentSpecs": [{"spec": {"containers": [c]}}],
+            "labels": {"version": "default"}}
+    predictors = [main]
+    if replicas >= 2 and not gpu and random.Random(f"canary:{ns}/{name}").random() < 0.2:
+        # a canary: the next model version on 10% of the traffic, one of the replicas (the same pods in all)
+        replicas -= 1
+        uri, version = graph["modelUri"].rsplit("/", 1)
+        canary = copy.deepcopy(main)
+        canary.update(name="canary", traffic=10, replicas=1, labels={"version": "canary"})
+        canary["graph"]["modelUri"] = f"{uri}/{int(version) + 1}"
+        main["traffic"] = 90
+        predictors.append(canary)
+    # the count is the spec's (what `kubectl scale` sets); a canary keeps its own, as Seldon Core allows
     return {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
             "metadata": meta(name, ns, labels={"MLSS-USER": user, "model": model}),
-            "spec": {"name": name, "protocol": "seldon", "predictors": [{
-                "name": "default", "replicas": rng.choice([1, 2, 2, 3, 3, 4, 6]), "traffic": 100,
-                "graph": graph, "componentSpecs": [{"spec": {"containers": [c]}}], "labels": {"version": "default"}}]}}
+            "spec": {"name": name, "protocol": "seldon", "replicas": replicas, "predictors": predictors}}
 
 
 # -------------------------------------------------------------------------------------------- the build

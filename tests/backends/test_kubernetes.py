@@ -8,6 +8,7 @@ in assertion messages.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -399,6 +400,17 @@ def test_list_pages_through_many_pods(small, small_backend, monkeypatch) -> None
     assert all(any(k == "continue" for k, _ in q) for q in seen[1:])
 
 
+def test_each_page_is_handed_over_as_it_arrives(small, small_backend, monkeypatch) -> None:
+    import backends.kubernetes as kmod
+    monkeypatch.setattr(kmod, "PAGE_SIZE", 7)
+    k = small_backend()
+    pages: list[list[str]] = []
+    got = k.list("pods", on_page=lambda items: pages.append([p.uid for p in items]))
+    assert len(pages) == math.ceil(len(got.items) / 7) > 1
+    assert all(len(p) == 7 for p in pages[:-1])
+    assert [uid for page in pages for uid in page] == [p.uid for p in got.items]
+
+
 def test_jobs_are_only_single_node_training_jobs(small, small_backend) -> None:
     all_jobs = raw_objects(small, "jobs", None, "batch")
     got = small_backend().list("jobs").items
@@ -510,16 +522,27 @@ def test_parsed_training_jobs_agree_with_the_raw_objects(small, small_backend) -
 def test_parsed_deployments_and_quotas_agree(small, small_backend) -> None:
     k = small_backend()
     raw = {o["metadata"]["uid"]: o for o in expected(small, "seldondeployments")}
-    states = set()
+    states, canaries = set(), 0
     for d in k.list("seldondeployments").items:
         o = raw[d.uid]
         st_ = o.get("status") or {}
         assert d.state.value == (st_.get("state") or "Creating").lower()
-        assert d.replicas == (o["spec"].get("replicas") or o["spec"]["predictors"][0].get("replicas") or 1)
-        assert d.ready == st_.get("replicas", 0)
+        preds = o["spec"]["predictors"]
+        own = [p.get("replicas") for p in preds]
+        assert [p.replicas for p in d.predictors] == [o["spec"]["replicas"] if n is None else n for n in own]
+        assert [p.pinned for p in d.predictors] == [n is not None for n in own]
+        assert d.replicas == sum(p.replicas for p in d.predictors)
+        assert d.scale_replicas == o["spec"]["replicas"]
+        assert d.ready == st_.get("replicas", 0) == sum(p.ready or 0 for p in d.predictors)
+        for p in d.predictors:  # each predictor's ready count is its own Deployment's
+            dep = next(v for k_, v in st_.get("deploymentStatus", {}).items() if k_.startswith(f"{d.name}-{p.name}-"))
+            assert p.ready == dep["availableReplicas"]
+        assert [p.traffic for p in d.predictors] == [p["traffic"] for p in preds]
         assert d.reason == st_.get("description", "")
         states.add(d.state)
+        canaries += len(preds) > 1
     assert DeploymentState.AVAILABLE in states
+    assert canaries, "the small scenario has deployments with a canary predictor"
     raw = {o["metadata"]["uid"]: o for o in expected(small, "resourcequotas")}
     for q in k.list("resourcequotas").items:
         st_ = raw[q.uid]["status"]
@@ -1104,14 +1127,33 @@ def sdep(status: dict | None, *, replicas: int | None = None, pred_replicas: int
 def test_seldon_deployment() -> None:
     d = kp.parse_seldon_deployment(sdep({"state": "Available", "replicas": 2}))
     assert (d.state, d.replicas, d.ready, d.gpus, d.user) == (DeploymentState.AVAILABLE, 2, 2, 2, "dan")
-    d = kp.parse_seldon_deployment(sdep(None, replicas=3))
-    assert (d.state, d.replicas, d.ready) == (DeploymentState.CREATING, 3, 0)
+    d = kp.parse_seldon_deployment(sdep(None, replicas=3))  # the predictor's own count wins, as in Seldon Core
+    assert (d.state, d.replicas, d.ready, d.scale_replicas) == (DeploymentState.CREATING, 2, 0, 3)
+    d = kp.parse_seldon_deployment(sdep(None, replicas=3, pred_replicas=None))
+    assert (d.replicas, d.scale_replicas, d.predictors[0].pinned) == (3, 3, False)
     d = kp.parse_seldon_deployment(sdep({"state": "Failed", "description": "Deployment is no longer progressing",
                                          "deploymentStatus": {"a": {"availableReplicas": 1}, "b": {}}},
                                         pred_replicas=None))
     assert (d.state, d.reason, d.replicas, d.ready) == (DeploymentState.FAILED, "Deployment is no longer progressing",
                                                         1, 1)
     assert kp.parse_seldon_deployment(sdep({"state": "Weird"})).state is DeploymentState.CREATING
+
+
+def test_seldon_deployment_with_a_canary_counts_each_predictor() -> None:
+    obj = sdep({"state": "Creating", "replicas": 3, "deploymentStatus": {
+        "d-default-0-m": {"replicas": 3, "availableReplicas": 3},
+        "d-canary-0-m": {"replicas": 1, "availableReplicas": 0}}}, replicas=3, pred_replicas=None)
+    canary = copy.deepcopy(obj["spec"]["predictors"][0])
+    canary.update(name="canary", replicas=1, traffic=10)
+    obj["spec"]["predictors"][0]["traffic"] = 90
+    obj["spec"]["predictors"].append(canary)
+    d = kp.parse_seldon_deployment(obj)
+    assert [(p.name, p.ready, p.replicas, p.pinned, p.traffic) for p in d.predictors] == [
+        ("default", 3, 3, False, 90), ("canary", 0, 1, True, 10)]
+    assert (d.replicas, d.ready, d.scale_replicas, d.gpus) == (4, 3, 3, 4)
+    obj["status"]["deploymentStatus"]["seldon-0123456789abcdef"] = obj["status"]["deploymentStatus"].pop(
+        "d-canary-0-m")  # a name over 63 characters is hashed: the one left over is the canary's
+    assert [p.ready for p in kp.parse_seldon_deployment(obj).predictors] == [3, 0]
 
 
 def test_quota() -> None:

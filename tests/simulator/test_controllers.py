@@ -7,8 +7,10 @@ and logs. Fates are pinned with the ``sim.prophecis.io/plan`` and ``.../duration
 
 from __future__ import annotations
 
+import copy
 import json
 import random
+from collections import Counter
 
 import pytest
 from kubernetes.client.rest import ApiException
@@ -557,12 +559,18 @@ def test_single_job_fails_backoff_limit_exceeded(tiny):
 
 
 # ---------------------------------------------------------------------------------------------- Seldon
-def _sdep(c, ns: str, name: str, plan: str, replicas: int) -> dict:
+def _sdep_body(ns: str, name: str, replicas: int, plan: str = "succeed") -> dict:
     body = annotate(sdep_body(ns, name, "lihua", "fraud-xgb", random.Random(3)), plan)
-    body["spec"]["predictors"][0]["replicas"] = replicas
+    body["spec"]["replicas"] = replicas
+    del body["spec"]["predictors"][1:]
+    body["spec"]["predictors"][0]["traffic"] = 100
     body["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]["resources"] = {
         "requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}}
-    return c.custom().create_namespaced_custom_object(*SDEP[:2], ns, SDEP[2], body)
+    return body
+
+
+def _sdep(c, ns: str, name: str, plan: str, replicas: int) -> dict:
+    return c.custom().create_namespaced_custom_object(*SDEP[:2], ns, SDEP[2], _sdep_body(ns, name, replicas, plan))
 
 
 def _get_sdep(c, ns: str, name: str) -> dict:
@@ -572,6 +580,40 @@ def _get_sdep(c, ns: str, name: str) -> dict:
 def _live(c, ns: str, name: str) -> list:
     return [p for p in pods_of(c, ns, f"seldon-deployment-id={name}").values()
             if p.metadata.deletion_timestamp is None]
+
+
+def test_seldon_predictors_each_get_their_deployment_and_the_most_specific_count_wins(tiny):
+    """A canary beside the main predictor: its own pods, Deployment status entry and Service; spec.replicas
+    (what the scale subresource sets) moves the main predictor only, the canary keeps its own count."""
+    ns = roomy_ns(tiny)
+    body = _sdep_body(ns, "fraud-canary", 3)
+    canary = copy.deepcopy(body["spec"]["predictors"][0])
+    canary.update(name="canary", traffic=10, replicas=1)
+    body["spec"]["predictors"][0]["traffic"] = 90
+    body["spec"]["predictors"].append(canary)
+    tiny.custom().create_namespaced_custom_object(*SDEP[:2], ns, SDEP[2], body)
+    tiny.advance(15)
+    by_pred = Counter(p.metadata.labels["version"] for p in _live(tiny, ns, "fraud-canary"))
+    assert by_pred == {"default": 3, "canary": 1}
+    st = _get_sdep(tiny, ns, "fraud-canary")["status"]
+    assert st["state"] == "Available" and st["replicas"] == 4
+    assert sorted((k.split("-0-")[0], v["availableReplicas"]) for k, v in st["deploymentStatus"].items()) == [
+        ("fraud-canary-canary", 1), ("fraud-canary-default", 3)]
+    assert set(st["serviceStatus"]) == {"fraud-canary-default", "fraud-canary-canary"}
+    assert tiny.core().read_namespaced_service("fraud-canary-canary", ns).spec.ports[0].port == 8000
+    scale = tiny.custom().get_namespaced_custom_object_scale(*SDEP[:2], ns, SDEP[2], "fraud-canary")
+    assert scale["spec"]["replicas"] == 3
+    tiny.custom().patch_namespaced_custom_object_scale(*SDEP[:2], ns, SDEP[2], "fraud-canary",
+                                                       {"spec": {"replicas": 5}})
+    tiny.advance(15)
+    assert Counter(p.metadata.labels["version"] for p in _live(tiny, ns, "fraud-canary")) == {"default": 5,
+                                                                                            "canary": 1}
+    body = _get_sdep(tiny, ns, "fraud-canary")
+    body["spec"]["predictors"] = body["spec"]["predictors"][:1]  # the canary promoted away
+    tiny.custom().replace_namespaced_custom_object(*SDEP[:2], ns, SDEP[2], "fraud-canary", body)
+    tiny.advance(40)
+    assert Counter(p.metadata.labels["version"] for p in _live(tiny, ns, "fraud-canary")) == {"default": 5}
+    assert set(_get_sdep(tiny, ns, "fraud-canary")["status"]["serviceStatus"]) == {"fraud-canary-default"}
 
 
 def test_seldon_becomes_available_and_scales(tiny):

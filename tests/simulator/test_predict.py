@@ -35,8 +35,10 @@ def create_sdep(c: Cluster, name: str, protocol: str = "seldon", plan: str = "su
     body = sdep_body(NS, name, "lihua", "iris", random.Random(1))
     body["metadata"].setdefault("annotations", {})[PLAN_ANN] = plan
     body["spec"]["protocol"] = protocol
+    del body["spec"]["predictors"][1:]  # no canary here
+    body["spec"]["replicas"] = replicas
     pred = body["spec"]["predictors"][0]
-    pred["replicas"] = replicas
+    pred["traffic"] = 100
     pred["graph"] = {"name": "classifier", "type": "MODEL", "modelUri": "s3://mlss-mf/iris/1", "children": [],
                      **({"implementation": impl} if impl else {})}
     pred["componentSpecs"] = [{"spec": {"containers": [{"name": "classifier", "resources": {

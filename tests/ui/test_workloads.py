@@ -89,38 +89,82 @@ async def test_filter_sort_and_the_cursor_follows_its_object(console):
         await settle(pilot, lambda: app.screen.filter_text == "")
 
 
-def until_a_job_fails(console) -> None:
-    """Let simulated time pass (deterministic under the seed) until a distributed training job has failed."""
-    from prophecis_tui.simulator.world import PYTORCHJOBS, TFJOBS
+async def test_a_busy_list_waits_between_recomputes_but_the_user_is_answered_at_once(console, monkeypatch):
+    """Under churn a big list is recomputed at most once per gap (its cost times GAP_FACTOR); a filter,
+    a sort or a scope change does not wait for the gap."""
+    import screens.resources as rs
+    from prophecis_tui.simulator.world import notebook_body
+    monkeypatch.setattr(rs, "GAP_FACTOR", 1e9)  # every recompute "cost" enough to wait the longest gap
+    monkeypatch.setattr(rs, "MAX_GAP", 3600.0)
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        t = await open_screen(pilot, app, "nb", NotebooksScreen, rows=10)
+        ns = console.sim.world.tenants[0].name
+        console.thread.call(console.sim.engine.store.create, NOTEBOOKS,
+                            notebook_body(ns, "throttled-nb", "wangwei", gpu=0, cpu=1, mem_gi=2))
+        await settle(pilot, lambda: any(n.name == "throttled-nb" for n in app.session.state.notebooks()))
+        await settle(pilot, lambda: app.screen._timer is not None)  # the change is scheduled, not computed
+        assert not any(o.name == "throttled-nb" for o in t.rows)
+        await pilot.press("slash", *"throttled", "enter")
+        await settle(pilot, lambda: [o.name for o in t.rows] == ["throttled-nb"])
 
-    def failed() -> bool:
-        store = console.sim.engine.store
-        return any(any(c.get("type") == "Failed" and c.get("status") == "True"
-                       for c in (o.get("status") or {}).get("conditions", []))
-                   for rt in (TFJOBS, PYTORCHJOBS) for o in store.objects(rt))
-    for _ in range(12):
-        if console.thread.call(failed):
-            return
-        console.thread.advance(1800)
-    raise AssertionError("no training job failed in six simulated hours")
+
+def stage_jobs(console) -> tuple[str, str]:
+    """The jobs screen's two stories, made on purpose rather than hoped for from the seed: a PyTorchJob
+    whose worker is OOMKilled, and a TFJob that asks more GPUs than its namespace's quota holds.
+    Returns their names."""
+    import random
+
+    from prophecis_tui.simulator.controllers import DURATION_ANN, PLAN_ANN
+    from prophecis_tui.simulator.world import training_body
+
+    sim = console.sim
+    store = sim.engine.store
+    gpu = "requests.nvidia.com/gpu"
+
+    def cpu_only(body: dict, plan: str) -> dict:
+        body["metadata"].setdefault("annotations", {}).update({PLAN_ANN: plan, DURATION_ANN: "120"})
+        for rs in next(v for k, v in body["spec"].items() if k.endswith("ReplicaSpecs")).values():
+            rs["replicas"] = 1
+            for c in rs["template"]["spec"]["containers"]:
+                c["resources"] = {part: {"cpu": "100m", "memory": "256Mi"} for part in ("requests", "limits")}
+        return body
+
+    def stage() -> None:
+        a, b = (t.name for t in sim.world.tenants[:2])
+        rt, body = training_body("pytorch", a, "oom-probe", "lihua", "fraud-xgb", random.Random(1))
+        store.create(rt, cpu_only(body, "OOMKilled"))
+        more = str(int(sim.engine.quotas[b].hard[gpu]) + 1)  # more than the whole quota: never admitted
+        rt, body = training_body("tensorflow", b, "quota-probe", "lihua", "fraud-xgb", random.Random(2))
+        for rs in body["spec"]["tfReplicaSpecs"].values():
+            for c in rs["template"]["spec"]["containers"]:
+                c["resources"] = {part: {"cpu": "1", "memory": "2Gi", "nvidia.com/gpu": more}
+                                  for part in ("requests", "limits")}
+        store.create(rt, body)
+
+    console.thread.call(stage)
+    console.thread.advance(600)
+    return "oom-probe", "quota-probe"
 
 
 async def test_jobs_show_replicas_failures_and_why_pending(console):
-    until_a_job_fails(console)
+    failing, held = stage_jobs(console)
     app = console.app()
     async with app.run_test(size=(200, 50)) as pilot:
         t = await open_screen(pilot, app, "jobs", JobsScreen, rows=10)
         await settle(pilot, lambda: app.screen.context is not None)
-        texts = dict(zip((o.uid for o in t.rows), t.row_texts()))
-        failed = [o for o in t.rows if o.state == JobState.FAILED]
-        assert failed and any(("OOMKilled" in texts[j.uid] or "exit" in texts[j.uid]) for j in failed)
-        ps = next(o for o in t.rows if o.kind == "TFJob")
-        assert "Chief" in texts[ps.uid] and "Worker" in texts[ps.uid]
+        await settle(pilot, lambda: any(o.name == held for o in t.rows))
+        texts = {o.name: text for o, text in zip(t.rows, t.row_texts())}
+        job = next(o for o in t.rows if o.name == failing)
+        assert job.state == JobState.FAILED
+        assert "PyTorch" in texts[failing] and "Master" in texts[failing] and "Worker" in texts[failing]
+        assert "OOMKilled, exit 137" in texts[failing]  # the first failing replica and its cause
         # the pending explainer: a namespace whose quota is exhausted says so
-        pending = [o for o in t.rows if o.state == JobState.PENDING]
-        assert any("quota mlss-default-rq: needs" in texts[j.uid] for j in pending)
+        pending = next(o for o in t.rows if o.name == held)
+        assert pending.state == JobState.PENDING and "Chief" in texts[held] and "PS" in texts[held]
+        assert "quota mlss-default-rq: needs" in texts[held]
         # drill-down: the replica grid of a failed job, then a pod's description with events
-        job = await put_cursor_on(pilot, app, lambda o: o.state == JobState.FAILED)
+        job = await put_cursor_on(pilot, app, lambda o: o.name == failing)
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, PodsScreen) and table(app).row_count >= 1)
         pods = table(app)
@@ -217,6 +261,24 @@ async def test_scale_a_model_and_send_a_test_prediction(console):
         await settle(pilot, lambda: "HTTP 200" in str(app.screen.query_one("#status").render()))
         assert "ndarray" in app.screen.query_one("#response").text
         assert any(r.action == "deployment.predict" and r.outcome == "ok" for r in console.audit.records())
+
+
+async def test_a_canary_shows_each_predictor_ready_and_scale_says_what_it_moves(console):
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        t = await open_screen(pilot, app, "deploy", DeploymentsScreen, rows=3)
+        dep = await put_cursor_on(pilot, app, lambda o: len(o.predictors) == 2 and o.state != DeploymentState.STOPPED)
+        main, canary = dep.predictors
+        sim = console.thread.call(lambda: console.sim.engine.store.get(SDEPS, dep.namespace, dep.name)["status"])
+        ready = {k.split("-0-")[0]: v["availableReplicas"] for k, v in sim["deploymentStatus"].items()}
+        assert (main.ready, canary.ready) == (ready[f"{dep.name}-default"], ready[f"{dep.name}-canary"])
+        line = t.row_texts()[t.rows.index(dep)]
+        assert f"default {main.ready}/{main.replicas} 90%" in line and f"canary {canary.ready}/1 10%" in line
+        await pilot.press("S")
+        await settle(pilot, lambda: isinstance(app.screen, AskValue))
+        prompt = str(app.screen.query_one("#prompt").render())
+        assert "sets default" in prompt and "canary keeps its own 1" in prompt
+        await pilot.press("escape")
 
 
 async def test_copy_notebook_url_uses_the_clipboard(console):
