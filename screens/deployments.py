@@ -86,7 +86,7 @@ class DeploymentsScreen(ResourceScreen):
         return Explainer.from_state(self.state)
 
     def search_text(self, d: ModelDeployment) -> str:
-        return " ".join(f"{p.implementation} {p.model_uri}" for p in d.predictors)
+        return " ".join(f"{p.name} {p.implementation} {p.model_uri}" for p in d.predictors)
 
     def why(self, d: ModelDeployment) -> str:
         if d.state == DeploymentState.STOPPED:
