@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -136,6 +137,13 @@ class Actions:
         self._owns_saved = saved is None and getattr(audit, "path", None) is not None
         self.saved = SavedSpecs(audit.path, clock=audit.clock) if self._owns_saved else saved
         self._specs: dict[str, ActionSpec] = {}
+        self._running = 0
+        self._idle = threading.Condition()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Until no action is running (each has written its audit record); False if ``timeout`` passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._running == 0, timeout)
 
     def close(self) -> None:
         """Close what the registry opened itself (the saved-spec store beside the audit log)."""
@@ -212,6 +220,16 @@ class Actions:
     def run(self, action: str, target: Target, *, params: dict | None = None, reason: str = "",
             confirmed: bool = False) -> Result:
         """Do it, or raise ReadOnly / Forbidden / NeedsConfirmation / NeedsReason before anything is called."""
+        with self._idle:
+            self._running += 1
+        try:
+            return self._run(action, target, params=params, reason=reason, confirmed=confirmed)
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def _run(self, action: str, target: Target, *, params: dict | None, reason: str, confirmed: bool) -> Result:
         spec = self._specs[action]
         params = dict(params or {})
         written = spec.audit_params(params) if spec.audit_params is not None else params

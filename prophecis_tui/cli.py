@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -144,10 +148,12 @@ def _target(args: argparse.Namespace, settings: Any) -> Iterator[tuple[str | Non
         yield settings.kubeconfig, settings.context
         return
     demo = DemoSimulator(settings.demo_scale)
+    _HARD_EXIT_CLEANUP.append(demo.stop)
     try:
         yield demo.start(), "sim-admin"
     finally:
         demo.stop()
+        _HARD_EXIT_CLEANUP.remove(demo.stop)
 
 
 def run_console(args: argparse.Namespace) -> int:
@@ -193,8 +199,90 @@ def run_console(args: argparse.Namespace) -> int:
                            notebook_images=list(settings.notebooks.images),
                            notebook_url_base=settings.notebooks.url_base or "",
                            notebook_workspace=settings.notebooks.default_workspace)
-        app.run()
-        return app.return_code or 0
+        gone = terminal_hung_up(sys.stdin.fileno())  # dropped before we got here: isatty() is False then
+        watch = TerminalWatch(app) if sys.stdin.isatty() or gone else None
+        try:
+            app.run()
+            code = app.return_code or 0
+        except SystemExit as leave:  # SIGHUP or SIGTERM (the handler below)
+            code = leave.code if isinstance(leave.code, int) else 1
+        finally:
+            if watch is not None:
+                watch.stop()
+    _leave_if_textual_is_stuck(code)  # after the demo simulator was stopped
+    return code
+
+
+def terminal_hung_up(fd: int) -> bool:
+    """True when the terminal behind ``fd`` hung up (its other end closed); poll() says so without reading."""
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return any(ev & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, ev in poller.poll(0))
+    except (OSError, ValueError):
+        return True
+
+
+_HARD_EXIT_CLEANUP: list[Any] = []  # what a forced exit still does (stop the demo simulator)
+
+
+class TerminalWatch:
+    """Leaves when the terminal goes away, SIGHUP or not.
+
+    A dropped SSH session does not always deliver SIGHUP (nohup, a pty closed under a multiplexer); Textual
+    then reads EOF at full CPU, and once its output thread has died on the dead terminal, its writes block
+    for ever: the console would never exit. This daemon thread polls the terminal twice a second; when it
+    hung up, the app is asked to exit; if it has not after ``grace`` seconds, the process leaves at once,
+    after any running action has written its audit record."""
+
+    def __init__(self, app: Any, fd: int | None = None, grace: float = 3.0) -> None:
+        self.app, self.fd, self.grace = app, sys.stdin.fileno() if fd is None else fd, grace
+        self._done = threading.Event()
+        threading.Thread(target=self._run, name="terminal-watch", daemon=True).start()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.5):
+            if terminal_hung_up(self.fd):
+                break
+        else:
+            return
+        threading.Thread(target=self._ask, name="terminal-gone", daemon=True).start()
+        if self._done.wait(self.grace):
+            return
+        actions = getattr(getattr(self.app, "session", None), "actions", None)
+        if actions is not None:
+            actions.wait_idle(30.0)
+        for cleanup in list(_HARD_EXIT_CLEANUP):
+            try:
+                cleanup()
+            except Exception:  # leaving anyway
+                pass
+        logging.shutdown()
+        os._exit(129)
+
+    def _ask(self) -> None:
+        try:
+            self.app.call_from_thread(self.app.exit, None, 129)
+        except Exception:  # the app already ended
+            pass
+
+
+def _leave_if_textual_is_stuck(code: int) -> None:
+    """Textual's input and output threads outlive an app whose terminal hung up, and the interpreter would wait
+    for them at exit, spinning. Let our own threads finish (an action writing its audit record), then leave."""
+    stuck = [t for t in threading.enumerate() if t.name in ("textual-input", "textual-output")]
+    for t in stuck:
+        t.join(1.0)
+    if not any(t.is_alive() for t in stuck):
+        return
+    for t in threading.enumerate():
+        if t is not threading.current_thread() and not t.daemon and t not in stuck:
+            t.join(30.0)
+    logging.shutdown()
+    os._exit(code)
 
 
 def run_status(argv: list[str]) -> int:

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import pytest
 
 from backends.kubernetes import Kubernetes
-from tests.conftest import CONTEXTS, START
+from tests.conftest import CONTEXTS, START, wait_until
 from prophecis_tui.actions import (RERUN_LABEL, Actions, NeedsConfirmation, NeedsReason, Outcome, Result, Target,
                                    builtin_actions, rerun_body, rerun_name, stopped_deployments)
 from prophecis_tui.domain import DeploymentState, Forbidden, ReadOnly
@@ -223,6 +223,27 @@ def test_perform_may_return_details_or_an_outcome(rig):
     outcomes = [r.outcome for r in rig.audit.records() if r.phase == "after"]
     assert outcomes == ["ok", "error", "ok"]
     assert len(rig.events(nb.name, "ProphecisTUITryIt")) == 2  # no Event for the one that did not succeed
+
+
+def test_wait_idle_lasts_until_a_running_action_has_written_its_audit_record(rig):
+    """A console leaving in a hurry (its terminal gone) waits for this before it exits."""
+    import threading
+
+    from prophecis_tui.actions import ActionSpec
+    acts = rig.actions()
+    nb = rig.notebook()
+    release = threading.Event()
+    acts.register(ActionSpec("x.slow", "Slow", "get", "kubeflow.org", "notebooks",
+                             lambda b, t, p: release.wait(10) and "done", lambda t, p: "nothing"))
+    assert acts.wait_idle(0)
+    worker = threading.Thread(target=acts.run, args=("x.slow", nb))
+    worker.start()
+    wait_until(lambda: any(r.action == "x.slow" for r in rig.audit.records()), what="the action started")
+    assert not acts.wait_idle(0.05)
+    release.set()
+    assert acts.wait_idle(10)
+    assert [r.phase for r in rig.audit.records() if r.action == "x.slow"] == ["before", "after"]
+    worker.join(5)
 
 
 def test_available_greys_out_with_the_reason(rig):

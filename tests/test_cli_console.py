@@ -154,6 +154,41 @@ def test_demo_simulator_dies_with_the_console(tmp_path, home):
         time.sleep(0.1)
 
 
+@pytest.mark.parametrize("when", ["before its first screen", "on its live screen"])
+def test_a_console_whose_terminal_goes_away_leaves_without_a_sighup(home, tmp_path, when):
+    """An SSH session can drop without a SIGHUP reaching us (the pty closed under a multiplexer): the console
+    must notice, stop its demo simulator and exit, not spin for ever on the dead terminal."""
+    import pty
+    import select as sel
+
+    master, slave = pty.openpty()
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, **home, "TERM": "xterm-256color", "TMPDIR": str(tmp), "XDG_DATA_HOME": str(tmp_path / "d")}
+    env.pop("PROPHECIS_TUI_CONFIG", None)
+    p = subprocess.Popen([sys.executable, "-m", "prophecis_tui", "--demo"], stdin=slave, stdout=slave,
+                         stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    try:
+        if when == "on its live screen":
+            seen, deadline = b"", time.monotonic() + 60
+            while b"ns-" not in seen:  # a namespace row: the overview with data
+                assert time.monotonic() < deadline, "the console never showed live data"
+                if sel.select([master], [], [], 1.0)[0]:
+                    seen = (seen + os.read(master, 65536))[-20000:]
+        else:
+            sel.select([master], [], [], 0.3)  # the demo simulator is still starting
+        os.close(master)
+        master = -1
+        assert p.wait(30) == 129
+        assert list(tmp.glob("prophecis-demo-*")) == []  # the demo simulator was stopped, its files removed
+    finally:
+        if master >= 0:
+            os.close(master)
+        if p.poll() is None:
+            p.kill()
+
+
 def alive(pid: int) -> bool:
     """Running (a zombie waiting for its reaper counts as gone)."""
     try:
