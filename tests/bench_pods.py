@@ -27,12 +27,16 @@ class LagMonitor:
     def __init__(self) -> None:
         self.worst = 0.0
         self.task: asyncio.Task | None = None
+        self.long: list[tuple[float, float]] = []  # (seconds since process start, stall) for stalls over 50 ms
 
     async def _run(self) -> None:
         while True:
             t = time.monotonic()
             await asyncio.sleep(0.01)
-            self.worst = max(self.worst, time.monotonic() - t - 0.01)
+            late = time.monotonic() - t - 0.01
+            self.worst = max(self.worst, late)
+            if late > 0.05:
+                self.long.append((round(t - T0, 2), round(late * 1000)))
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run())
@@ -108,6 +112,7 @@ async def main(kubeconfig: str, expected_pods: int, churn: bool) -> dict:
         out["first_screen_s"] = first
         out["complete_s"] = time.monotonic() - T0
         out["load_worst_stall_ms"] = lag.worst * 1000
+        out["load_stalls_over_50ms"] = list(lag.long)
         out["rows"] = table.row_count
         from tests.bench import rss_kib
         import os
