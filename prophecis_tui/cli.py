@@ -168,11 +168,11 @@ def run_console(args: argparse.Namespace) -> int:
         from .actions import Actions, builtin_actions
         from .app import ProphecisApp, Session
         from .config import data_dir
-        from .feeds import Feeds, tune_gc
+        from .feeds import Feeds, tune_interpreter
         from .state import State
         from .store import AuditLog
         audit = AuditLog(data_dir() / "audit.db")
-        tune_gc()
+        tune_interpreter()
 
         def connect(ctx: str | None) -> Session:
             """A live session on a context: reachable, listed and watched. Raises CliError (one line)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,6 +16,10 @@ from textual.widgets import DataTable, Footer, Static
 from prophecis_tui.domain import DeploymentState, JobState, NamespaceSummary, NotebookState
 from prophecis_tui.state import State
 from widgets.gpu_bar import gpu_bar
+
+from .refresh import PacedRefresh
+
+LOADED_KINDS = ("notebooks", "trainingjobs", "deployments", "pods", "quotas")
 
 COLUMNS = [("namespace", "NAMESPACE"), ("notebooks", "NOTEBOOKS r/s/f"), ("jobs", "JOBS r/p/f/ok"),
            ("deploy", "DEPLOY ok/f"), ("gpu", "GPU used/quota"), ("pending", "PENDING")]
@@ -33,9 +39,9 @@ def _counts(parts: list[tuple[int, str]]) -> Text:
 LOADING = Text("…", "dim")
 
 
-def row_cells(s: NamespaceSummary, bar_width: int, loaded: frozenset[str] = frozenset(
-        {"notebooks", "trainingjobs", "deployments", "pods", "quotas"})) -> list:
+def row_cells(s: NamespaceSummary, bar_width: int, loaded: frozenset[str] | None = None) -> list:
     """The cells of one namespace; a kind not listed yet shows … rather than a misleading 0."""
+    loaded = frozenset(LOADED_KINDS) if loaded is None else loaded
     nb, jb, dp = s.notebooks, s.jobs, s.deployments
     cells = [
         Text(s.namespace, "bold" if s.trouble else ""),
@@ -55,7 +61,7 @@ def matches(s: NamespaceSummary, text: str) -> bool:
     return not text or text.lower() in s.namespace.lower()
 
 
-class OverviewScreen(Screen):
+class OverviewScreen(PacedRefresh, Screen):
     """Per namespace: notebooks, jobs, deployments, GPUs against quota. `enter` scopes the console."""
 
     BINDINGS = [
@@ -82,6 +88,7 @@ class OverviewScreen(Screen):
         self.scope: str | None = None
         self._rows: list[NamespaceSummary] = []
         self._loaded: frozenset[str] = frozenset()
+        self.init_refresh()
 
     def compose(self) -> ComposeResult:
         yield from self.app.compose_header()  # type: ignore[attr-defined]
@@ -96,7 +103,7 @@ class OverviewScreen(Screen):
         self._wide: bool | None = None
         self._columns()
         self.app.prefer_kinds(())  # type: ignore[attr-defined]
-        self.refresh_data()
+        self.recompute()
 
     def _columns(self) -> None:
         """Long labels and GPU bars on wide terminals, compact ones at 80 columns."""
@@ -116,19 +123,29 @@ class OverviewScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.app.prefer_kinds(())  # type: ignore[attr-defined]
-        self.refresh_data()
+        self.recompute()
 
-    def refresh_data(self) -> None:
+    # ------------------------------------------------------------------ data (paced: screens/refresh.py)
+    COMPUTE_GROUP = "overview"
+
+    def start_compute(self) -> None:
         self._compute()
+
+    def listing(self) -> bool:
+        return "pods" not in self._loaded
+
+    def completed(self) -> bool:
+        return any(k not in self._loaded and self.state.has_data(k) for k in LOADED_KINDS)
 
     @work(thread=True, exclusive=True, group="overview", exit_on_error=False)
     def _compute(self) -> None:
+        started = time.perf_counter()
         rows = self.state.summaries()
         gpus = self.state.cluster_gpus()
         nodes = self.state.nodes()
         counts = (len(nodes), sum(1 for n in nodes if n.ready))
-        loaded = frozenset(k for k in ("notebooks", "trainingjobs", "deployments", "pods", "quotas")
-                           if self.state.has_data(k))
+        loaded = frozenset(k for k in LOADED_KINDS if self.state.has_data(k))
+        self._cost = time.perf_counter() - started
         self.post_message(self.Rows(rows, gpus, counts, self.state.sees_whole_cluster("pods"), loaded))
 
     @on(Rows)
@@ -202,4 +219,4 @@ class OverviewScreen(Screen):
 
     def scope_to(self, namespace: str | None) -> None:
         self.scope = namespace
-        self.refresh_data()
+        self.recompute()

@@ -25,14 +25,12 @@ from prophecis_tui.sanitize import clean_line
 from prophecis_tui.state import State
 from widgets.resource_table import Column, ResourceTable, cell_text, sort_key
 
+from .refresh import PacedRefresh
+
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
-
-GAP_FACTOR = 4.0  # idle time left to the UI between recomputes, in multiples of the last one's cost
-MAX_GAP = 2.0  # seconds: the longest a state change waits to show
-LISTING_GAP = 0.5  # seconds between updates while a first list arrives (each one redraws the table)
 
 CLOCK = {"now": _utcnow}  # the app sets it (tests freeze it for snapshots)
 
@@ -98,7 +96,7 @@ def matches(obj: Any, words: list[str], extra: str = "") -> bool:
 NOT_APPLICABLE = Permission(False, "not for this object")
 
 
-class ResourceScreen(Screen):
+class ResourceScreen(PacedRefresh, Screen):
     TITLE_TEXT: ClassVar[str] = "Objects"
     NAME: ClassVar[str] = "objects"
     RESOURCE: ClassVar[str] = ""  # the backend's resource name, for describe/YAML
@@ -140,11 +138,7 @@ class ResourceScreen(Screen):
         self._asked: set[tuple[str, str]] = set()
         self.table = ResourceTable(self.columns(), id="table")
         self.table.sort_column = self.DEFAULT_SORT
-        self._computing = False
-        self._again: str | None = None  # "urgent" or "later": one more run after the current one
-        self._cost = 0.0  # seconds the last recompute took
-        self._next_run = 0.0  # monotonic time before which a state change waits
-        self._timer: Any = None
+        self.init_refresh()
 
     # ------------------------------------------------------------------ what a subclass says
     def columns(self) -> list[Column]:
@@ -196,34 +190,15 @@ class ResourceScreen(Screen):
         self.recompute()
         self.call_after_refresh(self.app.update_header)  # type: ignore[attr-defined]
 
-    # ------------------------------------------------------------------ data
-    def refresh_data(self) -> None:
-        """The state changed: recompute, but leave the UI at least GAP_FACTOR times the last run's cost
-        between runs (at most MAX_GAP). A 10,000-row list re-sorted ten times a second under churn would
-        keep the GIL from the UI thread; a small list still follows every change within 0.1 s."""
-        wait = self._next_run - time.monotonic()
-        completed = not self.loaded and all(self.state.has_data(k) for k in self.loaded_kinds())
-        if wait > 0 and not completed:  # a list that just completed shows at once
-            if self._timer is None:
-                self._timer = self.set_timer(wait, self._timer_fired)
-            return
-        self._run(urgent=False)
-
-    def recompute(self) -> None:
-        """Recompute now: the user changed the filter, the sort or the scope, or came back to the screen."""
-        self._run(urgent=True)
-
-    def _timer_fired(self) -> None:
-        self._timer = None
-        self._run(urgent=False)
-
-    def _run(self, urgent: bool) -> None:
-        """One worker at a time; a change meanwhile asks for one more run after it (never a pile of threads)."""
-        if self._computing:
-            self._again = self._again or ("urgent" if urgent else "later")
-            return
-        self._computing, self._again = True, None
+    # ------------------------------------------------------------------ data (paced: screens/refresh.py)
+    def start_compute(self) -> None:
         self._compute(self.scope, self.filter_text, self.table.sort_column, self.table.sort_reverse)
+
+    def listing(self) -> bool:
+        return not self.loaded and bool(self.table.row_count)  # pages still arriving: the count may lag a little
+
+    def completed(self) -> bool:
+        return not self.loaded and all(self.state.has_data(k) for k in self.loaded_kinds())
 
     @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
     def _compute(self, scope: str | None, text: str, sort: str | None, reverse: bool) -> None:
@@ -246,19 +221,6 @@ class ResourceScreen(Screen):
         loaded = all(self.state.has_data(k) for k in self.loaded_kinds())
         self._cost = time.perf_counter() - started
         self.post_message(self.Rows(objs, total, context, loaded, index))
-
-    def on_worker_state_changed(self, event) -> None:
-        if event.worker.group == "rows" and event.worker.is_finished:
-            self._computing = False
-            gap = min(MAX_GAP, GAP_FACTOR * self._cost)
-            if not self.loaded and self.table.row_count:
-                gap = max(gap, LISTING_GAP)  # a list still arriving page by page: the count may lag a little
-            self._next_run = time.monotonic() + gap
-            again, self._again = self._again, None
-            if again == "urgent":
-                self.recompute()
-            elif again == "later":
-                self.refresh_data()
 
     @on(Rows)
     def _show(self, msg: Rows) -> None:

@@ -16,17 +16,18 @@ async def main(kubeconfig: str, expected_rows: int) -> dict:
 
     from backends.kubernetes import Kubernetes
     from prophecis_tui.app import ProphecisApp, Session
-    from prophecis_tui.feeds import Feeds
+    from prophecis_tui.feeds import Feeds, tune_interpreter
     from prophecis_tui.state import State
     imported = time.monotonic() - T0
+    tune_interpreter()  # as `prophecis-tui` does after its imports
     backend = Kubernetes.from_kubeconfig(kubeconfig, "sim-admin")
     state = State()
     feeds = Feeds(backend, state)
     feeds.start()
     app = ProphecisApp(Session(backend, state, feeds, backend.identity()))
-    async with app.run_test(size=(200, 50)) as pilot:
+    async with app.run_test(size=(200, 50)):
         while True:
-            await pilot.pause(0.01)
+            await asyncio.sleep(0.01)  # not pilot.pause(): it forces a screen update each time
             try:
                 table = app.screen.query_one("#overview-table", DataTable)
             except Exception:

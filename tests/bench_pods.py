@@ -81,12 +81,12 @@ def admin(server: str, token: str, body: dict) -> None:
 async def main(kubeconfig: str, expected_pods: int, churn: bool) -> dict:
     from backends.kubernetes import Kubernetes
     from prophecis_tui.app import ProphecisApp, Session
-    from prophecis_tui.feeds import Feeds, tune_gc
+    from prophecis_tui.feeds import Feeds, tune_interpreter
     from prophecis_tui.state import State
     from screens.pods import PodsScreen
     from widgets.resource_table import ResourceTable
 
-    tune_gc()  # as `prophecis-tui` does after its imports
+    tune_interpreter()  # as `prophecis-tui` does after its imports
     lag = LagMonitor()
     lag.start()
     backend = Kubernetes.from_kubeconfig(kubeconfig, "sim-admin")

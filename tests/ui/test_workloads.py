@@ -92,7 +92,7 @@ async def test_filter_sort_and_the_cursor_follows_its_object(console):
 async def test_a_busy_list_waits_between_recomputes_but_the_user_is_answered_at_once(console, monkeypatch):
     """Under churn a big list is recomputed at most once per gap (its cost times GAP_FACTOR); a filter,
     a sort or a scope change does not wait for the gap."""
-    import screens.resources as rs
+    import screens.refresh as rs
     from prophecis_tui.simulator.world import notebook_body
     monkeypatch.setattr(rs, "GAP_FACTOR", 1e9)  # every recompute "cost" enough to wait the longest gap
     monkeypatch.setattr(rs, "MAX_GAP", 3600.0)
