@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Literal, Protocol, Union
 
-from prophecis_tui.domain import (Event, ModelDeployment, Namespace, Node, Notebook, Pod, Quota, TrainingJob)
+from prophecis_tui.domain import (Event, GpuSample, ModelDeployment, Namespace, Node, Notebook, Pod, Quota,
+                                  TrainingJob)
 
 DomainObject = Union[Namespace, Node, Pod, Notebook, TrainingJob, ModelDeployment, Quota, Event]
 
@@ -70,5 +71,20 @@ class KubernetesBackend(Protocol):
         """Changes after ``resource_version``; raises Expired (410) when it is too old."""
 
     def can_i(self, verb: str, group: str, resource: str, namespace: str | None = None) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class MetricsBackend(Protocol):
+    """Where GPU numbers come from (Prometheus, a DCGM exporter scraped directly, local NVML). Blocking calls:
+    the core polls them from a worker thread. Errors are prophecis_tui.domain errors (Unavailable, ...)."""
+
+    name: str  # "prometheus", "dcgm", "nvml"
+
+    def current(self) -> list[GpuSample]:
+        """Every GPU the source sees, now."""
+
+    def history(self, key: str, seconds: float) -> list[tuple[float, float | None, float | None]]:
+        """(unix time, utilisation %, memory %) of one GPU (``node/index``) over the last ``seconds``."""
 
     def close(self) -> None: ...

@@ -223,6 +223,34 @@ class Quota(Model):
     memory_used: float = 0.0
 
 
+class GpuSample(Model):
+    """One GPU as a metrics source saw it at ``at``: what it does and which pod holds it (if any)."""
+
+    node: str
+    gpu: int  # the index on its node
+    uuid: str = ""
+    model: str = ""
+    util: float | None = None  # %, 0-100
+    fb_used_mib: float | None = None
+    fb_free_mib: float | None = None
+    temp_c: float | None = None
+    power_w: float | None = None
+    namespace: str = ""  # the pod holding it, when the source knows
+    pod: str = ""
+    container: str = ""
+    at: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.node}/{self.gpu}"
+
+    @property
+    def mem_pct(self) -> float | None:
+        if self.fb_used_mib is None or self.fb_free_mib is None or self.fb_used_mib + self.fb_free_mib <= 0:
+            return None
+        return 100.0 * self.fb_used_mib / (self.fb_used_mib + self.fb_free_mib)
+
+
 class NamespaceSummary(Model):
     """One row of the overview."""
 

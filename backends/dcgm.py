@@ -1,0 +1,133 @@
+"""GPU numbers scraped straight from one or more DCGM exporters (``/metrics``), with a history of our own.
+
+No Prometheus in between, so the backend keeps what it saw: every scrape for the last ``fine_seconds``
+(15 min), then one averaged point per ``coarse_step`` (a minute) for ``coarse_seconds`` (24 h). Blocking
+(urllib3): the core polls ``current()`` from a worker thread.
+"""
+
+from __future__ import annotations
+
+import math
+import ssl
+import time
+from collections import deque
+from datetime import datetime, timezone
+from typing import Callable
+from urllib.parse import urlsplit
+
+import urllib3
+
+from prophecis_tui.domain import GpuSample, Unavailable
+
+from .gpu_labels import FIELDS, identify
+from .promtext import parse
+
+Point = tuple[float, float | None, float | None]  # unix time, utilisation %, memory %
+
+
+class _History:
+    def __init__(self, fine_seconds: float, coarse_step: float, coarse_seconds: float) -> None:
+        self.fine: deque[Point] = deque()
+        self.coarse: deque[Point] = deque()
+        self.fine_seconds, self.coarse_step, self.coarse_seconds = fine_seconds, coarse_step, coarse_seconds
+        self._bucket: tuple[float, float, float, int, int] | None = None  # start, util sum, mem sum, n util, n mem
+
+    def add(self, t: float, util: float | None, mem: float | None) -> None:
+        self.fine.append((t, util, mem))
+        while self.fine and self.fine[0][0] < t - self.fine_seconds:
+            self.fine.popleft()
+        start = t - t % self.coarse_step
+        b = self._bucket
+        if b is not None and b[0] != start:
+            self.coarse.append((b[0], b[1] / b[3] if b[3] else None, b[2] / b[4] if b[4] else None))
+            while self.coarse and self.coarse[0][0] < t - self.coarse_seconds:
+                self.coarse.popleft()
+            b = None
+        if b is None:
+            b = (start, 0.0, 0.0, 0, 0)
+        self._bucket = (start, b[1] + (util or 0.0), b[2] + (mem or 0.0), b[3] + (util is not None),
+                        b[4] + (mem is not None))
+
+    def window(self, now: float, seconds: float) -> list[Point]:
+        since = now - seconds
+        if seconds <= self.fine_seconds:
+            return [p for p in self.fine if p[0] >= since]
+        first_fine = self.fine[0][0] if self.fine else now
+        older = [p for p in self.coarse if since <= p[0] < first_fine]
+        return older + list(self.fine)
+
+
+class DcgmScrape:
+    name = "dcgm"
+
+    def __init__(self, urls: list[str] | str, *, ca_file: str | None = None, verify: bool = True,
+                 timeout: float = 5.0, clock: Callable[[], float] = time.time, fine_seconds: float = 900.0,
+                 coarse_step: float = 60.0, coarse_seconds: float = 86400.0) -> None:
+        self.urls = [urls] if isinstance(urls, str) else list(urls)
+        if not self.urls:
+            raise ValueError("no DCGM exporter URL")
+        kw: dict = {"timeout": urllib3.Timeout(connect=min(timeout, 3.0), read=timeout), "retries": False}
+        if any(u.startswith("https:") for u in self.urls):
+            ctx = ssl.create_default_context(cafile=ca_file)
+            if not verify:
+                ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+            kw["ssl_context"] = ctx
+        self._http = urllib3.PoolManager(**kw)
+        self.clock = clock
+        self._hist: dict[str, _History] = {}
+        self._args = (fine_seconds, coarse_step, coarse_seconds)
+        self.bad_lines = 0  # malformed lines seen in the last scrape
+
+    def _fetch(self, url: str) -> str:
+        try:
+            resp = self._http.request("GET", url, preload_content=True)
+        except urllib3.exceptions.HTTPError as err:
+            raise Unavailable(f"cannot scrape {urlsplit(url).netloc}: {type(err).__name__}", source=self.name) from None
+        if resp.status != 200:
+            raise Unavailable(f"{urlsplit(url).netloc} answered HTTP {resp.status}", source=self.name,
+                              status=resp.status)
+        return resp.data.decode("utf-8", errors="replace")
+
+    def current(self) -> list[GpuSample]:
+        now = self.clock()
+        at = datetime.fromtimestamp(now, timezone.utc)
+        gpus: dict[tuple[str, int], dict] = {}
+        errors, self.bad_lines = [], 0
+        for url in self.urls:
+            try:
+                text = self._fetch(url)
+            except Unavailable as err:
+                errors.append(err)
+                continue
+            parsed = parse(text)
+            self.bad_lines += parsed.bad
+            host = urlsplit(url).hostname or ""
+            for s in parsed.series:
+                attr = FIELDS.get(s.name)
+                if attr is None:
+                    continue
+                ident = identify(s.labels, host)
+                if ident is None:
+                    continue
+                g = gpus.setdefault((ident.node, ident.gpu), {
+                    "node": ident.node, "gpu": ident.gpu, "uuid": ident.uuid, "model": ident.model,
+                    "namespace": ident.namespace, "pod": ident.pod, "container": ident.container, "at": at})
+                g[attr] = None if math.isnan(s.value) else s.value
+        if errors and not gpus:
+            raise errors[0] if len(errors) == 1 else Unavailable(
+                f"no DCGM exporter answered ({len(errors)}): {errors[0].message}", source=self.name)
+        out = [GpuSample.model_construct(**{**dict.fromkeys(FIELDS.values()), **g}) for g in gpus.values()]
+        out.sort(key=lambda x: (x.node, x.gpu))
+        for sample in out:
+            h = self._hist.get(sample.key)
+            if h is None:
+                h = self._hist[sample.key] = _History(*self._args)
+            h.add(now, sample.util, sample.mem_pct)
+        return out
+
+    def history(self, key: str, seconds: float) -> list[Point]:
+        h = self._hist.get(key)
+        return h.window(self.clock(), seconds) if h is not None else []
+
+    def close(self) -> None:
+        self._http.clear()

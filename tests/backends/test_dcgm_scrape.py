@@ -1,0 +1,142 @@
+"""The direct DCGM-exporter scrape: the text format, every label spelling, history, and failures.
+
+The exporter texts here are written by hand to cover the spellings real exporters use; the simulator's
+exporter is covered by the adapter test beside the simulator tests.
+"""
+
+from __future__ import annotations
+
+import http.server
+import math
+import threading
+from typing import Iterator
+
+import pytest
+
+from backends.dcgm import DcgmScrape
+from backends.gpu_labels import identify
+from backends.promtext import parse, parse_line
+from prophecis_tui.domain import Unavailable
+
+MODERN = '''# HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).
+# TYPE DCGM_FI_DEV_GPU_UTIL gauge
+DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-aaa",pci_bus_id="00000000:3B:00.0",device="nvidia0",modelName="NVIDIA A100-SXM4-80GB",Hostname="gpu-1",DCGM_FI_DRIVER_VERSION="550.54.15",container="trainer",namespace="ns-a",pod="mnist-worker-0",pod_uid="u1"} 87
+DCGM_FI_DEV_GPU_UTIL{gpu="1",UUID="GPU-bbb",device="nvidia1",modelName="NVIDIA A100-SXM4-80GB",Hostname="gpu-1"} 0
+# TYPE DCGM_FI_DEV_FB_USED gauge
+DCGM_FI_DEV_FB_USED{gpu="0",UUID="GPU-aaa",Hostname="gpu-1",container="trainer",namespace="ns-a",pod="mnist-worker-0"} 60000
+DCGM_FI_DEV_FB_FREE{gpu="0",UUID="GPU-aaa",Hostname="gpu-1",container="trainer",namespace="ns-a",pod="mnist-worker-0"} 20000
+DCGM_FI_DEV_FB_USED{gpu="1",UUID="GPU-bbb",Hostname="gpu-1"} 0
+DCGM_FI_DEV_FB_FREE{gpu="1",UUID="GPU-bbb",Hostname="gpu-1"} 80000
+DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-aaa",Hostname="gpu-1"} 86
+DCGM_FI_DEV_POWER_USAGE{gpu="0",UUID="GPU-aaa",Hostname="gpu-1"} 312.5
+DCGM_FI_DEV_SM_CLOCK{gpu="0",UUID="GPU-aaa",Hostname="gpu-1"} 1410
+'''
+HEAD = '''DCGM_FI_DEV_GPU_UTIL{gpu="3",uuid="GPU-ccc",hostname="gpu-2",pod_namespace="ns-b",pod_name="nb-0",container_name="notebook"} 2
+'''
+THROUGH_PROMETHEUS = '''DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-ddd",Hostname="gpu-3",namespace="gpu-operator",pod="dcgm-exporter-x",container="exporter",exported_namespace="ns-c",exported_pod="bert-0",exported_container="train"} 55
+'''
+NO_HOSTNAME = '''DCGM_FI_DEV_GPU_UTIL{gpu="2",UUID="GPU-eee"} 40
+'''
+
+
+def test_the_text_format():
+    s = parse_line('m{a="x \\\\ \\" \\n y",b="2"} 1.5e3 1700000000000')
+    assert (s.name, s.labels, s.value) == ("m", {"a": 'x \\ " \n y', "b": "2"}, 1500.0)
+    assert parse_line("up 1").labels == {} and parse_line("# HELP up x") is None
+    assert math.isnan(parse_line('m{} NaN').value) and parse_line("m +Inf").value == math.inf
+    got = parse('ok 1\nbroken{a="1" 2\nnovalue\nalso_ok{x="1"} -Inf\n')
+    assert [s.name for s in got.series] == ["ok", "also_ok"] and got.bad == 2
+
+
+@pytest.mark.parametrize("text, want", [
+    (MODERN, ("gpu-1", 0, "GPU-aaa", "ns-a", "mnist-worker-0", "trainer")),
+    (HEAD, ("gpu-2", 3, "GPU-ccc", "ns-b", "nb-0", "notebook")),
+    (THROUGH_PROMETHEUS, ("gpu-3", 0, "GPU-ddd", "ns-c", "bert-0", "train")),  # exported_ wins
+    (NO_HOSTNAME, ("exporter-host", 2, "GPU-eee", "", "", "")),
+])
+def test_every_label_spelling_names_the_gpu_and_its_pod(text, want):
+    ident = identify(parse(text).series[0].labels, "exporter-host")
+    assert (ident.node, ident.gpu, ident.uuid, ident.namespace, ident.pod, ident.container) == want
+
+
+class Exporter:
+    """A loopback HTTP server answering what the test sets."""
+
+    def __init__(self) -> None:
+        self.text, self.status = MODERN, 200
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                body = outer.text.encode()
+                self.send_response(outer.status)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/metrics"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def exporter() -> Iterator[Exporter]:
+    e = Exporter()
+    yield e
+    e.close()
+
+
+def test_scrape_joins_the_fields_of_each_gpu(exporter):
+    src = DcgmScrape(exporter.url, clock=lambda: 1000.0)
+    gpus = src.current()
+    assert [g.key for g in gpus] == ["gpu-1/0", "gpu-1/1"]
+    busy, idle = gpus
+    assert (busy.util, busy.fb_used_mib, busy.temp_c, busy.power_w, busy.model) == (
+        87, 60000, 86, 312.5, "NVIDIA A100-SXM4-80GB")
+    assert busy.mem_pct == 75.0 and (busy.namespace, busy.pod) == ("ns-a", "mnist-worker-0")
+    assert (idle.util, idle.pod, idle.temp_c, idle.mem_pct) == (0, "", None, 0.0)
+
+
+def test_history_keeps_every_scrape_then_minute_averages(exporter):
+    now = [0.0]
+    src = DcgmScrape(exporter.url, clock=lambda: now[0], fine_seconds=120, coarse_step=60, coarse_seconds=600)
+    for t in range(0, 601, 10):  # a scrape every 10 s for 10 minutes; utilisation climbs
+        now[0] = float(t)
+        exporter.text = MODERN.replace("} 87", f"}} {t / 10}")
+        src.current()
+    recent = src.history("gpu-1/0", 60)
+    assert [p[0] for p in recent] == [540.0, 550.0, 560.0, 570.0, 580.0, 590.0, 600.0]
+    assert recent[-1][1] == 60.0 and recent[-1][2] == 75.0
+    longer = src.history("gpu-1/0", 600)
+    minutes = [p for p in longer if p[0] < 480]  # before the fine window: one point a minute, averaged
+    assert [p[0] for p in minutes] == [0.0, 60.0, 120.0, 180.0, 240.0, 300.0, 360.0, 420.0]
+    assert minutes[1][1] == pytest.approx(sum(range(6, 12)) / 6)
+    assert src.history("nowhere/0", 60) == []
+
+
+def test_an_unreachable_or_failing_exporter_is_unavailable_not_a_traceback(exporter):
+    exporter.status = 500
+    with pytest.raises(Unavailable, match="HTTP 500"):
+        DcgmScrape(exporter.url).current()
+    url = exporter.url
+    exporter.close()
+    with pytest.raises(Unavailable, match="cannot scrape 127.0.0.1"):
+        DcgmScrape(url, timeout=1.0).current()
+
+
+def test_one_exporter_down_among_several_keeps_the_others(exporter):
+    other = Exporter()
+    other.text = HEAD
+    try:  # port 9 (discard) is closed on loopback: that exporter is down
+        src = DcgmScrape([exporter.url, other.url, "http://127.0.0.1:9/metrics"], timeout=1.0)
+        assert {g.key for g in src.current()} == {"gpu-1/0", "gpu-1/1", "gpu-2/3"}
+    finally:
+        other.close()
