@@ -238,6 +238,7 @@ class GpuSample(Model):
     namespace: str = ""  # the pod holding it, when the source knows
     pod: str = ""
     container: str = ""
+    pod_uid: str = ""  # NVML knows only this (from /proc/<pid>/cgroup); the state names the pod
     at: datetime | None = None
 
     @property
