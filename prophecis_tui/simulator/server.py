@@ -22,6 +22,7 @@ from .predict import PROXY_RE, ServiceProxy
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .store import Entry, Watcher, dumps, selected
 from .controllers import pod_runtime
+from .dcgm import CONTENT_TYPE as DCGM_CONTENT_TYPE, DcgmExporter
 
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 TRUE = {"1", "t", "true"}
@@ -108,6 +109,7 @@ class ApiServer:
         self.streams: set[asyncio.Task] = set()
         self.writes: list[tuple[str, str]] = []  # every write request received (reviews excluded), in order
         self.proxy = ServiceProxy(sim.engine)  # .../services/{id}/proxy/...: the model servers behind them
+        self.dcgm = DcgmExporter(sim.engine)  # /dcgm/metrics, /dcgm/{node}/metrics: the GPU nodes' exporters
         self.app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[self._middleware])
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
 
@@ -115,9 +117,9 @@ class ApiServer:
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
         path = request.path
-        if request.method in WRITE_METHODS and "/selfsubject" not in path and not path.startswith("/sim/"):
+        if request.method in WRITE_METHODS and "/selfsubject" not in path and not path.startswith(("/sim/", "/dcgm/")):
             self.writes.append((request.method, path))  # tests: did any change reach the cluster?
-        if path.startswith("/sim/"):  # the simulator's own endpoints: no injected faults
+        if path.startswith(("/sim/", "/dcgm/")):  # the simulator's own endpoints and the exporters: no injected faults
             try:
                 return await handler(request)
             except ApiError as err:
@@ -157,6 +159,8 @@ class ApiServer:
             return json_response({"major": "1", "minor": "28", "gitVersion": "v1.28.15", "gitCommit": "sim",
                                   "gitTreeState": "clean", "buildDate": "2024-10-22T20:20:25Z", "goVersion": "go1.22.8",
                                   "compiler": "gc", "platform": "linux/amd64"})
+        if path.startswith("/dcgm/"):  # a dcgm-exporter asks for no credentials
+            return self._dcgm(request, path)
         ident = self.identity(request)
         if path.startswith("/sim/admin"):
             return await self.sim.admin(request, ident, path)
@@ -171,6 +175,18 @@ class ApiServer:
         if route is None:
             raise ApiError(404, "the server could not find the requested resource", "NotFound", {})
         return await self._resource(request, ident, route)
+
+    def _dcgm(self, request: web.Request, path: str) -> web.Response:
+        parts = path.split("/")  # "", "dcgm", ["<node>",] "metrics"
+        if parts[-1] != "metrics" or len(parts) not in (3, 4):
+            return web.Response(status=404, text="404 page not found\n", content_type="text/plain")
+        if request.method not in ("GET", "HEAD"):
+            return web.Response(status=405, text="method not allowed\n", content_type="text/plain",
+                                headers={"Allow": "GET, HEAD"})
+        node = parts[2] if len(parts) == 4 else None
+        if node is not None and not self.dcgm.has_node(node):
+            return web.Response(status=404, text=f"no dcgm-exporter on node {node!r}\n", content_type="text/plain")
+        return web.Response(body=self.dcgm.render(node).encode(), headers={"Content-Type": DCGM_CONTENT_TYPE})
 
     def _discovery(self, request: web.Request, path: str) -> web.Response:
         if path == "/api":

@@ -238,5 +238,8 @@ class Simulation:
         console.write_text(
             "# prophecis-tui console settings for this simulator (written by `prophecis-tui sim`)\n"
             f"kubeconfig = {json.dumps(str(path))}\ncontext = \"sim-admin\"\n\n"
+            # the simulated dcgm-exporter of every GPU node, on the API's port (TLS, signed by the
+            # kubeconfig's CA, which `sim --write-config DIR` keeps in DIR/ca.crt), no credentials
+            f"[metrics]\nsource = \"dcgm\"\ndcgm_url = {json.dumps(server + '/dcgm/metrics')}\n\n"
             "[contexts.sim-viewer]\nread_only = true\n")
         return path
