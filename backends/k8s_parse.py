@@ -16,6 +16,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from prophecis_tui import quantity
 from prophecis_tui.domain import (DeploymentState, Event, JobState, ModelDeployment, Namespace, Node, Notebook,
                                   NotebookState, Pod, Predictor, Quota, TrainingJob)
 
@@ -101,36 +102,19 @@ def parse_time(v: Any) -> datetime | None:
 
 
 # ------------------------------------------------------------------------------------------ quantities
-_DECIMAL = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
-            "E": 1e18}
-_BINARY = {"Ki": 2.0 ** 10, "Mi": 2.0 ** 20, "Gi": 2.0 ** 30, "Ti": 2.0 ** 40, "Pi": 2.0 ** 50, "Ei": 2.0 ** 60}
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$")
-
-
 def parse_quantity(v: Any) -> float | None:
-    """A Kubernetes quantity (``500m``, ``32Gi``, ``1.5``, ``2e3``, ``1E``) as a float; None if unreadable."""
-    if isinstance(v, bool):
+    """A Kubernetes quantity (``500m``, ``32Gi``, ``1.5``, ``2e3``, ``1E``) as a float; None if unreadable.
+
+    Read exactly by :mod:`prophecis_tui.quantity`, then made a float; text over 64 characters and
+    values beyond a float's range (``1e400``) are unreadable too."""
+    if isinstance(v, str) and len(v) > 64:
         return None
-    if isinstance(v, (int, float)):
-        return float(v) if math.isfinite(v) else None
-    if not isinstance(v, str) or len(v) > 64:
+    q = quantity.try_parse(v)
+    if q is None:
         return None
-    m = _QUANTITY.match(v.strip())
-    if m is None:
-        return None
-    number, suffix = m.group(1), m.group(2) or ""
     try:
-        base = float(number)
-        if suffix in _BINARY:
-            out = base * _BINARY[suffix]
-        elif suffix in _DECIMAL:
-            out = base * _DECIMAL[suffix]
-        else:  # decimal exponent: e3, E-2
-            exp = int(suffix[1:])
-            if abs(exp) > 400:
-                return None
-            out = base * 10.0 ** exp
-    except (ValueError, OverflowError):
+        out = float(q)
+    except OverflowError:
         return None
     return out if math.isfinite(out) else None
 

@@ -27,9 +27,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from backends.k8s_parse import parse_quantity
 from prophecis_tui.domain import (Event, JobState, ModelDeployment, Namespace, Node, Notebook, NotebookState, Pod,
                                   Quota, TrainingJob)
+from prophecis_tui.quantity import format_gpus, format_memory, format_plain, try_parse
 from prophecis_tui.sanitize import clean_line
 
 __all__ = ["Capacity", "Explainer", "capacity", "explain_deployment", "explain_job", "explain_notebook",
@@ -54,7 +54,7 @@ def _latest(events: Iterable[Event], reasons: Iterable[str]) -> Event | None:
 
 
 def _num(x: float) -> str:
-    return f"{x:g}"
+    return format_gpus(x)
 
 
 # ------------------------------------------------------------------------------------------ FailedCreate
@@ -101,20 +101,19 @@ def summarise_failed_create(message: str) -> str:
 
 
 def _exceeds(req: str, used: str | None, limit: str | None) -> bool:
-    r, u, lim = parse_quantity(req), parse_quantity(used), parse_quantity(limit)
+    """Exactly (100m + 200m does not exceed 300m)."""
+    r, u, lim = try_parse(req), try_parse(used), try_parse(limit)
     return r is not None and u is not None and lim is not None and r + u > lim
 
 
 def _qty(key: str, value: str) -> str:
-    """92700m CPU -> 92.7; 96Gi stays; anything unreadable as written."""
-    q = parse_quantity(value)
+    """92700m CPU -> 92.7; 96Gi stays, 1536Mi -> 1.5Gi; anything unreadable as written."""
+    q = try_parse(value)
     if q is None:
         return value
-    if key.endswith("cpu"):
-        return f"{q:g}"
     if "memory" in key:
-        return f"{q / 2 ** 30:g}Gi"
-    return f"{q:g}"
+        return format_memory(q, places=2)
+    return format_plain(q)
 
 
 def why_not_created(owner_kind: str, owner_name: str, events: Iterable[Event]) -> str:

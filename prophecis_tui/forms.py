@@ -13,13 +13,13 @@ Same layer as ``actions`` (DESIGN section 2): it may read quantities with ``back
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
 from backends.k8s_parse import parse_quantity
 
 from .domain import Quota
+from .quantity import Quantity, format_cores, format_memory, parse
 
 __all__ = [
     "NOTEBOOK_NAME_MAX",
@@ -87,15 +87,10 @@ def _show(text: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ quantities
-def format_quantity(value: float, memory: bool = False) -> str:
-    """1.5 -> '1.5'; 8589934592 -> '8Gi' (memory): how a person would write it back."""
-    if memory:
-        for unit, size in (("Ti", 2.0 ** 40), ("Gi", 2.0 ** 30), ("Mi", 2.0 ** 20), ("Ki", 2.0 ** 10)):
-            if abs(value) >= size:
-                n = value / size
-                return (f"{n:.0f}" if math.isclose(n, round(n), abs_tol=0.05) else f"{n:.1f}") + unit
-        return f"{value:.0f}"
-    return f"{value:g}" if value == int(value) else f"{value:.2f}".rstrip("0").rstrip(".")
+def format_quantity(value: float | Quantity, memory: bool = False) -> str:
+    """1.5 -> '1.5'; 8589934592 -> '8Gi' (memory): how a person would write it back
+    (:func:`prophecis_tui.quantity.format_cores` at 3 decimals, ``format_memory`` at 1)."""
+    return format_memory(value, places=1) if memory else format_cores(value, places=3)
 
 
 def _quantity(form: dict, key: str, what: str, *, memory: bool = False) -> tuple[float | None, list[str]]:
@@ -148,8 +143,9 @@ def free_gpus(quota: Quota | None) -> float | None:
     return max(0.0, quota.gpu_hard - quota.gpu_used)
 
 
-def _free(hard: float | None, used: float) -> float | None:
-    return None if hard is None else max(0.0, hard - used)
+def _free(hard: float | None, used: float) -> Quantity | None:
+    """What the quota still allows, exactly (hard "0.3" minus used "0.1" leaves 200m, not 0.19999...)."""
+    return None if hard is None else max(Quantity(0), parse(hard) - parse(used))
 
 
 def _quota_problems(ns: str, quota: Quota, gpus: int | None, cpu: float | None, memory: float | None) -> list[str]:
@@ -159,11 +155,11 @@ def _quota_problems(ns: str, quota: Quota, gpus: int | None, cpu: float | None, 
         out.append(f"needs {gpus} GPU, {ns} quota has {format_quantity(free)} free "
                    f"({format_quantity(quota.gpu_used)}/{format_quantity(quota.gpu_hard or 0)} used)")
     free_cpu = _free(quota.cpu_hard, quota.cpu_used)
-    if cpu is not None and free_cpu is not None and cpu > free_cpu + 1e-9:
+    if cpu is not None and free_cpu is not None and parse(cpu) > free_cpu:
         out.append(f"needs {format_quantity(cpu)} CPU, {ns} quota has {format_quantity(free_cpu)} free "
                    f"({format_quantity(quota.cpu_used)}/{format_quantity(quota.cpu_hard or 0)} used)")
     free_mem = _free(quota.memory_hard, quota.memory_used)
-    if memory is not None and free_mem is not None and memory > free_mem:
+    if memory is not None and free_mem is not None and parse(memory) > free_mem:
         out.append(f"needs {format_quantity(memory, True)} memory, {ns} quota has "
                    f"{format_quantity(free_mem, True)} free ({format_quantity(quota.memory_used, True)}/"
                    f"{format_quantity(quota.memory_hard or 0, True)} used)")

@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from prophecis_tui.actions import Target
 from prophecis_tui.forms import free_gpus, validate_notebook
+from prophecis_tui.quantity import format_gpus
 from prophecis_tui.state import State
 
 DEFAULT_IMAGES = ["wedatasphere/prophecis:jupyterlab-1.4.0-py38-cpu"]
@@ -112,8 +113,8 @@ class NotebookForm(ModalScreen[None]):
         elif quota is None or quota.gpu_hard is None:
             line.append(f"{ns}: no GPU quota set", "dim")
         else:
-            line.append(f"{ns} GPU quota: {quota.gpu_used:g}/{quota.gpu_hard:g} used, ", "dim")
-            line.append(f"{free:g} free", "bold green" if free else "bold red")
+            line.append(f"{ns} GPU quota: {format_gpus(quota.gpu_used)}/{format_gpus(quota.gpu_hard)} used, ", "dim")
+            line.append(f"{format_gpus(free)} free", "bold green" if free else "bold red")
         self.query_one("#quota", Static).update(line)
 
     def _errors(self) -> list[str]:
