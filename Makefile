@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SCALE  ?= small
 
-.PHONY: demo sim test bench lint clean
+.PHONY: demo sim test services bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,21 @@ demo: $(VENV)/.installed
 sim: $(VENV)/.installed
 	$(BIN)/prophecis-tui sim --scale $(SCALE) --write-config $(VENV)/sim
 
-## test: everything (unit, adapter against the simulator, kubectl, import contracts)
-test: $(VENV)/.installed-test
+## test: everything (unit, adapter against the simulator, kubectl, real Prometheus, import contracts)
+test: $(VENV)/.installed-test services
 	$(BIN)/lint-imports
 	$(BIN)/pytest
+
+# The real services the tests run (Debian packages), installed when we may: as root, with apt-get.
+# Elsewhere their tests skip, except under CI=true, where they fail.
+services:
+	@if ! command -v prometheus >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's prometheus for the tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      prometheus >/dev/null; \
+	  else echo "prometheus is not installed and cannot be here: its tests will skip"; fi; \
+	fi
 
 ## bench: the performance figures, written to docs/benchmarks.md
 bench: $(VENV)/.installed-test

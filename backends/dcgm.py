@@ -19,7 +19,7 @@ import urllib3
 
 from prophecis_tui.domain import GpuSample, Unavailable
 
-from .gpu_labels import FIELDS, identify
+from .gpu_labels import FIELDS, gpu_entry, identify
 from .promtext import parse
 
 Point = tuple[float, float | None, float | None]  # unix time, utilisation %, memory %
@@ -60,7 +60,8 @@ class _History:
 class DcgmScrape:
     name = "dcgm"
 
-    def __init__(self, urls: list[str] | str, *, ca_file: str | None = None, verify: bool = True,
+    def __init__(self, urls: list[str] | str, *, ca_file: str | None = None, ca_data: str | None = None,
+                 verify: bool = True,
                  timeout: float = 5.0, clock: Callable[[], float] = time.time, fine_seconds: float = 900.0,
                  coarse_step: float = 60.0, coarse_seconds: float = 86400.0) -> None:
         self.urls = [urls] if isinstance(urls, str) else list(urls)
@@ -68,7 +69,7 @@ class DcgmScrape:
             raise ValueError("no DCGM exporter URL")
         kw: dict = {"timeout": urllib3.Timeout(connect=min(timeout, 3.0), read=timeout), "retries": False}
         if any(u.startswith("https:") for u in self.urls):
-            ctx = ssl.create_default_context(cafile=ca_file)
+            ctx = ssl.create_default_context(cafile=ca_file, cadata=ca_data)
             if not verify:
                 ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
             kw["ssl_context"] = ctx
@@ -109,14 +110,11 @@ class DcgmScrape:
                 ident = identify(s.labels, host)
                 if ident is None:
                     continue
-                g = gpus.setdefault((ident.node, ident.gpu), {
-                    "node": ident.node, "gpu": ident.gpu, "uuid": ident.uuid, "model": ident.model,
-                    "namespace": ident.namespace, "pod": ident.pod, "container": ident.container, "at": at})
-                g[attr] = None if math.isnan(s.value) else s.value
+                gpu_entry(gpus, ident, at=at)[attr] = None if math.isnan(s.value) else s.value
         if errors and not gpus:
             raise errors[0] if len(errors) == 1 else Unavailable(
                 f"no DCGM exporter answered ({len(errors)}): {errors[0].message}", source=self.name)
-        out = [GpuSample.model_construct(**{**dict.fromkeys(FIELDS.values()), **g}) for g in gpus.values()]
+        out = [GpuSample.model_construct(**g) for g in gpus.values()]
         out.sort(key=lambda x: (x.node, x.gpu))
         for sample in out:
             h = self._hist.get(sample.key)

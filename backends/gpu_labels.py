@@ -31,22 +31,43 @@ def _first(labels: dict[str, str], *names: str) -> str:
     return ""
 
 
-def identify(labels: dict[str, str], default_node: str = "") -> GpuIdentity | None:
-    """None when the series is not about one GPU (no ``gpu`` index)."""
+def identify(labels: dict[str, str], default_node: str = "",
+             target_pods: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset()) -> GpuIdentity | None:
+    """None when the series is not about one GPU (no ``gpu`` index).
+
+    ``target_pods``: (namespace, pod) pairs that are the scrape target's own labels (seen beside
+    ``exported_`` ones). A series that carries only those has no workload: its GPU is free."""
     try:
         gpu = int(labels.get("gpu", ""))
     except ValueError:
         return None
     node = _first(labels, "Hostname", "hostname", "kubernetes_node", "node") or default_node
-    exported = "exported_pod" in labels or "exported_namespace" in labels
-    if exported:
-        ns, pod, ctr = (labels.get("exported_namespace", ""), labels.get("exported_pod", ""),
-                        labels.get("exported_container", ""))
-    else:
-        ns = _first(labels, "namespace", "pod_namespace")
-        pod = _first(labels, "pod", "pod_name")
-        ctr = _first(labels, "container", "container_name")
+    ns = _first(labels, "exported_namespace", "namespace", "pod_namespace")
+    pod = _first(labels, "exported_pod", "pod", "pod_name")
+    ctr = _first(labels, "exported_container", "container", "container_name")
+    if "exported_pod" not in labels and (ns, pod) in target_pods:
+        ns = pod = ctr = ""
     return GpuIdentity(node, gpu, _first(labels, "UUID", "uuid"), labels.get("modelName", ""), ns, pod, ctr)
+
+
+def target_pods(series_labels: list[dict[str, str]]) -> set[tuple[str, str]]:
+    """The (namespace, pod) of the scrape targets themselves: the plain labels of series that also carry
+    ``exported_`` ones (Prometheus renamed the exporter's labels because the target's own won)."""
+    return {(lab.get("namespace", ""), lab.get("pod", "")) for lab in series_labels
+            if "exported_pod" in lab or "exported_namespace" in lab}
+
+
+def gpu_entry(gpus: dict[tuple[str, int], dict], ident: GpuIdentity, **extra: object) -> dict:
+    """The GpuSample fields gathered so far for ``ident``'s GPU; labels missing from one series (not every
+    field carries modelName or the pod) are taken from whichever series has them."""
+    g = gpus.get((ident.node, ident.gpu))
+    if g is None:
+        g = gpus[(ident.node, ident.gpu)] = {"node": ident.node, "gpu": ident.gpu, "pod_uid": "",
+                                             **dict.fromkeys(FIELDS.values()), **extra}
+    for attr in ("uuid", "model", "namespace", "pod", "container"):
+        if not g.get(attr):
+            g[attr] = getattr(ident, attr)
+    return g
 
 
 FIELDS = {  # DCGM field -> GpuSample attribute

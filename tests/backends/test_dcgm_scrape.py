@@ -140,3 +140,28 @@ def test_one_exporter_down_among_several_keeps_the_others(exporter):
         assert {g.key for g in src.current()} == {"gpu-1/0", "gpu-1/1", "gpu-2/3"}
     finally:
         other.close()
+
+
+def test_the_simulated_exporter_over_https(small):
+    """Against the simulator's exporter (TLS, its CA from the kubeconfig): every GPU of every GPU node once,
+    and a GPU with a pod names a pod that runs on that node and asks for GPUs."""
+    import base64
+
+    import yaml
+
+    from prophecis_tui.simulator.engine import PODS
+    kc = yaml.safe_load(small.kubeconfig.read_text())
+    cluster = kc["clusters"][0]["cluster"]
+    ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
+    gpus = DcgmScrape(cluster["server"] + "/dcgm/metrics", ca_data=ca).current()
+    nodes = small.call(lambda: {n.name: n.gpus for n in small.sim.engine.nodes.values() if n.gpus})
+    assert len(gpus) == sum(nodes.values()) and {g.node for g in gpus} == set(nodes)
+    assert all(g.util is not None and g.temp_c is not None and g.mem_pct is not None for g in gpus)
+    held = [g for g in gpus if g.pod]
+    assert held, "the small world has pods on GPUs"
+    pods = small.call(lambda: {(p["metadata"]["namespace"], p["metadata"]["name"]): p
+                               for p in small.sim.engine.store.objects(PODS)})
+    for g in held:
+        p = pods[(g.namespace, g.pod)]
+        assert p["spec"]["nodeName"] == g.node
+        assert any("nvidia.com/gpu" in (c.get("resources") or {}).get("limits", {}) for c in p["spec"]["containers"])
