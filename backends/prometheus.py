@@ -36,7 +36,7 @@ class PrometheusMetrics:
     name = "prometheus"
 
     def __init__(self, url: str, *, timeout: float = 5.0, headers: dict | None = None, verify: bool = True,
-                 clock: Callable[[], float] = time.time) -> None:
+                 ca_file: str | None = None, clock: Callable[[], float] = time.time) -> None:
         from prometheus_api_client import PrometheusConnect
         from urllib3.util.retry import Retry
         self.url = url.rstrip("/")
@@ -44,6 +44,8 @@ class PrometheusMetrics:
         self._timeout = timeout
         self._prom = PrometheusConnect(url=self.url, headers=headers, disable_ssl=not verify, timeout=timeout,
                                        retry=Retry(total=1, backoff_factor=0.1, status_forcelist=[502, 503, 504]))
+        if ca_file and verify:
+            self._prom._session.verify = ca_file
 
     def _query(self, call: Callable[[], Any]) -> Any:
         try:

@@ -28,7 +28,7 @@ from widgets.header import StatusHeader
 
 from .actions import Actions, NeedsConfirmation, NeedsReason, Result, Target
 from .domain import BackendError
-from .feeds import SOURCE, Feeds
+from .feeds import SOURCE, Feeds, MetricsPoller
 from .state import State
 
 HIGH_CONTRAST = Theme(name="high-contrast", primary="#ffff00", secondary="#00ffff", accent="#ff00ff",
@@ -91,10 +91,14 @@ class Session:
     identity: Identity
     read_only: bool = False  # this context's setting (the backend refuses changes on its own too)
     actions: Actions | None = None  # every change goes through it; None: this session cannot act
+    metrics: MetricsPoller | None = None  # GPU numbers; None: no source (metrics_note says why and how)
+    metrics_note: str = ""
 
     def stop(self) -> None:
         if self.feeds is not None:
             self.feeds.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
         if self.actions is not None:
             self.actions.close()  # what the registry opened itself; the shared audit log stays open
         try:
@@ -192,7 +196,8 @@ class ProphecisApp(App):
         ident = self.session.identity
         header.update_status(context=ident.context, cluster=ident.cluster, user=ident.user,
                              namespace=self.namespace, read_only=self.read_only,
-                             sources=[self.session.state.source_health(SOURCE)])
+                             sources=[self.session.state.source_health(SOURCE)]
+                             + ([self.session.state.source_health(MetricsPoller.KEY)] if self.session.metrics else []))
 
     # ------------------------------------------------------------------ namespace and context
     def set_namespace(self, namespace: str | None) -> None:

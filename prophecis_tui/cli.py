@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 from . import __version__
@@ -164,11 +165,12 @@ def run_console(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     with _target(args, settings) as (kubeconfig, context):
+        demo_dir = str(Path(kubeconfig).parent) if args.demo and kubeconfig else None
         effective = settings.for_context(context or "")
         from .actions import Actions, builtin_actions
         from .app import ProphecisApp, Session
         from .config import data_dir
-        from .feeds import Feeds, tune_interpreter
+        from .feeds import Feeds, MetricsPoller, tune_interpreter
         from .state import State
         from .store import AuditLog
         audit = AuditLog(data_dir() / "audit.db")
@@ -189,7 +191,11 @@ def run_console(args: argparse.Namespace) -> int:
             actions = Actions(backend, audit, identity, read_only=read_only)
             for spec in builtin_actions():
                 actions.register(spec)
-            return Session(backend, state, feeds, identity, read_only, actions)
+            source, note = metrics_backend(settings.for_context(ctx or "").metrics, demo_dir)
+            poller = MetricsPoller(source, state) if source is not None else None
+            if poller is not None:
+                poller.start()
+            return Session(backend, state, feeds, identity, read_only, actions, poller, note)
 
         session = connect(context)
         namespace = None if settings.all_namespaces else (effective.namespace or session.identity.namespace)
@@ -211,6 +217,44 @@ def run_console(args: argparse.Namespace) -> int:
                 watch.stop()
     _leave_if_textual_is_stuck(code)  # after the demo simulator was stopped
     return code
+
+
+NO_METRICS_HELP = ("set [metrics] in the config: prometheus_url (a Prometheus with dcgm-exporter series), "
+                   "dcgm_url (a dcgm-exporter's /metrics), or source = \"nvml\" on a GPU node")
+
+
+def metrics_backend(m: Any, demo_dir: str | None = None) -> tuple[Any, str]:
+    """The GPU metrics source for a context's ``[metrics]`` settings, and a note when there is none.
+
+    'auto' (nothing set): the demo's simulated exporter, else this machine's GPUs through NVML when it has
+    an NVIDIA driver, else none, with a note saying how to configure one."""
+    ca = str(m.ca_file) if getattr(m, "ca_file", None) else None
+    if m.source == "prometheus":
+        from backends.prometheus import PrometheusMetrics
+        return PrometheusMetrics(m.prometheus_url, ca_file=ca), ""
+    if m.source == "dcgm":
+        from backends.dcgm import DcgmScrape
+        return DcgmScrape(m.dcgm_url, ca_file=ca), ""
+    if m.source == "nvml":
+        from backends.nvml import NvmlLocal
+        return NvmlLocal(), ""
+    if m.source == "none":
+        return None, f"GPU metrics are off (metrics.source = \"none\"); {NO_METRICS_HELP}"
+    if demo_dir is not None:  # the demo's simulator serves a dcgm-exporter on its API port
+        import yaml
+        from backends.dcgm import DcgmScrape
+        kc = yaml.safe_load((Path(demo_dir) / "kubeconfig").read_text())
+        server = kc["clusters"][0]["cluster"]["server"]
+        return DcgmScrape(server + "/dcgm/metrics", ca_file=str(Path(demo_dir) / "ca.crt")), ""
+    from backends.nvml import NvmlLocal
+    from .domain import BackendError
+    local = NvmlLocal()
+    try:
+        local.current()
+    except BackendError as err:
+        local.close()
+        return None, f"no GPU metrics source: {err.message}; {NO_METRICS_HELP}"
+    return local, ""
 
 
 def terminal_hung_up(fd: int) -> bool:

@@ -91,7 +91,7 @@ DEFAULT_THEME = "textual-dark"
 #: Keys that hold secrets: accepted from the environment only, never from the file or CLI.
 SECRET_KEYS = frozenset({"linkis_token", "linkis_password"})
 
-MetricsSource = Literal["prometheus", "dcgm", "nvml", "none"]
+MetricsSource = Literal["prometheus", "dcgm", "nvml", "auto", "none"]
 CmdbSource = Literal["file", "url", "none"]
 DemoScale = Literal["small", "large", "xlarge"]
 
@@ -361,9 +361,9 @@ class MetricsSettings(_Section):
     """``[metrics]``: where GPU utilisation comes from (the resolved, effective form)."""
 
     source: MetricsSource = Field(
-        "none",
+        "auto",
         description="'prometheus' (query Prometheus), 'dcgm' (scrape a dcgm-exporter), "
-        "'nvml' (this machine's GPUs) or 'none'.",
+        "'nvml' (this machine's GPUs), 'auto' (this machine's GPUs if it has any) or 'none'.",
     )
     prometheus_url: Url | None = Field(
         None, description="Prometheus base URL, e.g. http://prometheus.monitoring:9090."
@@ -371,6 +371,9 @@ class MetricsSettings(_Section):
     dcgm_url: Url | None = Field(
         None,
         description="dcgm-exporter metrics URL, e.g. http://dcgm-exporter.gpu:9400/metrics.",
+    )
+    ca_file: UserPath | None = Field(
+        None, description="CA bundle for an https Prometheus or dcgm-exporter with a private CA."
     )
 
     @model_validator(mode="after")
@@ -387,8 +390,9 @@ class MetricsOverride(_Section):
 
     source: MetricsSource | None = Field(
         None,
-        description="'prometheus', 'dcgm', 'nvml' or 'none'. Unset: 'prometheus' if "
-        "prometheus_url is set, else 'dcgm' if dcgm_url is set, else 'none'.",
+        description="'prometheus', 'dcgm', 'nvml', 'auto' or 'none'. Unset: 'prometheus' if "
+        "prometheus_url is set, else 'dcgm' if dcgm_url is set, else 'auto' (this machine's GPUs "
+        "through NVML when it has any, else none).",
     )
     prometheus_url: Url | None = Field(
         None, description="Prometheus base URL, e.g. http://prometheus.monitoring:9090."
@@ -396,6 +400,9 @@ class MetricsOverride(_Section):
     dcgm_url: Url | None = Field(
         None,
         description="dcgm-exporter metrics URL, e.g. http://dcgm-exporter.gpu:9400/metrics.",
+    )
+    ca_file: UserPath | None = Field(
+        None, description="CA bundle for an https Prometheus or dcgm-exporter with a private CA."
     )
 
 
@@ -521,7 +528,7 @@ def _resolve_metrics(m: MetricsOverride | dict) -> dict:
     d = m.model_dump() if isinstance(m, BaseModel) else dict(m)
     if d.get("source") is None:
         d["source"] = ("prometheus" if d.get("prometheus_url")
-                       else "dcgm" if d.get("dcgm_url") else "none")
+                       else "dcgm" if d.get("dcgm_url") else "auto")
     return d
 
 

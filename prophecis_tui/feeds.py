@@ -11,11 +11,12 @@ import gc
 import logging
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Callable
 
-from backends.base import KubernetesBackend, Resource
+from backends.base import KubernetesBackend, MetricsBackend, Resource
 
 from .domain import BackendError, Expired, Forbidden, Health, SourceHealth
 from .state import State
@@ -218,6 +219,59 @@ class ResourceFeed:
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.backoff[1])
                 rv = None
+
+
+class MetricsPoller:
+    """GPU numbers from a metrics backend every ``interval`` seconds, in its own daemon thread.
+
+    Self-rescheduling: the next poll is ``interval`` after the start of the last one (never two at once,
+    never a backlog after a slow answer). A failing source keeps the last numbers and is marked stale
+    (failing if it never answered); the health key is ``metrics``."""
+
+    KEY = "metrics"
+
+    def __init__(self, backend: MetricsBackend, state: State, *, interval: float = 2.0,
+                 clock: Callable[[], datetime] = _now) -> None:
+        self.backend, self.state, self.interval, self.clock = backend, state, interval, clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="metrics-poller", daemon=True)
+        self.polls = 0
+
+    def start(self) -> None:
+        self.state.set_health(self.KEY, SourceHealth(source=self.KEY, state=Health.CONNECTING))
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _health(self, state: Health, reason: str = "") -> None:
+        old = self.state.health().get(self.KEY)
+        since = old.since if old is not None and old.state == state and old.since else self.clock()
+        self.state.set_health(self.KEY, SourceHealth(source=self.KEY, state=state, since=since, reason=reason))
+
+    def _run(self) -> None:
+        had_data = False
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                samples = self.backend.current()
+                self.state.set_gpus(samples, self.backend.name)
+                had_data = True
+                self._health(Health.LIVE)
+            except BackendError as err:
+                self._health(Health.STALE if had_data else Health.FAILING, err.message)
+            except Exception as err:  # a parser bug must not end the polling silently
+                log.exception("metrics poll failed")
+                self._health(Health.FAILING, f"internal error: {type(err).__name__}")
+            self.polls += 1
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+        try:
+            self.backend.close()
+        except Exception:  # closing a dead source
+            pass
 
 
 class Feeds:

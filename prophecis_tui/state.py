@@ -12,8 +12,8 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from .domain import (DeploymentState, Event, Health, JobState, ModelDeployment, Namespace, NamespaceSummary, Node,
-                     Notebook, NotebookState, Pod, Quota, SourceHealth, TrainingJob)
+from .domain import (DeploymentState, Event, GpuSample, Health, JobState, ModelDeployment, Namespace,
+                     NamespaceSummary, Node, Notebook, NotebookState, Pod, Quota, SourceHealth, TrainingJob)
 
 KINDS = ("namespaces", "nodes", "pods", "notebooks", "trainingjobs", "deployments", "quotas")
 
@@ -34,6 +34,8 @@ class State:
         self._summary_cache: tuple[int, list[NamespaceSummary], int] | None = None  # version, rows, GPUs held
         self._partial: set[str] = set()  # resources known only per namespace (no cluster-wide list)
         self._listing: set[str] = set()  # resources whose first list is still arriving, page by page
+        self._gpus: list[GpuSample] = []  # the metrics source's last look at every GPU
+        self.gpu_source = ""  # which source that was ("dcgm", "prometheus", "nvml")
 
     # ------------------------------------------------------------------ writing (feed threads)
     def add_page(self, resource: str, kind: str, items: Iterable[Any]) -> None:
@@ -83,6 +85,17 @@ class State:
     def _changed(self, kind: str) -> None:
         self.version += 1
         self._dirty.add(kind)
+
+    def set_gpus(self, samples: Iterable[GpuSample], source: str) -> None:
+        """A metrics source's new look at every GPU: it replaces the last one."""
+        fresh = list(samples)
+        with self._lock:
+            self._gpus, self.gpu_source = fresh, source
+            self._changed("gpus")
+
+    def gpus(self) -> list[GpuSample]:
+        with self._lock:
+            return list(self._gpus)
 
     def set_health(self, key: str, health: SourceHealth) -> None:
         with self._lock:

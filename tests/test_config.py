@@ -65,7 +65,7 @@ def test_defaults(env):
     assert s.no_color is False
     eff = s.for_context()
     assert isinstance(eff, EffectiveSettings)
-    assert eff.metrics.source == "none" and eff.cmdb.source == "none"
+    assert eff.metrics.source == "auto" and eff.cmdb.source == "none"
     assert eff.read_only is False and eff.theme == "textual-dark"
 
 
@@ -348,7 +348,7 @@ def test_validation_error_names_dotted_key(tmp_path, env):
     with pytest.raises(ConfigError) as e:
         load_settings(cfg, env=env)
     assert str(e.value) == (
-        f"{cfg}: contexts.prod.metrics.source: Input should be 'prometheus', 'dcgm', 'nvml' or 'none'"
+        f"{cfg}: contexts.prod.metrics.source: Input should be 'prometheus', 'dcgm', 'nvml', 'auto' or 'none'"
     )
     cfg = write(tmp_path / "d.toml", "refresh_seconds = 10\n[ui]\nthem = 'x'\n")
     with pytest.raises(ConfigError) as e:

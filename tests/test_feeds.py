@@ -178,3 +178,42 @@ def test_a_feed_stopped_while_waiting_for_its_turn_ends():
     stop.set()
     t.join(2)
     assert not t.is_alive()
+
+
+def test_the_metrics_poller_keeps_the_last_numbers_through_an_outage():
+    from backends.dcgm import DcgmScrape
+    from prophecis_tui.feeds import MetricsPoller
+    from tests.backends.test_dcgm_scrape import MODERN, Exporter
+
+    exporter = Exporter()
+    state = State()
+    poller = MetricsPoller(DcgmScrape(exporter.url, timeout=1.0), state, interval=0.05)
+    health = lambda: state.source_health("metrics")  # noqa: E731
+    try:
+        poller.start()
+        wait_until(lambda: len(state.gpus()) == 2 and health().state == Health.LIVE, what="GPUs in the state")
+        assert state.gpu_source == "dcgm" and "gpus" in state.changed_kinds()
+        exporter.status = 503
+        wait_until(lambda: health().state == Health.STALE, what="stale")
+        assert "HTTP 503" in health().reason and len(state.gpus()) == 2  # the last numbers stay
+        exporter.status, exporter.text = 200, MODERN.replace("} 87", "} 12")
+        wait_until(lambda: health().state == Health.LIVE and state.gpus()[0].util == 12, what="live again")
+    finally:
+        poller.stop()
+        poller.join(2)
+        exporter.close()
+
+
+def test_a_source_that_never_answers_is_failing_not_stale():
+    from backends.dcgm import DcgmScrape
+    from prophecis_tui.feeds import MetricsPoller
+
+    state = State()
+    poller = MetricsPoller(DcgmScrape("http://127.0.0.1:9/metrics", timeout=0.5), state, interval=0.05)
+    try:
+        poller.start()
+        wait_until(lambda: state.source_health("metrics").state == Health.FAILING, what="failing")
+        assert state.gpus() == [] and "cannot scrape" in state.source_health("metrics").reason
+    finally:
+        poller.stop()
+        poller.join(2)

@@ -234,12 +234,16 @@ class Simulation:
         with os.fdopen(fd, "w") as fh:
             yaml.safe_dump(cfg, fh, sort_keys=False)
         os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+        ca = d / "ca.crt"  # what the console trusts for the exporter below (`sim --write-config` keeps it there)
+        if not ca.exists():
+            ca.write_bytes(self.tls.ca_pem)
         console = d / "config.toml"  # for `prophecis-tui --config DIR/config.toml`
         console.write_text(
             "# prophecis-tui console settings for this simulator (written by `prophecis-tui sim`)\n"
             f"kubeconfig = {json.dumps(str(path))}\ncontext = \"sim-admin\"\n\n"
             # the simulated dcgm-exporter of every GPU node, on the API's port (TLS, signed by the
             # kubeconfig's CA, which `sim --write-config DIR` keeps in DIR/ca.crt), no credentials
-            f"[metrics]\nsource = \"dcgm\"\ndcgm_url = {json.dumps(server + '/dcgm/metrics')}\n\n"
+            f"[metrics]\nsource = \"dcgm\"\ndcgm_url = {json.dumps(server + '/dcgm/metrics')}\n"
+            f"ca_file = {json.dumps(str(ca))}\n\n"
             "[contexts.sim-viewer]\nread_only = true\n")
         return path
