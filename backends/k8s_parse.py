@@ -173,6 +173,7 @@ def parse_namespace(obj: Any) -> Namespace:
         gpu_model=_s(ann.get("lb-gpu-model")),
         created=parse_time(md.get("creationTimestamp")),
         terminating=phase == "Terminating" or md.get("deletionTimestamp") is not None,
+        node_selector=sel,
     )
 
 
@@ -191,6 +192,7 @@ def parse_node(obj: Any) -> Node:
         gpu_allocatable=_i(_d(status.get("allocatable")).get(GPU)),
         department=_s(labels.get("lb-department")), app=_s(labels.get("lb-app")),
         created=parse_time(md.get("creationTimestamp")),
+        labels=_str_map(labels),
     )
 
 
@@ -650,8 +652,15 @@ def _hard_used(hard: dict, used: dict, keys: tuple[str, ...]) -> tuple[float | N
     return None, 0.0
 
 
+LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
+
+
 def parse_quota(obj: Any) -> Quota:
-    """A namespace's ResourceQuota (mlss-default-rq): GPUs, CPU cores and memory bytes, hard and used."""
+    """A namespace's ResourceQuota (mlss-default-rq): GPUs, CPU cores and memory bytes, hard and used.
+
+    Also the hard ``requests.nvidia.com/gpu`` (the tenant's base) and ``limits.nvidia.com/gpu``
+    (where a maximum may be written) each on its own, and the annotations (where a maximum may be
+    written too), kubectl's copy of the whole object left out."""
     obj = _d(obj)
     md, status = _meta(obj), _d(obj.get("status"))
     hard = _d(status.get("hard")) or _d(_d(obj.get("spec")).get("hard"))
@@ -659,10 +668,14 @@ def parse_quota(obj: Any) -> Quota:
     gpu_hard, gpu_used = _hard_used(hard, used, _QUOTA_KEYS["gpu"])
     cpu_hard, cpu_used = _hard_used(hard, used, _QUOTA_KEYS["cpu"])
     mem_hard, mem_used = _hard_used(hard, used, _QUOTA_KEYS["memory"])
+    annotations = _str_map(_annotations(md))
+    annotations.pop(LAST_APPLIED_ANNOTATION, None)
     return Quota.model_construct(
-        uid=_s(md.get("uid")), namespace=_s(md.get("namespace")),
+        uid=_s(md.get("uid")), namespace=_s(md.get("namespace")), name=_s(md.get("name")),
         gpu_hard=gpu_hard, gpu_used=gpu_used, cpu_hard=cpu_hard, cpu_used=cpu_used,
         memory_hard=mem_hard, memory_used=mem_used,
+        gpu_base=parse_quantity(hard.get("requests." + GPU)), gpu_limit=parse_quantity(hard.get("limits." + GPU)),
+        annotations=annotations,
     )
 
 

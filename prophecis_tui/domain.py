@@ -63,6 +63,7 @@ class Namespace(Model):
     gpu_model: str = ""
     created: datetime | None = None
     terminating: bool = False
+    node_selector: dict[str, str] = {}  # the scheduler.alpha.kubernetes.io/node-selector annotation, read
 
 
 class Node(Model):
@@ -76,6 +77,7 @@ class Node(Model):
     department: str = ""
     app: str = ""
     created: datetime | None = None
+    labels: dict[str, str] = {}  # what a namespace's node selector is matched against (hardware-type, lb-*)
 
 
 class Pod(Model):
@@ -211,16 +213,25 @@ class Event(Model):
 
 
 class Quota(Model):
-    """A namespace's `mlss-default-rq`. A hard value of None means the quota sets no limit."""
+    """A namespace's `mlss-default-rq`. A hard value of None means the quota sets no limit.
+
+    ``gpu_hard``/``gpu_used`` speak of the first GPU key the quota limits (``requests.``, else
+    ``limits.``); ``gpu_base`` and ``gpu_limit`` are the hard ``requests.nvidia.com/gpu`` and
+    ``limits.nvidia.com/gpu`` themselves (the latter is accepted by the apiserver but never counted).
+    """
 
     uid: str
     namespace: str
+    name: str = ""
     gpu_hard: float | None = None
     gpu_used: float = 0.0
+    gpu_base: float | None = None
+    gpu_limit: float | None = None
     cpu_hard: float | None = None
     cpu_used: float = 0.0
     memory_hard: float | None = None
     memory_used: float = 0.0
+    annotations: dict[str, str] = {}  # kubectl's last-applied-configuration left out
 
 
 class GpuSample(Model):

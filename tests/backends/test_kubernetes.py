@@ -560,6 +560,8 @@ def test_parsed_namespaces_and_nodes(small, small_backend) -> None:
     nodes = k.list("nodes").items
     gpu = [n for n in nodes if n.gpu_capacity]
     assert gpu and all(n.gpu_model and n.department for n in gpu)
+    assert all(n.labels.get("hardware-type") == "NVIDIAGPU" for n in gpu)
+    assert nss[NS].node_selector == {"lb-department": "risk", "lb-app": "scorecard"}
     assert all(n.ready for n in nodes)
 
 
@@ -1182,6 +1184,22 @@ def test_namespace_and_node() -> None:
                    "conditions": [{"type": "Ready", "status": "False"}]}})
     assert (node.ready, node.unschedulable, node.gpu_model, node.gpu_capacity, node.gpu_allocatable) == \
         (False, True, "NVIDIA-A100", 8, 7)
+    assert n.node_selector == {"lb-department": "risk", "lb-app": "scorecard"}
+    assert node.labels == {"nvidia.com/gpu.product": "NVIDIA-A100", "lb-department": "risk", "lb-app": "x"}
+    assert kp.parse_namespace({"metadata": {"name": "x"}}).node_selector == {}
+
+
+def test_quota_base_limit_name_and_annotations() -> None:
+    q = kp.parse_quota({"metadata": {"name": "mlss-default-rq", "namespace": "ns", "annotations": {
+        "prophecis.webank.com/gpu-max": "12", kp.LAST_APPLIED_ANNOTATION: "{...}"}},
+        "spec": {"hard": {"requests.nvidia.com/gpu": "8", "limits.nvidia.com/gpu": "16"}},
+        "status": {"hard": {"requests.nvidia.com/gpu": "8", "limits.nvidia.com/gpu": "16"},
+                   "used": {"requests.nvidia.com/gpu": "3"}}})
+    assert (q.name, q.gpu_base, q.gpu_limit, q.gpu_hard, q.gpu_used) == ("mlss-default-rq", 8.0, 16.0, 8.0, 3.0)
+    assert q.annotations == {"prophecis.webank.com/gpu-max": "12"}
+    limits_only = kp.parse_quota({"metadata": {"namespace": "ns"}, "spec": {"hard": {"limits.nvidia.com/gpu": "4"}}})
+    assert (limits_only.gpu_base, limits_only.gpu_limit, limits_only.gpu_hard) == (None, 4.0, 4.0)
+    assert kp.parse_quota({"metadata": {"namespace": "ns"}}).gpu_base is None
 
 
 @pytest.mark.parametrize("text,value", [
