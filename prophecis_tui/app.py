@@ -18,6 +18,7 @@ from backends.base import Identity, KubernetesBackend
 from screens.audit import AuditScreen
 from screens.deployments import DeploymentsScreen
 from screens.events import EventsScreen
+from screens.gpu import GpuScreen
 from screens.jobs import JobsScreen
 from screens.modals import ConfirmAction, TextView
 from screens.notebooks import NotebooksScreen
@@ -44,15 +45,16 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "jobs": (("job", "tfjobs", "pytorchjobs", "training"), "training jobs: replicas, failures, kill, re-run"),
     "deploy": (("deployments", "sdep", "models"), "model deployments: scale, stop, start, test prediction"),
     "pods": (("po", "pod"), "pods, with why they are pending"),
+    "gpu": (("gpus",), "every GPU: heat map, utilisation, memory, temperature, who holds it"),
     "events": (("ev", "event"), "the cluster's events, warnings first"),
     "audit": ((), "every action taken with this console"),
     "help": (("h",), "every key and command"),
     "quit": (("q", "q!"), "leave the console"),
 }
-PLANNED = {"gpu": "GPU utilisation", "quota": "GPU quota", "alerts": "alerts", "linkis": "Linkis",
+PLANNED = {"quota": "GPU quota", "alerts": "alerts", "linkis": "Linkis",
            "logs": "the log view"}
 RESOURCE_SCREENS = {"nb": NotebooksScreen, "jobs": JobsScreen, "deploy": DeploymentsScreen, "pods": PodsScreen,
-                    "events": EventsScreen}
+                    "events": EventsScreen, "gpu": GpuScreen}
 
 
 class ConsoleCommands(Provider):

@@ -230,7 +230,11 @@ class ResourceScreen(PacedRefresh, Screen):
             self.table.set_rows(msg.rows, msg.index)
             self._summary()
             self._detail()
+            self.rows_shown()
         self._check_permissions()
+
+    def rows_shown(self) -> None:
+        """After each new list is on screen: what a subclass draws besides the table."""
 
     def _summary(self) -> None:
         rows = self.table.rows

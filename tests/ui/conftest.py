@@ -26,6 +26,7 @@ class Console:
         self.kubeconfig = kubeconfig
         self.audit = audit
         self.sessions: list[Session] = []
+        self.metrics: dict | None = None  # [metrics] settings for new sessions; None: no metrics at all
 
     def session(self, context: str = "sim-admin", *, wait: bool = True, read_only: bool = False) -> Session:
         backend = Kubernetes.from_kubeconfig(str(self.kubeconfig), context, read_only=read_only)
@@ -37,9 +38,19 @@ class Console:
         for spec in builtin_actions():
             actions.register(spec)
         s = Session(backend, state, feeds, identity, read_only, actions)
+        if self.metrics is not None:  # GPU numbers from the simulator's dcgm-exporter, as the demo reads them
+            from prophecis_tui.cli import metrics_backend
+            from prophecis_tui.config import MetricsSettings
+            from prophecis_tui.feeds import MetricsPoller
+            source, s.metrics_note = metrics_backend(MetricsSettings(**self.metrics), str(self.kubeconfig.parent))
+            if source is not None:
+                s.metrics = MetricsPoller(source, state, interval=0.2)
+                s.metrics.start()
         self.sessions.append(s)
         if wait:
             wait_until(lambda: feeds.planned.is_set() and all(f.live for f in feeds.feeds))
+            if s.metrics is not None:
+                wait_until(lambda: state.gpus(), what="GPU numbers")
         return s
 
     def app(self, context: str = "sim-admin", *, read_only_contexts: tuple[str, ...] = (), **kw) -> ProphecisApp:

@@ -45,3 +45,19 @@ def test_workload_screen(console, snap_compare, command):
 def test_notebooks_80x24(console, snap_compare):
     app = console.app()
     assert snap_compare(app, terminal_size=(80, 24), run_before=_screen_ready(app, "nb"))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+def test_gpu_screen(console, snap_compare, size):
+    """The GPUs of the small world from its simulated dcgm-exporter (frozen clock: the same numbers each run)."""
+    console.metrics = {}
+    app = console.app()
+
+    async def ready(pilot):
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        app.run_command("gpu")
+        await settle(pilot, lambda: getattr(app.screen, "NAME", "") == "gpu" and app.screen.table.row_count >= 64
+                     and app.screen.context is not None and "from dcgm" in str(app.screen.query_one("#summary").render()))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)

@@ -1,0 +1,53 @@
+"""`:gpu` against the simulator's dcgm-exporter: every GPU, who holds it, the heat map; and no source at all."""
+
+from __future__ import annotations
+
+from screens.gpu import GpuScreen
+from widgets.gpu_heatmap import GpuHeatmap
+from widgets.resource_table import ResourceTable
+
+from .test_console import settle
+
+
+async def test_every_gpu_with_its_numbers_and_holder(console):
+    console.metrics = {}  # nothing configured: the demo's exporter ('auto')
+    app = console.app()
+    nodes = console.thread.call(lambda: {n.name: n.gpus for n in console.sim.engine.nodes.values() if n.gpus})
+    async with app.run_test(size=(200, 50)) as pilot:
+        app.run_command("gpu")
+        await settle(pilot, lambda: isinstance(app.screen, GpuScreen) and app.screen.table.row_count)
+        t = app.screen.query_one(ResourceTable)
+        assert t.row_count == sum(nodes.values())
+        held = [r.g for r in t.rows if r.g.pod]
+        pods = {(p.namespace, p.name): p for p in app.session.state.pods()}
+        assert held and all(pods[(g.namespace, g.pod)].node == g.node for g in held)
+        texts = t.row_texts()
+        nb = next(i for i, r in enumerate(t.rows) if texts[i].find("Notebook/") >= 0)
+        assert t.rows[nb].g.pod in texts[nb]  # a notebook's GPU names the notebook, not its StatefulSet
+        heat = str(app.screen.query_one(GpuHeatmap).render())
+        assert all(node in heat for node in nodes)
+        summary = str(app.screen.query_one("#summary").render())
+        assert "from dcgm" in summary and "hot" in summary
+        header = str(app.screen.query_one("StatusHeader").render())
+        assert "metrics live" in header
+        await pilot.press("slash", *"free", "enter")  # the filter works on GPUs too: the free ones
+        await settle(pilot, lambda: t.row_count and all(not r.g.pod for r in t.rows))
+        await pilot.press("d")  # a free GPU has no pod to describe: it says so
+        await settle(pilot, lambda: any("no pod holds this GPU" in str(n.message) for n in app._notifications))
+        await pilot.press("slash", "ctrl+u", *"held", "enter")
+        await settle(pilot, lambda: t.row_count and all(r.g.pod for r in t.rows))
+        await pilot.press("d")  # describe the pod that holds it
+        from screens.modals import TextView
+        await settle(pilot, lambda: isinstance(app.screen, TextView))
+        assert t.current.g.pod in app.screen.text
+
+
+async def test_no_metrics_source_says_how_to_configure_one(console):
+    console.metrics = {"source": "none"}
+    app = console.app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.run_command("gpu")
+        await settle(pilot, lambda: isinstance(app.screen, GpuScreen) and app.screen.loaded)
+        heat = str(app.screen.query_one(GpuHeatmap).render())
+        assert "GPU metrics are off" in heat and "prometheus_url" in heat and "dcgm_url" in heat
+        assert app.screen.table.row_count == 0
