@@ -103,6 +103,8 @@ DEFAULT_NOTEBOOK_IMAGES = (
     "wedatasphere/prophecis:pytorch-2.1.2-cuda12.1-py310",
 )
 DEFAULT_WORKSPACE = "/data/bdap-ss/mlss-data/{user}"
+#: The ``[quota] max_annotation`` default (the same key as prophecis_tui.quota.DEFAULT_MAX_ANNOTATION).
+DEFAULT_QUOTA_MAX_ANNOTATION = "prophecis.webank.com/gpu-max"
 
 
 # -------------------------------------------------------------------------------------- errors
@@ -316,6 +318,23 @@ def _check_workspace(value: str) -> str:
     return value
 
 
+def _check_annotation_key(value: str) -> str:
+    """A Kubernetes annotation key: an optional DNS-subdomain prefix and "/", then a name of at most
+    63 characters (alphanumerics, '-', '_', '.'; alphanumeric at both ends)."""
+    value = value.strip()
+    prefix, _, name = value.rpartition("/")
+    if "/" in prefix:
+        raise ValueError(f"{value!r} is not an annotation key: at most one '/'")
+    if prefix and (len(prefix) > 253 or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
+                                                         prefix)):
+        raise ValueError(f"{value!r} is not an annotation key: the prefix must be a DNS subdomain, "
+                         "e.g. prophecis.webank.com")
+    if not name or len(name) > 63 or not re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", name):
+        raise ValueError(f"{value!r} is not an annotation key: the name must be 1-63 letters, digits, "
+                         "'-', '_' or '.', starting and ending with a letter or digit")
+    return value
+
+
 Url = Annotated[str, AfterValidator(_check_url)]
 Theme = Annotated[str, AfterValidator(_check_theme)]
 NamespaceName = Annotated[str, AfterValidator(_check_namespace)]
@@ -328,6 +347,7 @@ RefreshSeconds = Annotated[float, Field(ge=0.05, le=5.0, allow_inf_nan=False)]
 Image = Annotated[str, AfterValidator(_check_image)]
 ImageList = Annotated[list[Image], AfterValidator(_check_images)]
 WorkspaceTemplate = Annotated[str, AfterValidator(_check_workspace)]
+AnnotationKey = Annotated[str, AfterValidator(_check_annotation_key)]
 
 
 # ------------------------------------------------------------------------------------ sections
@@ -478,6 +498,25 @@ class NotebooksOverride(_Section):
     )
 
 
+class QuotaSettings(_Section):
+    """``[quota]``: how the quota screen reads (and the "edit quota" action writes) a tenant's GPU max."""
+
+    max_annotation: AnnotationKey = Field(
+        DEFAULT_QUOTA_MAX_ANNOTATION,
+        description="Annotation on a namespace's quota (mlss-default-rq) that holds its maximum GPU "
+        "count (how far it may burst above the base, requests.nvidia.com/gpu). Without it the "
+        "max is the quota's hard limits.nvidia.com/gpu, else there is none.",
+    )
+
+
+class QuotaOverride(_Section):
+    """``[quota]`` in a context section: every key optional (unset = the top level's)."""
+
+    max_annotation: AnnotationKey | None = Field(
+        None, description="Annotation holding the GPU max on this context's quotas."
+    )
+
+
 class ContextSettings(_Section):
     """``[contexts.<kube-context>]``: overrides for one Kubernetes context (unset = inherit)."""
 
@@ -520,6 +559,9 @@ class ContextSettings(_Section):
     )
     notebooks: NotebooksOverride = Field(
         default_factory=NotebooksOverride, description="Notebook images, URL and workspace for this context."
+    )
+    quota: QuotaOverride = Field(
+        default_factory=QuotaOverride, description="Where this context's quotas keep their GPU max."
     )
 
 
@@ -577,6 +619,7 @@ class EffectiveSettings(BaseModel):
     linkis_password: SecretStr | None
     cmdb: CmdbSettings
     notebooks: NotebooksSettings = Field(default_factory=NotebooksSettings)
+    quota: QuotaSettings = Field(default_factory=QuotaSettings)
 
     def resolve_linkis_token(self) -> SecretStr | None:
         """The Linkis token: from the environment, else read from ``linkis_token_file``."""
@@ -711,6 +754,10 @@ class Settings(BaseSettings):
         default_factory=NotebooksSettings,
         description="The notebook form's images and default workspace, and notebook URLs.",
     )
+    quota: QuotaSettings = Field(
+        default_factory=QuotaSettings,
+        description="Where each tenant's GPU max is kept on its quota.",
+    )
     contexts: dict[NonEmpty, ContextSettings] = Field(
         default_factory=dict,
         description="Per-Kubernetes-context overrides, [contexts.<name>].",
@@ -808,6 +855,7 @@ class Settings(BaseSettings):
         metrics = self.metrics.model_dump(exclude_unset=False)
         cmdb = self.cmdb.model_dump(exclude_unset=False)
         notebooks = self.notebooks.model_dump()
+        quota = self.quota.model_dump()
 
         if section is not None:
             base = ("contexts", key)
@@ -833,7 +881,8 @@ class Settings(BaseSettings):
                 value = getattr(section, attr)
                 if value is not None and wins(top_path, (attr,)):
                     values[attr] = value
-            for sub, target in (("metrics", metrics), ("cmdb", cmdb), ("notebooks", notebooks)):
+            for sub, target in (("metrics", metrics), ("cmdb", cmdb), ("notebooks", notebooks),
+                                ("quota", quota)):
                 override = getattr(section, sub)
                 for attr in type(override).model_fields:
                     value = getattr(override, attr)
@@ -843,6 +892,7 @@ class Settings(BaseSettings):
         values["metrics"] = _resolve_metrics(metrics)
         values["cmdb"] = _resolve_cmdb(cmdb)
         values["notebooks"] = notebooks
+        values["quota"] = quota
         where = f"contexts.{_dotted((ctx_name,))}: " if section is not None else ""
         try:
             return EffectiveSettings(**values)

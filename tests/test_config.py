@@ -517,6 +517,39 @@ def test_bad_notebooks_setting_in_a_context_names_it(tmp_path, env):
     assert "contexts.prod.notebooks.url_base" in str(e.value)
 
 
+# -------------------------------------------------------------------------------------- quota
+def test_quota_max_annotation_default_is_the_quota_modules(env):
+    from prophecis_tui.quota import DEFAULT_MAX_ANNOTATION
+    assert load_settings(env=env).for_context().quota.max_annotation == DEFAULT_MAX_ANNOTATION
+
+
+def test_quota_max_annotation_from_file_env_and_context(tmp_path, env):
+    cfg = write(tmp_path / "c.toml", """
+[quota]
+max_annotation = "mlss.example.com/gpu-max"
+[contexts.prod.quota]
+max_annotation = "gpu-max"
+""")
+    s = load_settings(cfg, env=env)
+    assert s.for_context("dev").quota.max_annotation == "mlss.example.com/gpu-max"
+    assert s.for_context("prod").quota.max_annotation == "gpu-max"
+    s = load_settings(cfg, env={**env, "PROPHECIS_TUI_CONTEXTS__PROD__QUOTA__MAX_ANNOTATION": "env.example/max"})
+    assert s.for_context("prod").quota.max_annotation == "env.example/max"
+
+
+@pytest.mark.parametrize("value, needle", [
+    ('""', "the name must be"),
+    ('"a/b/c"', "at most one '/'"),
+    ('"Bad_Prefix/gpu-max"', "DNS subdomain"),
+    ('"example.com/-gpu"', "the name must be"),
+])
+def test_bad_quota_max_annotation(tmp_path, env, value, needle):
+    cfg = write(tmp_path / "c.toml", f"[quota]\nmax_annotation = {value}\n")
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg, env=env)
+    assert needle in str(e.value) and "quota.max_annotation" in str(e.value)
+
+
 # -------------------------------------------------------------------------------- the example
 _COMMENTED_SETTING = re.compile(r'^#\s?((?:[A-Za-z0-9_-]+|"[^"]*")\s*=.*|\[[^\]]+\]\s*)$')
 
