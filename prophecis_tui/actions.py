@@ -82,6 +82,8 @@ class ActionSpec:
     takes_context: bool = False  # perform gets an ActionContext as a fourth argument
     audit_params: Callable[[dict], dict] | None = None  # the params as written to the audit row
     precheck: Callable[[ActionContext, Target], str] | None = None  # cheap, local: why it cannot run now ("")
+    validate: Callable[[Target, dict], str] | None = None  # local: why these params are refused (""); checked
+    #                                                        before the confirmation, nothing is sent when it refuses
 
     @property
     def event_reason(self) -> str:
@@ -241,6 +243,11 @@ class Actions:
         if not allowed.allowed:
             self._record(action_id, "refused", spec, target, written, reason, "refused", allowed.reason)
             raise Forbidden(allowed.reason)
+        if spec.validate is not None:
+            why = spec.validate(target, params)
+            if why:
+                self._record(action_id, "refused", spec, target, written, reason, "refused", why)
+                raise Invalid(why, status=422)
         if spec.dangerous and not confirmed:
             raise NeedsConfirmation(self.describe(action, target, params), title=spec.title,
                                     needs_reason=spec.destructive)
@@ -632,6 +639,72 @@ def _predict_audit(p: dict) -> dict:
             "port": int(p.get("port") or PREDICT_PORT), "payload_bytes": _payload_size(p)}
 
 
+# ---------------------------------------------------------------- quota
+GPU_BASE_KEY = "requests.nvidia.com/gpu"
+
+
+def _whole(value: Any) -> int | None:
+    """A GPU count given as a whole number (int, or its text); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def quota_patch(p: dict) -> dict:
+    """The merge patch of an edit: the base as the hard requests.nvidia.com/gpu, the max as the
+    annotation (null removes it: no max)."""
+    mx = p.get("max")
+    return {"metadata": {"annotations": {p["max_annotation"]: None if mx in (None, "") else str(_whole(mx))}},
+            "spec": {"hard": {GPU_BASE_KEY: str(_whole(p["base"]))}}}
+
+
+def _validate_quota(t: Target, p: dict) -> str:
+    """The registry's own check of an edit's params (the screen checks first, with the node capacity
+    from the live state: prophecis_tui.quota.validate_quota_edit)."""
+    base, mx = _whole(p.get("base")), p.get("max")
+    if base is None or base < 0:
+        return f"the GPU base must be a whole number of 0 or more, not {p.get('base')!r}"
+    if mx not in (None, ""):
+        m = _whole(mx)
+        if m is None or m < 0:
+            return f"the GPU maximum must be a whole number of 0 or more, not {mx!r}"
+        if base > m:
+            return f"the GPU base ({base}) cannot be above the maximum ({m})"
+    cap = p.get("node_gpus")
+    if cap is None:
+        return "the GPU capacity of the namespace's nodes is not known, so the base cannot be checked"
+    if base > int(cap):
+        return f"the GPU base ({base}) is above the {int(cap)} GPUs of the nodes the namespace's node selector matches"
+    if not p.get("max_annotation"):
+        return "no annotation key for the GPU maximum ([quota] max_annotation)"
+    return ""
+
+
+def _quota_path(t: Target) -> str:
+    return f"/api/v1/namespaces/{t.namespace}/resourcequotas/{t.name}"
+
+
+def _edit_quota(backend: Any, t: Target, p: dict) -> Outcome:
+    backend.patch("resourcequotas", t.namespace, t.name, quota_patch(p), what="edit quota")
+    mx = p.get("max")
+    new = f"base {_whole(p['base'])}, max {'none' if mx in (None, '') else _whole(mx)}"
+    old = ""
+    if "old_base" in p or "old_max" in p:
+        def n(v: Any) -> str:
+            return "none" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+        old = f" (was base {n(p.get('old_base'))}, max {n(p.get('old_max'))})"
+    return Outcome(f"quota {t.namespace}/{t.name}: GPU {new}{old}", {"patch": quota_patch(p)})
+
+
+def _describe_quota_edit(t: Target, p: dict) -> str:
+    body = json.dumps(quota_patch(p), separators=(",", ":"))
+    return f"PATCH {_quota_path(t)} (merge) {body}"
+
+
 def builtin_actions() -> list[ActionSpec]:
     kf = "kubeflow.org"
     v1 = f"{kf}/v1"  # a describe of a `served` spec gets the served version; called with two arguments: v1
@@ -677,4 +750,7 @@ def builtin_actions() -> list[ActionSpec]:
                    dangerous=True, destructive=True, api_version=SELDON_VERSION),
         ActionSpec("deployment.predict", "Test prediction", "create", "", "services/proxy", _predict,
                    _describe_predict, api_version=SELDON_VERSION, audit_params=_predict_audit),
+        # quota: an admin's change of a tenant's GPU base and max; confirmed, with a reason
+        ActionSpec("quota.edit", "Edit quota", "patch", "", "resourcequotas", _edit_quota, _describe_quota_edit,
+                   dangerous=True, destructive=True, api_version="v1", validate=_validate_quota),
     ]

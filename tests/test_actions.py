@@ -13,7 +13,7 @@ from backends.kubernetes import Kubernetes
 from tests.conftest import CONTEXTS, START, wait_until
 from prophecis_tui.actions import (RERUN_LABEL, Actions, NeedsConfirmation, NeedsReason, Outcome, Result, Target,
                                    builtin_actions, rerun_body, rerun_name, stopped_deployments)
-from prophecis_tui.domain import DeploymentState, Forbidden, ReadOnly
+from prophecis_tui.domain import DeploymentState, Forbidden, Invalid, ReadOnly
 from prophecis_tui.forms import sample_payload, validate_notebook
 from prophecis_tui.simulator.engine import EVENTS, PODS
 from prophecis_tui.simulator.notebooks import NOTEBOOKS
@@ -642,3 +642,63 @@ def test_a_prediction_that_fails_is_reported_not_raised(rig):
     assert not rig.events(t.name, "ProphecisTUITestPrediction")  # only a successful action leaves an Event
     bad = acts.run("deployment.predict", t, params={"predictor": "default", "path": "x", "payload": "{not json"})
     assert not bad.ok and "not JSON" in bad.message
+
+
+# ------------------------------------------------------------------------------------------ quota.edit
+def _quota_target(rig) -> Target:
+    return Target("ResourceQuota", rig.sim.world.tenants[0].name, "mlss-default-rq")
+
+
+def test_edit_quota_patches_base_and_max_with_confirmation_reason_audit_and_event(rig):
+    from prophecis_tui.simulator.engine import QUOTAS
+    acts = rig.actions()
+    t = _quota_target(rig)
+    params = {"base": 2, "max": 5, "max_annotation": "prophecis.webank.com/gpu-max", "node_gpus": 8,
+              "old_base": 4.0, "old_max": None}
+    with pytest.raises(NeedsConfirmation) as asked:
+        acts.run("quota.edit", t, params=params)
+    assert asked.value.needs_reason
+    assert asked.value.call == (f"PATCH /api/v1/namespaces/{t.namespace}/resourcequotas/mlss-default-rq (merge) "
+                                '{"metadata":{"annotations":{"prophecis.webank.com/gpu-max":"5"}},'
+                                '"spec":{"hard":{"requests.nvidia.com/gpu":"2"}}}')
+    with pytest.raises(NeedsReason):
+        acts.run("quota.edit", t, params=params, confirmed=True)
+    assert not rig.mutations()
+    result = acts.run("quota.edit", t, params=params, confirmed=True, reason="tenant asked for burst room")
+    assert result.ok and "base 2, max 5" in result.message and "was base 4, max none" in result.message
+    q = rig.get(QUOTAS, t.namespace, t.name)
+    assert q["spec"]["hard"]["requests.nvidia.com/gpu"] == "2"
+    assert q["metadata"]["annotations"]["prophecis.webank.com/gpu-max"] == "5"
+    rows = [r for r in rig.audit.records() if r.action == "quota.edit"]
+    assert [(r.phase, r.outcome) for r in rows] == [("before", "started"), ("after", "ok")]
+    assert rows[0].params["base"] == 2 and rows[0].reason == "tenant asked for burst room"
+    (event,) = rig.events("mlss-default-rq", "ProphecisTUIEditQuota")
+    assert event["involvedObject"]["kind"] == "ResourceQuota" and "tenant asked for burst room" in event["message"]
+    # an empty max removes the annotation: no max
+    acts.run("quota.edit", t, params={**params, "max": None}, confirmed=True, reason="no burst")
+    assert "prophecis.webank.com/gpu-max" not in (rig.get(QUOTAS, t.namespace, t.name)["metadata"]
+                                                  .get("annotations") or {})
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"base": 6, "max": 4}, "cannot be above the maximum"),
+    ({"base": 9, "max": 12}, "above the 8 GPUs"),
+    ({"base": -1}, "0 or more"),
+    ({"base": "1.5"}, "whole number"),
+    ({"node_gpus": None}, "capacity of the namespace's nodes is not known"),
+])
+def test_edit_quota_refuses_bad_params_before_anything_is_sent(rig, change, needle):
+    acts = rig.actions()
+    params = {"base": 2, "max": 5, "max_annotation": "prophecis.webank.com/gpu-max", "node_gpus": 8, **change}
+    with pytest.raises(Invalid) as refused:
+        acts.run("quota.edit", _quota_target(rig), params=params, confirmed=True, reason="r")
+    assert needle in refused.value.message
+    assert not rig.mutations()
+    (row,) = rig.audit.records()
+    assert (row.action, row.phase, row.outcome) == ("quota.edit", "refused", "refused") and needle in row.message
+
+
+def test_a_viewer_may_not_edit_quota(rig):
+    acts = rig.actions("viewer")
+    perm = acts.permission("quota.edit", _quota_target(rig))
+    assert not perm.allowed and "may not patch resourcequotas" in perm.reason
