@@ -12,7 +12,7 @@ import ssl
 import time
 from collections import deque
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import urllib3
@@ -20,7 +20,10 @@ import urllib3
 from prophecis_tui.domain import GpuSample, Unavailable
 
 from .gpu_labels import FIELDS, gpu_entry, identify
-from .promtext import parse
+from .promtext import labels_of, series_lines
+
+_NAMES = frozenset(FIELDS)
+_MISSING = object()
 
 Point = tuple[float, float | None, float | None]  # unix time, utilisation %, memory %
 
@@ -77,7 +80,7 @@ class DcgmScrape:
         self.clock = clock
         self._hist: dict[str, _History] = {}
         self._args = (fine_seconds, coarse_step, coarse_seconds)
-        self.bad_lines = 0  # malformed lines seen in the last scrape
+        self._idents: dict[tuple[str, str], Any] = {}  # (exporter host, label text) -> the GPU and its pod
 
     def _fetch(self, url: str) -> str:
         try:
@@ -93,24 +96,24 @@ class DcgmScrape:
         now = self.clock()
         at = datetime.fromtimestamp(now, timezone.utc)
         gpus: dict[tuple[str, int], dict] = {}
-        errors, self.bad_lines = [], 0
+        errors = []
         for url in self.urls:
             try:
                 text = self._fetch(url)
             except Unavailable as err:
                 errors.append(err)
                 continue
-            parsed = parse(text)
-            self.bad_lines += parsed.bad
             host = urlsplit(url).hostname or ""
-            for s in parsed.series:
-                attr = FIELDS.get(s.name)
-                if attr is None:
-                    continue
-                ident = identify(s.labels, host)
+            cache = self._idents
+            if len(cache) > 200_000:  # pods come and go: their label texts with them
+                cache.clear()
+            for name, label_text, value in series_lines(text, _NAMES):
+                ident = cache.get((host, label_text), _MISSING)
+                if ident is _MISSING:  # read a series' labels once; later scrapes repeat the same text
+                    ident = cache[(host, label_text)] = identify(labels_of(label_text), host)
                 if ident is None:
                     continue
-                gpu_entry(gpus, ident, at=at)[attr] = None if math.isnan(s.value) else s.value
+                gpu_entry(gpus, ident, at=at)[FIELDS[name]] = None if math.isnan(value) else value
         if errors and not gpus:
             raise errors[0] if len(errors) == 1 else Unavailable(
                 f"no DCGM exporter answered ({len(errors)}): {errors[0].message}", source=self.name)

@@ -9,6 +9,7 @@ exporter's one bad series must not hide the others); ``bad`` counts them.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -106,3 +107,43 @@ def parse(text: str) -> Parsed:
 
 def iter_series(text: str) -> Iterator[Series]:
     yield from parse(text).series
+
+
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"')
+
+
+def labels_of(text: str) -> dict[str, str]:
+    """The labels of a ``{...}`` part (as ``series_lines`` gives it), escapes undone."""
+    out = {}
+    for m in _LABEL.finditer(text):
+        v = m.group(2)
+        out[m.group(1)] = v if "\\" not in v else re.sub(r"\\(.)", lambda e: _ESCAPES.get(e.group(0), e.group(1)), v)
+    return out
+
+
+def series_lines(text: str, names: set[str] | frozenset[str]) -> Iterator[tuple[str, str, float]]:
+    """The fast path for a scrape: (name, the raw ``{...}`` label text, value) of the series named in ``names``;
+    the others are skipped before their labels are read. The label text is stable from one scrape to the next,
+    so a caller can cache what it means. Malformed lines are skipped."""
+    for line in text.splitlines():
+        if not line or line[0] == "#":
+            continue
+        brace = line.find("{")
+        if brace == -1:
+            name, _, rest = line.partition(" ")
+            labels = ""
+        else:
+            name = line[:brace]
+            end = line.rfind("}")
+            if end < brace:
+                continue
+            labels, rest = line[brace:end + 1], line[end + 1:]
+        if name not in names:
+            continue
+        value = rest.split(None, 1)
+        if not value:
+            continue
+        try:
+            yield name, labels, _value(value[0])
+        except ValueError:
+            continue

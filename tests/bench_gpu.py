@@ -1,0 +1,56 @@
+"""Child of `make bench`: the `:gpu` screen on `large` (2,000 GPUs), its metrics polled every second; prints JSON.
+
+Measures the console's CPU while the GPU screen is on view and refreshing: process CPU time over wall time,
+in % of one core, over ``seconds`` once every GPU is on screen. The source is the simulator's dcgm-exporter,
+scraped directly (the parse of 12,000 series a second is part of the figure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+
+async def main(kubeconfig: str, seconds: float) -> dict:
+    from backends.kubernetes import Kubernetes
+    from prophecis_tui.app import ProphecisApp, Session
+    from prophecis_tui.cli import metrics_backend
+    from prophecis_tui.config import MetricsSettings
+    from prophecis_tui.feeds import Feeds, MetricsPoller, tune_interpreter
+    from prophecis_tui.state import State
+    from screens.gpu import GpuScreen
+
+    tune_interpreter()  # as `prophecis-tui` does after its imports
+    backend = Kubernetes.from_kubeconfig(kubeconfig, "sim-admin")
+    state = State()
+    feeds = Feeds(backend, state)
+    feeds.start()
+    source, _ = metrics_backend(MetricsSettings(), str(Path(kubeconfig).parent))
+    poller = MetricsPoller(source, state, interval=1.0)
+    poller.start()
+    session = Session(backend, state, feeds, backend.identity(), metrics=poller)
+    app = ProphecisApp(session)
+    out: dict = {}
+    async with app.run_test(size=(200, 50)):
+        app.run_command("gpu")
+        while not (isinstance(app.screen, GpuScreen) and app.screen.table.row_count >= 2000
+                   and all(f.live for f in feeds.feeds) and feeds.planned.is_set()):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(3.0)  # the first lists' aftermath settles
+        polls0, redraws0 = poller.polls, app.screen._cost
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        await asyncio.sleep(seconds)
+        cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+        out["gpus"] = app.screen.table.row_count
+        out["cpu_pct_of_one_core"] = 100 * cpu / wall
+        out["polls_per_s"] = (poller.polls - polls0) / wall
+        out["last_recompute_ms"] = app.screen._cost * 1000
+        del redraws0
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 20.0))), flush=True)
