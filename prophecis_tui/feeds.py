@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 SOURCE = "kubernetes"
 
 
+def set_health(st: State, key: str, state: Health, reason: str, clock: Callable[[], datetime]) -> None:
+    """A source's health; ``since`` stays when the state does not change (stale since the first failure)."""
+    old = st.health().get(key)
+    since = old.since if old is not None and old.state == state and old.since else clock()
+    st.set_health(key, SourceHealth(source=key, state=state, since=since, reason=reason))
+
+
 class _Stopped(Exception):
     """The feed was stopped while it waited for its turn to list."""
 
@@ -142,9 +149,7 @@ class ResourceFeed:
         self._thread.join(timeout)
 
     def _health(self, state: Health, reason: str = "") -> None:
-        old = self.state.health().get(self.key)
-        since = old.since if old is not None and old.state == state and old.since else self.clock()
-        self.state.set_health(self.key, SourceHealth(source=self.key, state=state, since=since, reason=reason))
+        set_health(self.state, self.key, state, reason, self.clock)
 
     def _list(self):
         """The first list shows its pages as they arrive (the first screenful of 10,000 pods comes with the
@@ -248,9 +253,7 @@ class MetricsPoller:
         self._thread.join(timeout)
 
     def _health(self, state: Health, reason: str = "") -> None:
-        old = self.state.health().get(self.KEY)
-        since = old.since if old is not None and old.state == state and old.since else self.clock()
-        self.state.set_health(self.KEY, SourceHealth(source=self.KEY, state=state, since=since, reason=reason))
+        set_health(self.state, self.KEY, state, reason, self.clock)
 
     def _run(self) -> None:
         had_data = False
