@@ -25,6 +25,7 @@ from screens.notebooks import NotebooksScreen
 from screens.overview import OverviewScreen
 from screens.pickers import ALL, HelpScreen, Picker
 from screens.pods import PodsScreen
+from screens.quota import QuotaScreen
 from widgets.header import StatusHeader
 
 from .actions import Actions, NeedsConfirmation, NeedsReason, Result, Target
@@ -46,15 +47,16 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "deploy": (("deployments", "sdep", "models"), "model deployments: scale, stop, start, test prediction"),
     "pods": (("po", "pod"), "pods, with why they are pending"),
     "gpu": (("gpus",), "every GPU: heat map, utilisation, memory, temperature, who holds it"),
+    "quota": (("quotas",), "GPU quota per namespace: used/base/max, pressure, blocked work, edit quota"),
     "events": (("ev", "event"), "the cluster's events, warnings first"),
     "audit": ((), "every action taken with this console"),
     "help": (("h",), "every key and command"),
     "quit": (("q", "q!"), "leave the console"),
 }
-PLANNED = {"quota": "GPU quota", "alerts": "alerts", "linkis": "Linkis",
+PLANNED = {"alerts": "alerts", "linkis": "Linkis",
            "logs": "the log view"}
 RESOURCE_SCREENS = {"nb": NotebooksScreen, "jobs": JobsScreen, "deploy": DeploymentsScreen, "pods": PodsScreen,
-                    "events": EventsScreen, "gpu": GpuScreen}
+                    "events": EventsScreen, "gpu": GpuScreen, "quota": QuotaScreen}
 
 
 class ConsoleCommands(Provider):
@@ -133,7 +135,8 @@ class ProphecisApp(App):
                  namespace: str | None = None, read_only: bool = False, theme: str = "textual-dark",
                  keymap: dict[str, str] | None = None, refresh_seconds: float = 0.1,
                  notebook_images: list[str] | None = None, notebook_url_base: str = "",
-                 notebook_workspace: str = "", clock: Callable[[], datetime] | None = None) -> None:
+                 notebook_workspace: str = "", clock: Callable[[], datetime] | None = None,
+                 quota_max_annotation: str = "") -> None:
         super().__init__()
         if clock is not None:
             from screens import resources
@@ -141,6 +144,7 @@ class ProphecisApp(App):
         self.notebook_images = list(notebook_images or [])
         self.notebook_url_base = notebook_url_base
         self.notebook_workspace = notebook_workspace
+        self.quota_max_annotation = quota_max_annotation  # [quota] max_annotation; "" the default key
         self.session = session
         self.contexts = list(contexts)
         self.connect = connect

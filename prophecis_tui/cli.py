@@ -204,7 +204,8 @@ def run_console(args: argparse.Namespace) -> int:
                            refresh_seconds=effective.refresh_seconds,
                            notebook_images=list(settings.notebooks.images),
                            notebook_url_base=settings.notebooks.url_base or "",
-                           notebook_workspace=settings.notebooks.default_workspace)
+                           notebook_workspace=settings.notebooks.default_workspace,
+                           quota_max_annotation=effective.quota.max_annotation)
         gone = terminal_hung_up(sys.stdin.fileno())  # dropped before we got here: isatty() is False then
         watch = TerminalWatch(app) if sys.stdin.isatty() or gone else None
         try:

@@ -61,3 +61,33 @@ def test_gpu_screen(console, snap_compare, size):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+def test_quota_screen(console, snap_compare, size):
+    """GPU quota per namespace of the small world, highest pressure first, the top one's detail line; one
+    tenant bursts above its base towards a max from the annotation, another has its max in limits."""
+    from prophecis_tui.simulator.engine import QUOTAS
+
+    def edit(ns: str, hard: dict, annotations: dict | None = None) -> None:
+        def change(q: dict) -> None:
+            q["spec"]["hard"].update(hard)
+            if annotations:
+                q["metadata"].setdefault("annotations", {}).update(annotations)
+        store = console.sim.engine.store
+        store.mutate(QUOTAS, ns, "mlss-default-rq", change)
+        console.sim.engine.set_quota(ns, store.get(QUOTAS, ns, "mlss-default-rq")["spec"]["hard"])
+
+    console.thread.call(edit, "ns-risk-scorecard", {"requests.nvidia.com/gpu": "12"},
+                        {"prophecis.webank.com/gpu-max": "14"})
+    console.thread.call(edit, "ns-antifraud-txn", {"limits.nvidia.com/gpu": "24"})
+    app = console.app()
+
+    async def ready(pilot):
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        app.run_command("quota")
+        await settle(pilot, lambda: getattr(app.screen, "NAME", "") == "quota" and app.screen.loaded
+                     and app.screen.table.row_count >= 6 and app.screen.context is not None)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
