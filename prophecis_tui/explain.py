@@ -92,7 +92,8 @@ def summarise_failed_create(message: str) -> str:
             unit = _resource(key)[1]
             parts.append(f"needs {_qty(key, requested[key])} {unit}, "
                          f"{_qty(key, used.get(key, '?'))}/{_qty(key, limited.get(key, '?'))} used")
-        return clean_line(f"quota {m.group(1)}: " + "; ".join(parts), LIMIT)
+        # requests.cpu and limits.cpu over together read the same: say it once
+        return clean_line(f"quota {m.group(1)}: " + "; ".join(dict.fromkeys(parts)), LIMIT)
     text = _CREATE_PREFIX.sub("", message.strip())
     f = _FORBIDDEN.search(text)
     if f:

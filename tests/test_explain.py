@@ -316,3 +316,10 @@ def test_a_stopped_deployment_needs_no_explanation():
     stopped = dep.model_copy(update={"state": "stopped"})
     assert explain_deployment(stopped, None, [], quota(4, 4), [], []) == ""
     assert explain_deployment(dep, [], [], quota(4, 4), [], []) == ""  # no GPUs asked: quota is not the reason
+
+
+def test_a_refusal_over_requests_and_limits_of_one_resource_says_it_once():
+    from prophecis_tui.explain import summarise_failed_create
+    msg = ('Error creating: pods "x" is forbidden: exceeded quota: mlss-default-rq, requested: '
+           'limits.cpu=4,requests.cpu=4, used: limits.cpu=93200m,requests.cpu=93200m, limited: limits.cpu=94,requests.cpu=94')
+    assert summarise_failed_create(msg) == "quota mlss-default-rq: needs 4 CPU, 93.2/94 used"
