@@ -166,7 +166,7 @@ class GpuScreen(ResourceScreen):
         heat = self.query_one(GpuHeatmap)
         note = getattr(self.app.session, "metrics_note", "")  # type: ignore[attr-defined]
         if note and not self.table.row_count:
-            heat.update(Text(note, "yellow"))
+            heat.note(Text(note, "yellow"))
         else:
             heat.show([r.g for r in self.table.rows])
 

@@ -14,6 +14,20 @@ import time
 from pathlib import Path
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of each live thread, by name (Linux /proc)."""
+    import os
+    import threading
+    out = {}
+    for t in threading.enumerate():
+        try:
+            f = open(f"/proc/self/task/{t.native_id}/stat").read().rsplit(")", 1)[1].split()
+        except (OSError, TypeError):
+            continue
+        out[t.name] = out.get(t.name, 0.0) + (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 async def main(kubeconfig: str, seconds: float) -> dict:
     from backends.kubernetes import Kubernetes
     from prophecis_tui.app import ProphecisApp, Session
@@ -40,15 +54,22 @@ async def main(kubeconfig: str, seconds: float) -> dict:
                    and all(f.live for f in feeds.feeds) and feeds.planned.is_set()):
             await asyncio.sleep(0.05)
         await asyncio.sleep(3.0)  # the first lists' aftermath settles
-        polls0, redraws0 = poller.polls, app.screen._cost
+        polls0 = poller.polls
+        threads0 = thread_cpu()
         cpu0, wall0 = time.process_time(), time.monotonic()
         await asyncio.sleep(seconds)
         cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+        threads1 = thread_cpu()
+        by = {}
+        for name, t in threads1.items():
+            group = "main" if name == "MainThread" else "metrics" if name == "metrics-poller" else \
+                "workers" if name.startswith(("asyncio", "ThreadPool")) else "feeds" if name.startswith("feed") else "other"
+            by[group] = by.get(group, 0.0) + t - threads0.get(name, 0.0)
+        out["cpu_pct_by_thread"] = {k: round(100 * v / wall, 1) for k, v in sorted(by.items())}
         out["gpus"] = app.screen.table.row_count
         out["cpu_pct_of_one_core"] = 100 * cpu / wall
         out["polls_per_s"] = (poller.polls - polls0) / wall
         out["last_recompute_ms"] = app.screen._cost * 1000
-        del redraws0
     return out
 
 

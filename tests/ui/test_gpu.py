@@ -24,7 +24,7 @@ async def test_every_gpu_with_its_numbers_and_holder(console):
         texts = t.row_texts()
         nb = next(i for i, r in enumerate(t.rows) if texts[i].find("Notebook/") >= 0)
         assert t.rows[nb].g.pod in texts[nb]  # a notebook's GPU names the notebook, not its StatefulSet
-        heat = str(app.screen.query_one(GpuHeatmap).render())
+        heat = app.screen.query_one(GpuHeatmap).plain
         assert all(node in heat for node in nodes)
         summary = str(app.screen.query_one("#summary").render())
         assert "from dcgm" in summary and "hot" in summary
@@ -48,6 +48,6 @@ async def test_no_metrics_source_says_how_to_configure_one(console):
     async with app.run_test(size=(120, 30)) as pilot:
         app.run_command("gpu")
         await settle(pilot, lambda: isinstance(app.screen, GpuScreen) and app.screen.loaded)
-        heat = str(app.screen.query_one(GpuHeatmap).render())
+        heat = app.screen.query_one(GpuHeatmap).plain
         assert "GPU metrics are off" in heat and "prometheus_url" in heat and "dcgm_url" in heat
         assert app.screen.table.row_count == 0
