@@ -377,14 +377,9 @@ class UiSettings(_Section):
     )
 
 
-class MetricsSettings(_Section):
-    """``[metrics]``: where GPU utilisation comes from (the resolved, effective form)."""
+class _MetricsEndpoints(_Section):
+    """Where a ``[metrics]`` source answers: shared by the written and the resolved forms."""
 
-    source: MetricsSource = Field(
-        "auto",
-        description="'prometheus' (query Prometheus), 'dcgm' (scrape a dcgm-exporter), "
-        "'nvml' (this machine's GPUs), 'auto' (this machine's GPUs if it has any) or 'none'.",
-    )
     prometheus_url: Url | None = Field(
         None, description="Prometheus base URL, e.g. http://prometheus.monitoring:9090."
     )
@@ -394,6 +389,16 @@ class MetricsSettings(_Section):
     )
     ca_file: UserPath | None = Field(
         None, description="CA bundle for an https Prometheus or dcgm-exporter with a private CA."
+    )
+
+
+class MetricsSettings(_MetricsEndpoints):
+    """``[metrics]``: where GPU utilisation comes from (the resolved, effective form)."""
+
+    source: MetricsSource = Field(
+        "auto",
+        description="'prometheus' (query Prometheus), 'dcgm' (scrape a dcgm-exporter), "
+        "'nvml' (this machine's GPUs), 'auto' (this machine's GPUs if it has any) or 'none'.",
     )
 
     @model_validator(mode="after")
@@ -405,7 +410,7 @@ class MetricsSettings(_Section):
         return self
 
 
-class MetricsOverride(_Section):
+class MetricsOverride(_MetricsEndpoints):
     """``[metrics]`` as written: every key optional; ``source`` defaults from what is set."""
 
     source: MetricsSource | None = Field(
@@ -413,16 +418,6 @@ class MetricsOverride(_Section):
         description="'prometheus', 'dcgm', 'nvml', 'auto' or 'none'. Unset: 'prometheus' if "
         "prometheus_url is set, else 'dcgm' if dcgm_url is set, else 'auto' (this machine's GPUs "
         "through NVML when it has any, else none).",
-    )
-    prometheus_url: Url | None = Field(
-        None, description="Prometheus base URL, e.g. http://prometheus.monitoring:9090."
-    )
-    dcgm_url: Url | None = Field(
-        None,
-        description="dcgm-exporter metrics URL, e.g. http://dcgm-exporter.gpu:9400/metrics.",
-    )
-    ca_file: UserPath | None = Field(
-        None, description="CA bundle for an https Prometheus or dcgm-exporter with a private CA."
     )
 
 
