@@ -40,40 +40,6 @@ def _value(text: str) -> float:
     return float(text)
 
 
-def _labels(text: str, i: int) -> tuple[dict[str, str], int]:
-    """Labels from text[i] == "{" to the matching "}"; returns them and the index after "}"."""
-    labels: dict[str, str] = {}
-    i += 1
-    n = len(text)
-    while True:
-        while i < n and text[i] in " ,":
-            i += 1
-        if i < n and text[i] == "}":
-            return labels, i + 1
-        eq = text.index("=", i)
-        name = text[i:eq].strip()
-        if not name or text[eq + 1] != '"':
-            raise ValueError("label")
-        j = eq + 2
-        out = []
-        while True:
-            c = text[j]
-            if c == "\\":
-                pair = text[j:j + 2]
-                out.append(_ESCAPES.get(pair, pair[1:]))
-                j += 2
-            elif c == '"':
-                break
-            else:
-                k = j
-                while text[k] not in '\\"':
-                    k += 1
-                out.append(text[j:k])
-                j = k
-        labels[name] = "".join(out)
-        i = j + 1
-
-
 def parse_line(line: str) -> Series | None:
     line = line.strip()
     if not line or line.startswith("#"):
@@ -81,9 +47,11 @@ def parse_line(line: str) -> Series | None:
     brace = line.find("{")
     space = line.find(" ")
     if brace != -1 and (space == -1 or brace < space):
-        name = line[:brace]
-        labels, end = _labels(line, brace)
-        rest = line[end:].split()
+        name, end = line[:brace], line.rfind("}")
+        if end < brace:
+            raise ValueError("labels")
+        labels = labels_of(line[brace:end + 1])
+        rest = line[end + 1:].split()
     else:
         parts = line.split()
         name, labels, rest = parts[0], {}, parts[1:]
@@ -103,10 +71,6 @@ def parse(text: str) -> Parsed:
         if s is not None:
             out.series.append(s)
     return out
-
-
-def iter_series(text: str) -> Iterator[Series]:
-    yield from parse(text).series
 
 
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"')
