@@ -7,6 +7,7 @@ to configure one. Later work (issue 5): history charts, top consumers, the idle-
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,26 @@ class GpuRow:
         return self.g.namespace
 
 
+def conditions(g: GpuSample) -> tuple[str, ...]:
+    """held or free; idle (held, under 5%); busy (50% and more); hot: for the summary and the `/` filter."""
+    out = ["held" if g.pod else "free"]
+    if g.pod and (g.util or 0) < 5:
+        out.append("idle")
+    if (g.util or 0) >= 50:
+        out.append("busy")
+    if (g.temp_c or 0) >= HOT_C:
+        out.append("hot")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class GpuContext:
+    """What the worker works out beside the rows: each held GPU's workload, and the counts of the summary."""
+
+    owners: dict[tuple[str, str], str]
+    counts: Counter
+
+
 def util_cell(g: GpuSample, width: int = 8) -> Text:
     if g.util is None:
         return Text("?", "dim")
@@ -65,7 +86,8 @@ class GpuScreen(ResourceScreen):
 
     def columns(self) -> list[Column]:
         def owner(r: GpuRow) -> Text:
-            return cell_text((self.context or {}).get((r.g.namespace, r.g.pod), "") if r.g.pod else "", "dim")
+            owners = self.context.owners if self.context is not None else {}
+            return cell_text(owners.get((r.g.namespace, r.g.pod), "") if r.g.pod else "", "dim")
         return [
             Column("node", "NODE", 16, lambda r: cell_text(r.g.node), sort=lambda r: (r.g.node, r.g.gpu)),
             Column("gpu", "GPU", 3, lambda r: str(r.g.gpu), sort=lambda r: (r.g.node, r.g.gpu), justify="right"),
@@ -116,20 +138,11 @@ class GpuScreen(ResourceScreen):
                 owners[(p.namespace, p.name)] = f"SeldonDeployment/{p.labels['seldon-deployment-id']}"
             elif p.owner_name:
                 owners[(p.namespace, p.name)] = f"{p.owner_kind}/{p.owner_name}"
-        return owners
+        return GpuContext(owners, Counter(c for r in rows for c in conditions(r.g)))
 
     def search_text(self, r: GpuRow) -> str:
-        """`/` matches the pod, the model and the words free, idle (held, under 5%), busy (50%+) and hot."""
-        g = r.g
-        words = [g.pod, g.model, g.node]
-        words.append("held" if g.pod else "free")
-        if g.pod and (g.util or 0) < 5:
-            words.append("idle")
-        if (g.util or 0) >= 50:
-            words.append("busy")
-        if (g.temp_c or 0) >= HOT_C:
-            words.append("hot")
-        return " ".join(words)
+        """`/` matches the pod, the model, the node and the words free, held, idle, busy and hot."""
+        return " ".join((r.g.pod, r.g.model, r.g.node, *conditions(r.g)))
 
     def _holder(self) -> Any:
         r = self.current()
@@ -171,13 +184,10 @@ class GpuScreen(ResourceScreen):
             heat.show([r.g for r in self.table.rows])
 
     def summary_extra(self) -> Text | None:
-        gpus = [r.g for r in self.table.rows]
-        if not gpus:
+        if not self.table.row_count or self.context is None:
             return None
-        busy = sum(1 for g in gpus if (g.util or 0) >= 50)
-        idle = sum(1 for g in gpus if g.pod and (g.util or 0) < 5)
-        hot = sum(1 for g in gpus if (g.temp_c or 0) >= HOT_C)
-        held = sum(1 for g in gpus if g.pod)
+        n = self.context.counts
+        held, busy, idle, hot = n["held"], n["busy"], n["idle"], n["hot"]
         t = Text()
         t.append(f"held {held}  ", "")
         t.append(f"busy {busy}  ", "green")
