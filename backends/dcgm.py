@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import ssl
 import time
-from collections import deque
 from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -19,45 +18,12 @@ import urllib3
 
 from prophecis_tui.domain import GpuSample, Unavailable
 
+from .gpu_history import History, Point
 from .gpu_labels import FIELDS, gpu_entry, identify
 from .promtext import labels_of, series_lines
 
 _NAMES = frozenset(FIELDS)
 _MISSING = object()
-
-Point = tuple[float, float | None, float | None]  # unix time, utilisation %, memory %
-
-
-class _History:
-    def __init__(self, fine_seconds: float, coarse_step: float, coarse_seconds: float) -> None:
-        self.fine: deque[Point] = deque()
-        self.coarse: deque[Point] = deque()
-        self.fine_seconds, self.coarse_step, self.coarse_seconds = fine_seconds, coarse_step, coarse_seconds
-        self._bucket: tuple[float, float, float, int, int] | None = None  # start, util sum, mem sum, n util, n mem
-
-    def add(self, t: float, util: float | None, mem: float | None) -> None:
-        self.fine.append((t, util, mem))
-        while self.fine and self.fine[0][0] < t - self.fine_seconds:
-            self.fine.popleft()
-        start = t - t % self.coarse_step
-        b = self._bucket
-        if b is not None and b[0] != start:
-            self.coarse.append((b[0], b[1] / b[3] if b[3] else None, b[2] / b[4] if b[4] else None))
-            while self.coarse and self.coarse[0][0] < t - self.coarse_seconds:
-                self.coarse.popleft()
-            b = None
-        if b is None:
-            b = (start, 0.0, 0.0, 0, 0)
-        self._bucket = (start, b[1] + (util or 0.0), b[2] + (mem or 0.0), b[3] + (util is not None),
-                        b[4] + (mem is not None))
-
-    def window(self, now: float, seconds: float) -> list[Point]:
-        since = now - seconds
-        if seconds <= self.fine_seconds:
-            return [p for p in self.fine if p[0] >= since]
-        first_fine = self.fine[0][0] if self.fine else now
-        older = [p for p in self.coarse if since <= p[0] < first_fine]
-        return older + list(self.fine)
 
 
 class DcgmScrape:
@@ -78,7 +44,7 @@ class DcgmScrape:
             kw["ssl_context"] = ctx
         self._http = urllib3.PoolManager(**kw)
         self.clock = clock
-        self._hist: dict[str, _History] = {}
+        self._hist: dict[str, History] = {}
         self._args = (fine_seconds, coarse_step, coarse_seconds)
         self._idents: dict[tuple[str, str], Any] = {}  # (exporter host, label text) -> the GPU and its pod
 
@@ -122,7 +88,7 @@ class DcgmScrape:
         for sample in out:
             h = self._hist.get(sample.key)
             if h is None:
-                h = self._hist[sample.key] = _History(*self._args)
+                h = self._hist[sample.key] = History(*self._args)
             h.add(now, sample.util, sample.mem_pct)
         return out
 

@@ -14,12 +14,13 @@ import re
 import socket
 import threading
 import time
-from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from prophecis_tui.domain import GpuSample, Unavailable
+
+from .gpu_history import History, Point
 
 # kubepods-burstable-pod1a2b3c4d_5e6f_....slice (systemd) or /kubepods/besteffort/pod1a2b3c4d-5e6f-.../ (cgroupfs)
 _POD = re.compile(r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})")
@@ -51,7 +52,7 @@ class NvmlLocal:
         self.clock = clock
         self._ready = False
         self._lock = threading.Lock()
-        self._hist: dict[str, deque[tuple[float, float | None, float | None]]] = {}  # the last 15 minutes
+        self._hist: dict[str, History] = {}
 
     def _module(self) -> Any:
         if self._nvml is None:
@@ -117,15 +118,12 @@ class NvmlLocal:
                                                   "uuid": "", "model": "", "namespace": "", "pod": "", "container": "",
                                                   "pod_uid": "", **values})
             out.append(sample)
-            hist = self._hist.setdefault(sample.key, deque())
-            hist.append((now, sample.util, sample.mem_pct))
-            while hist and hist[0][0] < now - 900.0:
-                hist.popleft()
+            self._hist.setdefault(sample.key, History()).add(now, sample.util, sample.mem_pct)
         return out
 
-    def history(self, key: str, seconds: float) -> list[tuple[float, float | None, float | None]]:
-        since = self.clock() - seconds
-        return [p for p in self._hist.get(key, ()) if p[0] >= since]
+    def history(self, key: str, seconds: float) -> list[Point]:
+        h = self._hist.get(key)
+        return h.window(self.clock(), seconds) if h is not None else []
 
     def close(self) -> None:
         with self._lock:
