@@ -11,8 +11,11 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # Reinstall when the dependencies change.
+# Bytecode is compiled here as pip does for a regular install (an editable one leaves it to the first
+# import, which PYTHONDONTWRITEBYTECODE forbids): otherwise every start compiles the console again.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
+	$(BIN)/python -m compileall -q prophecis_tui backends widgets screens
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
@@ -45,6 +48,7 @@ services:
 
 ## bench: the performance figures, written to docs/benchmarks.md
 bench: $(VENV)/.installed-test
+	$(BIN)/python -m compileall -q prophecis_tui backends widgets screens tests
 	$(BIN)/python -m tests.bench
 
 clean:

@@ -43,6 +43,7 @@ import yaml
 
 from backends.base import DomainObject, Identity, ListResult, Resource, WatchEvent
 from backends import k8s_parse as parse
+from backends.page_worker import Job, PageError, PageWorker, WorkerGone
 from prophecis_tui.domain import (BackendError, Conflict, Expired, Forbidden, Invalid, NotFound, ReadOnly,
                                   Timeout, Unauthorized, Unavailable)
 
@@ -301,8 +302,9 @@ def _tidy(text: str) -> str:
 class Kubernetes:
     """``backends.base.KubernetesBackend`` over the official client; see the module text."""
 
-    def __init__(self, api_client: Any, target: _Target, read_only: bool = False) -> None:
+    def __init__(self, api_client: Any, target: _Target, read_only: bool = False, page_worker: bool = True) -> None:
         self.read_only = read_only
+        self._worker = PageWorker() if page_worker else None
         self._api = api_client
         self._target = target
         self.context = target.context
@@ -320,9 +322,11 @@ class Kubernetes:
     # ---------------------------------------------------------------- construction
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | list[str] | None = None, context: str | None = None,
-                        read_only: bool = False) -> "Kubernetes":
+                        read_only: bool = False, page_worker: bool = True) -> "Kubernetes":
         """Resolve the kubeconfig like kubectl: the given path(s), else ``$KUBECONFIG`` (read now, a
-        list merged first-wins), else ``~/.kube/config``. Raises ``ConfigError``."""
+        list merged first-wins), else ``~/.kube/config``. Raises ``ConfigError``.
+
+        ``page_worker``: parse the pages of long lists in a child process (``backends.page_worker``)."""
         from kubernetes import client as k8s_client
         from kubernetes import config as k8s_config
 
@@ -338,7 +342,7 @@ class Kubernetes:
                                                          persist_config=False, client_configuration=cfg)
         except Exception as err:  # ConfigException, bad base64, missing cert files, exec plugin failures
             raise ConfigError(f"context '{target.context}' in {where}: {_redact(_one_line(str(err)), cfg)}") from None
-        backend = cls(api, target, read_only)
+        backend = cls(api, target, read_only, page_worker)
         backend._contexts = [c["name"] for c in merged["contexts"] if isinstance(c.get("name"), str)]
         return backend
 
@@ -384,7 +388,9 @@ class Kubernetes:
 
     def _json(self, method: str, path: str, query: list[tuple[str, str]] | None = None,
               body: Any = None, content_type: str = "application/json") -> dict:
-        raw = self._read(self._request(method, path, query, body, content_type=content_type))
+        return self._decode(self._read(self._request(method, path, query, body, content_type=content_type)), path)
+
+    def _decode(self, raw: bytes, path: str) -> dict:
         try:
             doc = orjson.loads(raw)  # C, about 3x json's speed: it holds the GIL for less time
         except (ValueError, UnicodeDecodeError):  # orjson.JSONDecodeError is a ValueError
@@ -638,27 +644,75 @@ class Kubernetes:
 
     def list(self, resource: str, namespace: str | None = None,
              on_page: Callable[[list[DomainObject]], None] | None = None) -> ListResult:
+        """Every object, in pages of ``PAGE_SIZE``; ``on_page`` gets each page's objects as they come.
+
+        Pages after the first are parsed in the page worker's child process when it is ready
+        (``backends.page_worker``): this thread then only fetches, and fetches the next page while the
+        child parses this one. Otherwise, and whenever the child fails, a page is parsed here."""
         k, version = self._kind(resource)
         path = self._path(k, version, namespace)
         query = [("limit", str(PAGE_SIZE)), *self._selectors(k)]
         items: list[DomainObject] = []
         rv: str | None = None
         cont = ""
-        while True:
-            doc = self._json("GET", path, query + ([("continue", cont)] if cont else []))
-            md = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-            if rv is None:
-                rv = md.get("resourceVersion") if isinstance(md.get("resourceVersion"), str) else ""
+        pending: Job | None = None  # a page in the child, its objects not taken yet
+
+        def deliver(parsed: list[DomainObject]) -> None:
+            items.extend(parsed)
+            if on_page is not None and parsed:
+                on_page(parsed)
+
+        def here(doc: dict) -> list[DomainObject]:
             page = doc.get("items")
-            if isinstance(page, list):
-                parsed = [k.parse(o) for o in page if isinstance(o, dict)]
-                items.extend(parsed)
-                if on_page is not None and parsed:
-                    on_page(parsed)
-            nxt = md.get("continue")
+            return [k.parse(o) for o in page if isinstance(o, dict)] if isinstance(page, list) else []
+
+        def take(job: Job) -> None:
+            try:
+                parsed = job.items()
+            except PageError as err:
+                if err.kind == "not-json":
+                    raise Unavailable(f"the Kubernetes API at {self.server} answered {path} with something that "
+                                      "is not JSON", source=SOURCE) from None
+                parsed = here(self._decode(job.raw, path))  # a parser failed there: fail here the same way
+            except WorkerGone:
+                parsed = here(self._decode(job.raw, path))
+            deliver(parsed)
+
+        worker = self._worker
+        while True:
+            raw = self._read(self._request("GET", path, query + ([("continue", cont)] if cont else [])))
+            job = None
+            if cont and worker is not None and worker.ready:
+                try:
+                    job = worker.submit(resource, raw)
+                    page_rv, nxt = job.meta()
+                except WorkerGone:
+                    job = None
+                except PageError:
+                    raise Unavailable(f"the Kubernetes API at {self.server} answered {path} with something that "
+                                      "is not JSON", source=SOURCE) from None
+            if job is None:
+                doc = self._decode(raw, path)
+                md = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+                page_rv = md.get("resourceVersion") if isinstance(md.get("resourceVersion"), str) else ""
+                nxt = md.get("continue")
+                parsed = here(doc)
+            if pending is not None:
+                take(pending)
+                pending = None
+            if job is None:
+                deliver(parsed)
+            else:
+                pending = job
+            if rv is None:
+                rv = page_rv
             if not isinstance(nxt, str) or not nxt or nxt == cont:
                 break
+            if not cont and worker is not None:
+                worker.start()  # a list of more than one page: the child is worth its start from now on
             cont = nxt
+        if pending is not None:
+            take(pending)
         return ListResult(items, rv or "")
 
     def watch(self, resource: str, resource_version: str, namespace: str | None = None,
@@ -731,6 +785,8 @@ class Kubernetes:
             streams = list(self._streams)
         for s in streams:
             s.close()
+        if self._worker is not None:
+            self._worker.close()
         self._api.close()
 
     def __enter__(self) -> "Kubernetes":

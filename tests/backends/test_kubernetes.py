@@ -386,12 +386,12 @@ def test_list_pages_through_many_pods(small, small_backend, monkeypatch) -> None
     k = small_backend()
     k.resources()  # discovery first, so that only the pages are counted
     seen: list[list[tuple[str, str]]] = []
-    real = k._json
+    real = k._request
 
-    def spy(method, path, query=None, body=None):
+    def spy(method, path, query=None, *a, **kw):
         seen.append(list(query or []))
-        return real(method, path, query, body)
-    monkeypatch.setattr(k, "_json", spy)
+        return real(method, path, query, *a, **kw)
+    monkeypatch.setattr(k, "_request", spy)
     got = k.list("pods")
     assert len(got.items) == len(expected(small, "pods"))
     assert len({p.uid for p in got.items}) == len(got.items)
