@@ -23,6 +23,7 @@ from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .store import Entry, Watcher, dumps, selected
 from .controllers import pod_runtime
 from .dcgm import CONTENT_TYPE as DCGM_CONTENT_TYPE, DcgmExporter
+from .ksm import CONTENT_TYPE as KSM_CONTENT_TYPE, KubeStateMetrics
 
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 TRUE = {"1", "t", "true"}
@@ -95,6 +96,7 @@ def resolve(path: str) -> Route | None:
 
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+EXPORTERS = ("/sim/", "/dcgm/", "/ksm/")  # not the API: no injected faults, not a write to the cluster
 
 
 class ApiServer:
@@ -110,6 +112,7 @@ class ApiServer:
         self.writes: list[tuple[str, str]] = []  # every write request received (reviews excluded), in order
         self.proxy = ServiceProxy(sim.engine)  # .../services/{id}/proxy/...: the model servers behind them
         self.dcgm = DcgmExporter(sim.engine)  # /dcgm/metrics, /dcgm/{node}/metrics: the GPU nodes' exporters
+        self.ksm = KubeStateMetrics(sim.engine)  # /ksm/metrics: kube-state-metrics' ResourceQuota series
         self.app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[self._middleware])
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
 
@@ -117,9 +120,9 @@ class ApiServer:
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
         path = request.path
-        if request.method in WRITE_METHODS and "/selfsubject" not in path and not path.startswith(("/sim/", "/dcgm/")):
+        if request.method in WRITE_METHODS and "/selfsubject" not in path and not path.startswith(EXPORTERS):
             self.writes.append((request.method, path))  # tests: did any change reach the cluster?
-        if path.startswith(("/sim/", "/dcgm/")):  # the simulator's own endpoints and the exporters: no injected faults
+        if path.startswith(EXPORTERS):  # the simulator's own endpoints and the exporters: no injected faults
             try:
                 return await handler(request)
             except ApiError as err:
@@ -161,6 +164,8 @@ class ApiServer:
                                   "compiler": "gc", "platform": "linux/amd64"})
         if path.startswith("/dcgm/"):  # a dcgm-exporter asks for no credentials
             return self._dcgm(request, path)
+        if path.startswith("/ksm/"):  # nor does kube-state-metrics
+            return self._ksm(request, path)
         ident = self.identity(request)
         if path.startswith("/sim/admin"):
             return await self.sim.admin(request, ident, path)
@@ -187,6 +192,14 @@ class ApiServer:
         if node is not None and not self.dcgm.has_node(node):
             return web.Response(status=404, text=f"no dcgm-exporter on node {node!r}\n", content_type="text/plain")
         return web.Response(body=self.dcgm.render(node).encode(), headers={"Content-Type": DCGM_CONTENT_TYPE})
+
+    def _ksm(self, request: web.Request, path: str) -> web.Response:
+        if path != "/ksm/metrics":
+            return web.Response(status=404, text="404 page not found\n", content_type="text/plain")
+        if request.method not in ("GET", "HEAD"):
+            return web.Response(status=405, text="method not allowed\n", content_type="text/plain",
+                                headers={"Allow": "GET, HEAD"})
+        return web.Response(body=self.ksm.render().encode(), headers={"Content-Type": KSM_CONTENT_TYPE})
 
     def _discovery(self, request: web.Request, path: str) -> web.Response:
         if path == "/api":
