@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Literal, Protocol, Union
+from typing import Callable, Iterator, Literal, Protocol, Union, runtime_checkable
 
 from prophecis_tui.domain import (Event, GpuSample, ModelDeployment, Namespace, Node, Notebook, Pod, Quota,
                                   TrainingJob)
@@ -88,3 +88,15 @@ class MetricsBackend(Protocol):
         """(unix time, utilisation %, memory %) of one GPU (``node/index``) over the last ``seconds``."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class QuotaMetrics(Protocol):
+    """A metrics source that also reads ResourceQuota usage: Prometheus, from kube-state-metrics'
+    ``kube_resourcequota``. A Protocol of its own rather than an optional MetricsBackend method: a DCGM exporter
+    or NVML knows nothing of quotas, and a stub returning {} would read as "no quotas". Ask
+    ``isinstance(source, QuotaMetrics)``; the Kubernetes backend's resourcequotas list stays the authority."""
+
+    def quotas(self) -> dict[str, Quota]:
+        """Each namespace's quota (the one the Kubernetes backend lists), ``{}`` when the series are absent.
+        Raises prophecis_tui.domain errors (Unavailable)."""

@@ -1,9 +1,21 @@
-"""GPU numbers from Prometheus (prometheus-api-client): the DCGM exporter's series and their history.
+"""GPU numbers from Prometheus (prometheus-api-client): the DCGM exporter's series and their history, and
+kube-state-metrics' quota series.
 
-One instant query fetches every field of every GPU (a ``__name__`` regex); history is a range query of one
-GPU's utilisation and memory fill, whichever spelling of the node label its exporter used. The client's
-default retries back off for about 6 s on a 503; this one retries once, briefly: a console would rather
-show "stale" than wait. Every failure becomes Unavailable with one line, never an exception of the client.
+One instant query fetches every field of every GPU (a ``__name__`` regex) together with the ``up`` series of
+the targets that export them: a target's own ``namespace``/``pod`` labels (a ServiceMonitor puts them on every
+series; with honorLabels: false the exporter's pod labels become ``exported_*``) name the exporter, not a
+workload, so a GPU whose only pod labels are its target's is free. History is a range query of one GPU's
+utilisation and memory fill, whichever spelling of the node label its exporter used.
+
+``quotas()`` reads ``kube_resourcequota`` (kube-state-metrics: the quota's status.hard and status.used, CPU in
+cores, memory in bytes, GPUs as a count) into the same :class:`~prophecis_tui.domain.Quota` the Kubernetes
+backend gives, keyed by namespace; ``{}`` when no kube-state-metrics is scraped. Only Prometheus can do this,
+so it is a Protocol of its own (``backends.base.QuotaMetrics``), not a method every metrics backend must fake:
+callers ask ``isinstance(source, QuotaMetrics)``.
+
+The client's default retries back off for about 6 s on a 503; this one retries once, briefly: a console
+would rather show "stale" than wait. Every failure becomes Unavailable with one line, never an exception of
+the client.
 """
 
 from __future__ import annotations
@@ -13,11 +25,16 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from prophecis_tui.domain import GpuSample, Unavailable
+from prophecis_tui.domain import GpuSample, Quota, Unavailable
 
 from .gpu_labels import FIELDS, gpu_entry, identify, target_pods
+from .k8s_parse import _QUOTA_KEYS
 
 _FIELDS_RE = "|".join(FIELDS)
+_GPUS = f'{{__name__=~"{_FIELDS_RE}"}}'
+# every field of every GPU, and the `up` of each target that exports them (its own labels, nothing else)
+CURRENT_QUERY = f"{_GPUS} or (up and on(job, instance) group by (job, instance) ({_GPUS}))"
+QUOTA_NAME = "mlss-default-rq"  # the one quota per namespace the Kubernetes backend lists too
 
 
 def _value(v: Any) -> float | None:
@@ -26,6 +43,17 @@ def _value(v: Any) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     return None if math.isnan(f) else f
+
+
+def _hard_used(hard: dict[str, float], used: dict[str, float], keys: tuple[str, ...]) -> tuple[float | None, float]:
+    """The first key the quota limits, from hard and used alike (backends.k8s_parse reads a quota the same way)."""
+    for k in keys:
+        if k in hard:
+            return hard[k], used.get(k, 0.0)
+    for k in keys:
+        if k in used:
+            return None, used[k]
+    return None, 0.0
 
 
 def _quote(v: str) -> str:
@@ -55,14 +83,21 @@ class PrometheusMetrics:
             raise Unavailable(f"Prometheus {self.url}: {text}", source=self.name) from None
 
     def current(self) -> list[GpuSample]:
-        rows = self._query(lambda: self._prom.custom_query(f'{{__name__=~"{_FIELDS_RE}"}}'))
+        rows = self._query(lambda: self._prom.custom_query(CURRENT_QUERY))
         at = datetime.fromtimestamp(self.clock(), timezone.utc)
         gpus: dict[tuple[str, int], dict] = {}
         all_labels = [{k: str(v) for k, v in (r.get("metric") or {}).items()} for r in rows or []]
-        targets = target_pods(all_labels)
+        seen = frozenset(target_pods(all_labels))
+        own: dict[tuple[str, str], set[tuple[str, str]]] = {}  # (job, instance) -> the target's (namespace, pod)
+        for labels in all_labels:
+            if labels.get("__name__") == "up" and (labels.get("namespace") or labels.get("pod")):
+                own.setdefault((labels.get("job", ""), labels.get("instance", "")), set()).add(
+                    (labels.get("namespace", ""), labels.get("pod", "")))
+        targets = {k: seen | v for k, v in own.items()}
         for r, labels in zip(rows or [], all_labels):
             attr = FIELDS.get(labels.get("__name__", ""))
-            ident = identify(labels, labels.get("instance", "").rsplit(":", 1)[0], targets) if attr else None
+            ident = identify(labels, labels.get("instance", "").rsplit(":", 1)[0],
+                             targets.get((labels.get("job", ""), labels.get("instance", "")), seen)) if attr else None
             if ident is None:
                 continue
             gpu_entry(gpus, ident, at=at)[attr] = _value(r.get("value"))
@@ -87,6 +122,35 @@ class PrometheusMetrics:
                 for v in r.get("values") or []:
                     points.setdefault(float(v[0]), [None, None])[i] = _value(v)
         return [(t, u, m) for t, (u, m) in sorted(points.items())]
+
+    def quotas(self, name: str = QUOTA_NAME) -> dict[str, Quota]:
+        """Each namespace's quota ``name`` from kube-state-metrics' ``kube_resourcequota``, as the Kubernetes
+        backend would parse it (the first GPU/CPU/memory key the quota limits, ``requests.`` before ``limits.``;
+        ``gpu_base``/``gpu_limit`` the hard ``requests.``/``limits.nvidia.com/gpu``). No uid and no
+        annotations: kube-state-metrics exports neither here. A quota with an empty status has no series, so
+        it is absent; ``{}`` when no kube-state-metrics is scraped. Several kube-state-metrics (replicas, or
+        two jobs) give the same numbers once; with honorLabels: false the quota's namespace is
+        ``exported_namespace``."""
+        query = (f'max by (namespace, exported_namespace, resourcequota, resource, type) '
+                 f'(kube_resourcequota{{resourcequota="{_quote(name)}"}})')
+        rows = self._query(lambda: self._prom.custom_query(query))
+        found: dict[str, dict[str, dict[str, float]]] = {}
+        for r in rows or []:
+            labels = r.get("metric") or {}
+            ns = str(labels.get("exported_namespace") or labels.get("namespace") or "")
+            kind, res, v = labels.get("type"), labels.get("resource"), _value(r.get("value"))
+            if ns and kind in ("hard", "used") and res and v is not None:
+                found.setdefault(ns, {"hard": {}, "used": {}})[kind][str(res)] = v
+        out: dict[str, Quota] = {}
+        for ns, q in sorted(found.items()):
+            hard, used = q["hard"], q["used"]
+            (gpu_hard, gpu_used), (cpu_hard, cpu_used), (mem_hard, mem_used) = (
+                _hard_used(hard, used, _QUOTA_KEYS[k]) for k in ("gpu", "cpu", "memory"))
+            out[ns] = Quota.model_construct(
+                uid="", namespace=ns, name=name, gpu_hard=gpu_hard, gpu_used=gpu_used, cpu_hard=cpu_hard,
+                cpu_used=cpu_used, memory_hard=mem_hard, memory_used=mem_used,
+                gpu_base=hard.get(_QUOTA_KEYS["gpu"][0]), gpu_limit=hard.get(_QUOTA_KEYS["gpu"][1]), annotations={})
+        return out
 
     def close(self) -> None:
         session = getattr(self._prom, "_session", None)

@@ -1,28 +1,60 @@
-"""The Prometheus metrics backend against a real Prometheus (Debian's package), scraping an exporter at 1 s.
+"""The Prometheus metrics backend against a real Prometheus (Debian's package) scraping the simulated platform.
 
-The target is declared with its own ``namespace``/``pod`` labels, as a ServiceMonitor with honorLabels: false
-does, so the exporter's pod labels arrive as ``exported_namespace``/``exported_pod``: the backend must read
-those. Where Prometheus is not installed the tests skip, except in CI (CI=true), where they fail.
+A module fixture starts Prometheus on a free loopback port (data in a temp dir, 1 s scrapes) against a frozen
+`tiny` cluster of this module's own (its GPU numbers do not move; the quota test edits a quota), over HTTPS
+verified with the simulator's CA (``ca.crt`` beside the kubeconfig it writes):
+- ``dcgm-exporter``: one target per GPU node (``/dcgm/<node>/metrics``), labelled with the exporter's own
+  namespace/pod as a ServiceMonitor with honorLabels: false does, so the workloads' pod labels arrive as
+  ``exported_namespace``/``exported_pod``;
+- ``kube-state-metrics`` (``/ksm/metrics``) twice: with honor_labels as kube-prometheus scrapes it, and with
+  the target's own namespace, so the quotas' namespace arrives as ``exported_namespace`` too;
+- two hand-written exporters for what the simulator does not write: the lowercase ``hostname`` of newer
+  dcgm-exporters, and a node whose GPUs are all free (no series of its target has ``exported_`` labels).
+
+The backend must give what a direct scrape of the same simulated exporter gives (backends.dcgm), and the
+quotas the Kubernetes backend lists. Where Prometheus is not installed the tests skip, except in CI (CI=true),
+where they fail.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import time
 import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from backends.base import QuotaMetrics
 from backends.dcgm import DcgmScrape
+from backends.kubernetes import Kubernetes
 from backends.prometheus import PrometheusMetrics
-from prophecis_tui.domain import Unavailable
-from tests.conftest import wait_until
+from prophecis_tui.domain import Health, Quota, Unavailable
+from prophecis_tui.feeds import MetricsPoller
+from prophecis_tui.state import State
+from tests.conftest import CONTEXTS, Cluster, _cluster, wait_until
 
-from .test_dcgm_scrape import MODERN, Exporter
+from .test_dcgm_scrape import Exporter
+
+NS = "ns-risk-scorecard"
+EXPORTER_NS = "gpu-operator"
+# newer dcgm-exporters write `hostname`; this GPU's pod labels become exported_* behind its target
+LOWERCASE = '''DCGM_FI_DEV_GPU_UTIL{gpu="3",UUID="GPU-ccc",hostname="gpu-head",container="notebook",namespace="ns-b",pod="nb-0"} 40
+DCGM_FI_DEV_FB_USED{gpu="3",UUID="GPU-ccc",hostname="gpu-head",container="notebook",namespace="ns-b",pod="nb-0"} 3000
+DCGM_FI_DEV_FB_FREE{gpu="3",UUID="GPU-ccc",hostname="gpu-head",container="notebook",namespace="ns-b",pod="nb-0"} 12000
+'''
+# a node where no pod holds a GPU: its series carry only the target's own namespace/pod
+ALL_FREE = '''DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-fff",modelName="Tesla T4",Hostname="gpu-idle"} 0
+DCGM_FI_DEV_FB_USED{gpu="0",UUID="GPU-fff",Hostname="gpu-idle"} 2
+DCGM_FI_DEV_FB_FREE{gpu="0",UUID="GPU-fff",Hostname="gpu-idle"} 14848
+'''
+HANDWRITTEN_NODES = {"gpu-head", "gpu-idle"}
 
 
 def _free_port() -> int:
@@ -31,84 +63,246 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def exporter() -> Iterator[Exporter]:
-    e = Exporter()
-    yield e
-    e.close()
-
-
-@pytest.fixture(scope="module")
-def prometheus(exporter, tmp_path_factory) -> Iterator[str]:
+def _binary() -> str:
     binary = shutil.which("prometheus")
     if binary is None:
         if os.environ.get("CI") == "true":
             pytest.fail("prometheus is not installed: `make test` installs Debian's package")
         pytest.skip("prometheus is not installed (Debian: apt-get install prometheus; `make test` does it as root)")
-    d = tmp_path_factory.mktemp("prometheus")
-    target = exporter.url.split("//", 1)[1].split("/", 1)[0]
-    (d / "prometheus.yml").write_text(f"""
-global: {{scrape_interval: 1s, evaluation_interval: 1s}}
-scrape_configs:
-  - job_name: dcgm
-    static_configs:
-      - targets: ["{target}"]
-        labels: {{namespace: gpu-operator, pod: dcgm-exporter-x}}
-""")
+    return binary
+
+
+@dataclass
+class Prometheus:
+    url: str
+    proc: subprocess.Popen
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def _start(d: Path, scrape_configs: list[dict]) -> Prometheus:
+    """Prometheus with ``scrape_configs`` every second, data and log in ``d``, ready to answer."""
+    binary = _binary()
+    d.mkdir(parents=True, exist_ok=True)
+    # JSON is YAML: no quoting to get wrong
+    (d / "prometheus.yml").write_text(json.dumps({"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                                                  "scrape_configs": scrape_configs}, indent=1))
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([binary, f"--config.file={d / 'prometheus.yml'}", f"--storage.tsdb.path={d / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(d / "prometheus.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([binary, f"--config.file={d / 'prometheus.yml'}",
+                                 f"--storage.tsdb.path={d / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+                                 "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
+    prom = Prometheus(url, proc)
 
     def ready() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"prometheus exited: {(d / 'prometheus.log').read_text()[-2000:]}")
         try:
             return urllib.request.urlopen(f"{url}/-/ready", timeout=1).status == 200
         except OSError:
             return False
     try:
         wait_until(ready, timeout=30, what="prometheus ready")
-        yield url
+    except BaseException:
+        prom.stop()
+        raise
+    return prom
+
+
+def _sim(cluster: Cluster) -> tuple[str, str]:
+    """The simulator's host:port and the CA file that verifies it."""
+    ca = cluster.kubeconfig.parent / "ca.crt"
+    assert ca.exists()
+    return cluster.sim.url.split("//", 1)[1], str(ca)
+
+
+def _dcgm_job(cluster: Cluster) -> dict:
+    host, ca = _sim(cluster)
+    nodes = cluster.call(lambda: sorted(n.name for n in cluster.sim.engine.nodes.values() if n.gpus))
+    return {"job_name": "dcgm-exporter", "scheme": "https", "tls_config": {"ca_file": ca}, "static_configs": [
+        {"targets": [host], "labels": {"namespace": EXPORTER_NS, "pod": f"dcgm-exporter-{n}",
+                                       "__metrics_path__": f"/dcgm/{n}/metrics"}} for n in nodes]}
+
+
+def _direct(cluster: Cluster) -> DcgmScrape:
+    return DcgmScrape(cluster.sim.url + "/dcgm/metrics", ca_file=_sim(cluster)[1])
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    """A frozen `tiny` cluster for this module alone: its quotas may be edited here."""
+    yield from _cluster(tmp_path_factory.mktemp("prom-sim"), "tiny")
+
+
+@pytest.fixture(scope="module")
+def handwritten() -> Iterator[dict[str, Exporter]]:
+    made = {"lowercase": Exporter(), "all-free": Exporter()}
+    made["lowercase"].text, made["all-free"].text = LOWERCASE, ALL_FREE
+    yield made
+    for e in made.values():
+        e.close()
+
+
+@pytest.fixture(scope="module")
+def prometheus(cluster, handwritten, tmp_path_factory) -> Iterator[str]:
+    host, ca = _sim(cluster)
+    ksm = {"scheme": "https", "metrics_path": "/ksm/metrics", "tls_config": {"ca_file": ca}}
+    prom = _start(tmp_path_factory.mktemp("prometheus"), [
+        _dcgm_job(cluster),
+        {"job_name": "dcgm-handwritten", "static_configs": [
+            {"targets": [e.url.split("//", 1)[1].split("/", 1)[0]],
+             "labels": {"namespace": EXPORTER_NS, "pod": f"dcgm-exporter-{name}"}} for name, e in handwritten.items()]},
+        {"job_name": "kube-state-metrics", "honor_labels": True, **ksm, "static_configs": [{"targets": [host]}]},
+        {"job_name": "kube-state-metrics-renamed", **ksm, "static_configs": [
+            {"targets": [host], "labels": {"namespace": "kube-system", "pod": "kube-state-metrics-0"}}]},
+    ])
+    try:
+        yield prom.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        prom.stop()
 
 
-def test_prometheus_gives_the_numbers_the_exporter_gives(prometheus, exporter):
-    exporter.text = MODERN
-    direct = {g.key: g for g in DcgmScrape(exporter.url).current()}
+def _simulated(src: PrometheusMetrics) -> dict:
+    return {g.key: g for g in src.current() if g.node not in HANDWRITTEN_NODES}
+
+
+# ------------------------------------------------------------------------------------------ GPUs
+def test_prometheus_gives_the_numbers_the_simulated_exporter_gives(prometheus, cluster):
+    direct = {g.key: g for g in _direct(cluster).current()}
+    assert len(direct) == 16
     src = PrometheusMetrics(prometheus)
-    wait_until(lambda: len(src.current()) == len(direct), timeout=30, what="the first scrapes")
-    for g in src.current():
-        d = direct[g.key]
+    wait_until(lambda: _simulated(src).keys() == direct.keys(), timeout=30, what="every simulated GPU scraped")
+    got = _simulated(src)
+    for key, d in direct.items():
+        g = got[key]
         assert (g.util, g.fb_used_mib, g.fb_free_mib, g.temp_c, g.power_w, g.uuid, g.model) == (
-            d.util, d.fb_used_mib, d.fb_free_mib, d.temp_c, d.power_w, d.uuid, d.model)
-        assert (g.namespace, g.pod, g.container) == (d.namespace, d.pod, d.container)  # from exported_*
-    busy, free = (next(g for g in src.current() if g.key == k) for k in ("gpu-1/0", "gpu-1/1"))
-    assert (busy.namespace, busy.pod, busy.container) == ("ns-a", "mnist-worker-0", "trainer")
-    assert (free.namespace, free.pod) == ("", "")  # not the exporter's own pod, which Prometheus put there
+            d.util, d.fb_used_mib, d.fb_free_mib, d.temp_c, d.power_w, d.uuid, d.model), key
+        assert (g.namespace, g.pod, g.container) == (d.namespace, d.pod, d.container), key  # from exported_*
+    held = [g for g in got.values() if g.pod]
+    assert held and len(held) < len(got)  # some GPUs held, some free: both ways are checked
+    assert all(g.namespace.startswith("ns-") for g in held)
+    assert not any(g.pod.startswith("dcgm-exporter") for g in src.current())  # never the exporter's own pod
+    series = src._prom.custom_query('count(DCGM_FI_DEV_GPU_UTIL{exported_pod!="", job="dcgm-exporter"})')
+    assert float(series[0]["value"][1]) == len(held)  # the pod labels did come renamed
 
 
-def test_history_has_points(prometheus, exporter):
-    exporter.text = MODERN
+def test_label_variants_the_simulator_does_not_write(prometheus):
     src = PrometheusMetrics(prometheus)
-    wait_until(lambda: len(src.history("gpu-1/0", 60)) >= 3, timeout=30, what="three seconds of history")
-    points = src.history("gpu-1/0", 60)
-    assert all(u == 87.0 and m == pytest.approx(75.0) for _, u, m in points[-2:])
+    wait_until(lambda: HANDWRITTEN_NODES <= {g.node for g in src.current()}, timeout=30, what="hand-written scraped")
+    got = {g.key: g for g in src.current()}
+    head, idle = got["gpu-head/3"], got["gpu-idle/0"]
+    assert (head.util, head.fb_used_mib, head.namespace, head.pod, head.container) == (
+        40.0, 3000.0, "ns-b", "nb-0", "notebook")  # lowercase hostname, exported_ pod labels
+    # no series of this target carries exported_ labels: only its `up` says these labels are the exporter's
+    assert (idle.util, idle.model, idle.namespace, idle.pod, idle.container) == (0.0, "Tesla T4", "", "", "")
+
+
+def test_history_has_points(prometheus, cluster):
+    direct = {g.key: g for g in _direct(cluster).current()}
+    busy = max((g for g in direct.values() if g.pod), key=lambda g: g.util or 0)
+    src = PrometheusMetrics(prometheus)
+    wait_until(lambda: len(src.history(busy.key, 60)) >= 3, timeout=30, what="three seconds of history")
+    points = src.history(busy.key, 60)
+    assert all(u == busy.util and m == pytest.approx(busy.mem_pct) for _, u, m in points[-2:])
+    assert points == sorted(points) and busy.util and busy.util > 50
+    wait_until(lambda: len(src.history("gpu-head/3", 60)) >= 2, timeout=30, what="history by lowercase hostname")
+    assert all(u == 40.0 and m == pytest.approx(20.0) for _, u, m in src.history("gpu-head/3", 60))
     assert src.history("no-such-node/0", 60) == []
 
 
-def test_an_unreachable_or_erroring_prometheus_is_unavailable(exporter):
-    t = time.monotonic()
-    with pytest.raises(Unavailable, match="Prometheus http://127.0.0.1:9"):
-        PrometheusMetrics("http://127.0.0.1:9", timeout=2).current()
-    exporter.status = 503  # any HTTP server answering 503 stands for an overloaded Prometheus
+# ------------------------------------------------------------------------------------------ quotas
+def _fields(q: Quota) -> tuple:
+    return (q.namespace, q.name, q.gpu_hard, q.gpu_used, q.gpu_base, q.gpu_limit, q.cpu_hard, q.cpu_used,
+            q.memory_hard, q.memory_used)
+
+
+def test_quotas_are_the_ones_the_kubernetes_backend_lists(prometheus, cluster):
+    k8s = Kubernetes.from_kubeconfig(str(cluster.kubeconfig), CONTEXTS["admin"])
+    src = PrometheusMetrics(prometheus)
+    assert isinstance(src, QuotaMetrics)
     try:
-        with pytest.raises(Unavailable, match="Prometheus"):
-            PrometheusMetrics(exporter.url.rsplit("/", 1)[0], timeout=2).current()
+        def listed() -> dict:
+            return {q.namespace: _fields(q) for q in k8s.list("resourcequotas").items}
+
+        def through_prometheus() -> dict:
+            return {ns: _fields(q) for ns, q in src.quotas().items()}
+        want = listed()
+        assert len(want) == 2 and want[NS][3] == 3.0  # two tenants; 3 GPUs in use in this one
+        wait_until(lambda: through_prometheus() == want, timeout=30, what="kube_resourcequota scraped")
+        assert all(ns == q.namespace and q.uid == "" for ns, q in src.quotas().items())
+        renamed = src._prom.custom_query('count(kube_resourcequota{exported_namespace!=""})')
+        assert renamed and float(renamed[0]["value"][1]) > 0  # both spellings of the namespace were there to read
+
+        # an edit reaches Prometheus: a maximum in limits.nvidia.com/gpu, CPU in millicores, memory in Gi
+        cluster.core().patch_namespaced_resource_quota("mlss-default-rq", NS, {"spec": {"hard": {
+            "limits.nvidia.com/gpu": "12", "requests.cpu": "95500m", "requests.memory": "700Gi"}}})
+        wait_until(lambda: listed()[NS][5] == 12.0, timeout=10, what="the edit in the API")
+        want = listed()
+        wait_until(lambda: through_prometheus() == want, timeout=30, what="the edit through Prometheus")
+        q = src.quotas()[NS]
+        assert (q.gpu_base, q.gpu_limit, q.cpu_hard, q.memory_hard) == (8.0, 12.0, 95.5, 700 * 2 ** 30)
     finally:
-        exporter.status = 200
-    assert time.monotonic() - t < 10  # not the client's default 6 s backoff per call
+        k8s.close()
+        src.close()
+
+
+# ------------------------------------------------------------------------------------------ failures
+def test_an_outage_keeps_the_last_numbers_stale_and_without_kube_state_metrics_no_quotas(cluster, tmp_path):
+    """A Prometheus of its own (only the GPU exporters), stopped under a running poller."""
+    prom = _start(tmp_path / "prometheus", [_dcgm_job(cluster)])
+    state = State()
+    poller = MetricsPoller(PrometheusMetrics(prom.url, timeout=1.0), state, interval=0.2)
+
+    def health():
+        return state.source_health("metrics")
+    try:
+        poller.start()
+        wait_until(lambda: len(state.gpus()) == 16 and health().state == Health.LIVE, timeout=30, what="live")
+        assert state.gpu_source == "prometheus"
+        assert PrometheusMetrics(prom.url).quotas() == {}  # no kube_resourcequota series: none, not an error
+        prom.stop()
+        wait_until(lambda: health().state == Health.STALE, timeout=10, what="stale")
+        assert health().reason.startswith(f"Prometheus {prom.url}") and len(state.gpus()) == 16
+    finally:
+        poller.stop()
+        poller.join(5)
+        prom.stop()
+
+
+def test_a_prometheus_that_never_answered_is_failing():
+    state = State()
+    poller = MetricsPoller(PrometheusMetrics("http://127.0.0.1:9", timeout=1.0), state, interval=0.2)
+    try:
+        poller.start()
+        wait_until(lambda: state.source_health("metrics").state == Health.FAILING, timeout=10, what="failing")
+        assert state.gpus() == [] and "Prometheus http://127.0.0.1:9" in state.source_health("metrics").reason
+    finally:
+        poller.stop()
+        poller.join(5)
+
+
+def test_an_unreachable_or_erroring_prometheus_is_unavailable():
+    t = time.monotonic()
+    down = PrometheusMetrics("http://127.0.0.1:9", timeout=2)
+    for call in (down.current, down.quotas, lambda: down.history("n/0", 60)):
+        with pytest.raises(Unavailable, match="Prometheus http://127.0.0.1:9"):
+            call()
+    overloaded = Exporter()  # any HTTP server answering 503 stands for an overloaded Prometheus
+    overloaded.status = 503
+    try:
+        busy = PrometheusMetrics(overloaded.url.rsplit("/", 1)[0], timeout=2)
+        for call in (busy.current, busy.quotas):
+            with pytest.raises(Unavailable, match="Prometheus") as err:
+                call()
+            assert "\n" not in err.value.message
+    finally:
+        overloaded.close()
+    assert time.monotonic() - t < 15  # not the client's default 6 s backoff per call
