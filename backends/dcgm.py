@@ -7,7 +7,6 @@ No Prometheus in between, so the backend keeps what it saw: every scrape for the
 
 from __future__ import annotations
 
-import math
 import ssl
 import time
 from datetime import datetime, timezone
@@ -16,7 +15,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 
-from prophecis_tui.domain import GpuSample, Unavailable
+from prophecis_tui.domain import GpuSample, Unavailable, gpu_fields, gpu_sample
 
 from .gpu_history import History, Point
 from .gpu_labels import FIELDS, gpu_entry, identify
@@ -46,7 +45,7 @@ class DcgmScrape:
         self.clock = clock
         self._hist: dict[str, History] = {}
         self._args = (fine_seconds, coarse_step, coarse_seconds)
-        self._idents: dict[tuple[str, str], Any] = {}  # (exporter host, label text) -> the GPU and its pod
+        self._idents: dict[str, dict[str, Any]] = {}  # exporter host -> label text -> (the GPU and its pod, key)
 
     def _fetch(self, url: str) -> str:
         try:
@@ -62,6 +61,7 @@ class DcgmScrape:
         now = self.clock()
         at = datetime.fromtimestamp(now, timezone.utc)
         gpus: dict[tuple[str, int], dict] = {}
+        filled: dict[tuple[str, int], Any] = {}  # GPU -> the identity its labels were taken from
         errors = []
         for url in self.urls:
             try:
@@ -70,25 +70,36 @@ class DcgmScrape:
                 errors.append(err)
                 continue
             host = urlsplit(url).hostname or ""
-            cache = self._idents
-            if len(cache) > 200_000:  # pods come and go: their label texts with them
-                cache.clear()
+            cache = self._idents.get(host)
+            if cache is None or len(cache) > 100_000:  # pods come and go: their label texts with them
+                cache = self._idents[host] = {}
             for name, label_text, value in series_lines(text, _NAMES):
-                ident = cache.get((host, label_text), _MISSING)
-                if ident is _MISSING:  # read a series' labels once; later scrapes repeat the same text
-                    ident = cache[(host, label_text)] = identify(labels_of(label_text), host)
-                if ident is None:
+                hit = cache.get(label_text, _MISSING)
+                if hit is _MISSING:  # read a series' labels once; later scrapes repeat the same text
+                    ident = identify(labels_of(label_text), host)
+                    hit = cache[label_text] = None if ident is None else (
+                        ident, (ident.node, ident.gpu), gpu_fields(**gpu_entry({}, ident)))
+                if hit is None:
                     continue
-                gpu_entry(gpus, ident, at=at)[FIELDS[name]] = None if math.isnan(value) else value
+                ident, key, base = hit
+                g = gpus.get(key)
+                if g is None:
+                    g = gpus[key] = base.copy()
+                    g["at"] = at
+                    filled[key] = ident
+                elif filled[key] is not ident:  # another label text for the same GPU: fill what it lacked
+                    g = gpu_entry(gpus, ident)
+                g[FIELDS[name]] = None if value != value else value  # NaN: no number
         if errors and not gpus:
             raise errors[0] if len(errors) == 1 else Unavailable(
                 f"no DCGM exporter answered ({len(errors)}): {errors[0].message}", source=self.name)
-        out = [GpuSample.model_construct(**g) for g in gpus.values()]
+        out = [gpu_sample(g, complete=True) for g in gpus.values()]
         out.sort(key=lambda x: (x.node, x.gpu))
+        hist = self._hist
         for sample in out:
-            h = self._hist.get(sample.key)
+            h = hist.get(sample.key)
             if h is None:
-                h = self._hist[sample.key] = History(*self._args)
+                h = hist[sample.key] = History(*self._args)
             h.add(now, sample.util, sample.mem_pct)
         return out
 

@@ -186,7 +186,8 @@ class ProphecisApp(App):
             self.update_header()
         if kinds - {"health"}:
             refresh = getattr(self.screen, "refresh_data", None)
-            if refresh is not None:
+            wanted = getattr(self.screen, "DATA_KINDS", None)  # None: any change may show on it
+            if refresh is not None and (wanted is None or kinds & wanted):
                 refresh()
 
     def prefer_kinds(self, kinds: tuple[str, ...] | set[str]) -> None:

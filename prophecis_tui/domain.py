@@ -263,6 +263,31 @@ class GpuSample(Model):
         return 100.0 * self.fb_used_mib / (self.fb_used_mib + self.fb_free_mib)
 
 
+_GPU_DEFAULTS = {name: f.default for name, f in GpuSample.model_fields.items()}  # in the model's order
+_GPU_FIELDS = set(_GPU_DEFAULTS)  # shared: pydantic copies it before changing it (model_copy)
+
+
+def gpu_fields(**values: object) -> dict:
+    """Every GpuSample field, in the model's order, defaults replaced by ``values``: a dict for
+    ``gpu_sample(..., complete=True)``."""
+    out = dict(_GPU_DEFAULTS)
+    out.update(values)
+    return out
+
+
+def gpu_sample(fields: dict, complete: bool = False) -> GpuSample:
+    """A GpuSample from a dict of its fields, without validation: what ``model_construct`` gives, three to five
+    times faster (a source builds 2,000 of them a second). Values must have the types the model declares;
+    missing fields take their defaults (``node`` and ``gpu`` have none: they must be there).
+    ``complete``: ``fields`` came from ``gpu_fields()`` (all of them, in order) and becomes the object's own."""
+    obj = GpuSample.__new__(GpuSample)
+    object.__setattr__(obj, "__dict__", fields if complete else {k: fields.get(k, d) for k, d in _GPU_DEFAULTS.items()})
+    object.__setattr__(obj, "__pydantic_fields_set__", _GPU_FIELDS)
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
 class NamespaceSummary(Model):
     """One row of the overview."""
 

@@ -31,6 +31,7 @@ class State:
         self._health: dict[str, SourceHealth] = {}
         self._dirty: set[str] = set()
         self.version = 0
+        self._kind_versions: dict[str, int] = {}  # kind -> the version of its last change
         self._summary_cache: tuple[int, list[NamespaceSummary], int] | None = None  # version, rows, GPUs held
         self._partial: set[str] = set()  # resources known only per namespace (no cluster-wide list)
         self._listing: set[str] = set()  # resources whose first list is still arriving, page by page
@@ -84,7 +85,12 @@ class State:
 
     def _changed(self, kind: str) -> None:
         self.version += 1
+        self._kind_versions[kind] = self.version
         self._dirty.add(kind)
+
+    def kind_version(self, kind: str) -> int:
+        """Grows when ``kind`` changes (0: never): a reader caches what it derives from a kind until then."""
+        return self._kind_versions.get(kind, 0)
 
     def set_gpus(self, samples: Iterable[GpuSample], source: str) -> None:
         """A metrics source's new look at every GPU: it replaces the last one."""

@@ -82,6 +82,9 @@ class GpuScreen(ResourceScreen):
     DEFAULT_SORT = "node"
     RESOURCE = "pods"  # d, y and e show the pod that holds the GPU
     KIND = "Pod"
+    # Recomputed on each metrics poll only: the rows are GPUs, and the owners read from the pods follow with the
+    # next poll (a cluster's pods and events change several times a second, and each recompute redraws).
+    DATA_KINDS = frozenset({"gpus"})
     BINDINGS: list = []
 
     def columns(self) -> list[Column]:
@@ -123,12 +126,19 @@ class GpuScreen(ResourceScreen):
         return [GpuRow(g) for g in gpus]
 
     def prepare(self, rows: list[Any]) -> Any:
-        """(namespace, pod) -> the workload that owns it, as people call it (a notebook, not its StatefulSet)."""
-        wanted = {(r.g.namespace, r.g.pod) for r in rows if r.g.pod}
+        return GpuContext(self._owners(), Counter(c for r in rows for c in conditions(r.g)))
+
+    def _owners(self) -> dict[tuple[str, str], str]:
+        """(namespace, pod) -> the workload that owns it, as people call it (a notebook, not its StatefulSet), for
+        every pod that holds GPUs. Worked out again only when pods or notebooks changed, not on every metrics poll."""
+        versions = (self.state.kind_version("pods"), self.state.kind_version("notebooks"))
+        cached = getattr(self, "_owners_cache", None)
+        if cached is not None and cached[0] == versions:
+            return cached[1]
         notebooks = {(n.namespace, n.name) for n in self.state.notebooks()}
         owners: dict[tuple[str, str], str] = {}
         for p in self.state.pods():
-            if (p.namespace, p.name) not in wanted:
+            if not p.gpus:
                 continue
             if p.owner_kind == "StatefulSet" and (p.namespace, p.owner_name) in notebooks:
                 owners[(p.namespace, p.name)] = f"Notebook/{p.owner_name}"
@@ -138,7 +148,8 @@ class GpuScreen(ResourceScreen):
                 owners[(p.namespace, p.name)] = f"SeldonDeployment/{p.labels['seldon-deployment-id']}"
             elif p.owner_name:
                 owners[(p.namespace, p.name)] = f"{p.owner_kind}/{p.owner_name}"
-        return GpuContext(owners, Counter(c for r in rows for c in conditions(r.g)))
+        self._owners_cache = (versions, owners)
+        return owners
 
     def search_text(self, r: GpuRow) -> str:
         """`/` matches the pod, the model, the node and the words free, held, idle, busy and hot."""

@@ -62,6 +62,14 @@ def duration(seconds: float | None) -> str:
 
 
 # ------------------------------------------------------------------------------------------ columns every screen has
+def _update(widget: Static, text: Text) -> None:
+    """Static.update() lays the whole screen out again: skip it when the text is what is shown already (a
+    screen refreshed every second mostly shows the same summary)."""
+    if getattr(widget, "_shown_text", None) != text:
+        widget._shown_text = text  # type: ignore[attr-defined]
+        widget.update(text)
+
+
 def namespace_column() -> Column:
     return Column("namespace", "NAMESPACE", 18, lambda o: cell_text(o.namespace))
 
@@ -224,6 +232,7 @@ class ResourceScreen(PacedRefresh, Screen):
 
     @on(Rows)
     def _show(self, msg: Rows) -> None:
+        self.shown = getattr(self, "shown", 0) + 1  # how many lists this screen has drawn (tests, the bench)
         self.context, self.total, self.loaded = msg.context, msg.total, msg.loaded
         self.table.hide({"namespace"} if self.scope else set())
         with self.app.batch_update():
@@ -255,7 +264,7 @@ class ResourceScreen(PacedRefresh, Screen):
         if extra:
             line.append("  ")
             line.append_text(extra)
-        self.query_one("#summary", Static).update(line)
+        _update(self.query_one("#summary", Static), line)
 
     def summary_extra(self) -> Text | None:
         return None
@@ -264,14 +273,14 @@ class ResourceScreen(PacedRefresh, Screen):
         obj = self.table.current
         detail = self.query_one("#detail", Static)
         if obj is None:
-            detail.update(Text("no objects match" if self.filter_text else
-                               ("nothing here" if self.loaded else "waiting for data…"), "dim"))
+            _update(detail, Text("no objects match" if self.filter_text else
+                                 ("nothing here" if self.loaded else "waiting for data…"), "dim"))
             return
         text = self.detail(obj)
         denied = self._denied_text(obj)
         if denied:
             text = Text.assemble(text, "\n" if text.plain else "", denied)
-        detail.update(text)
+        _update(detail, text)
 
     @on(ResourceTable.CursorMoved)
     def _moved(self) -> None:

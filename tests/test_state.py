@@ -56,6 +56,31 @@ def test_version_and_changed_kinds_tell_a_reader_what_moved():
     assert s.changed_kinds() == set()
 
 
+def test_each_kind_has_its_own_version_for_caches():
+    s = State()
+    assert s.kind_version("pods") == 0
+    s.replace("pods", "pods", [pod("a", "x")])
+    pods_v = s.kind_version("pods")
+    s.replace("notebooks", "notebooks", [])
+    s.set_gpus([], "dcgm")
+    assert s.kind_version("pods") == pods_v  # other kinds moved, the pods did not
+    assert s.kind_version("gpus") > s.kind_version("notebooks") > pods_v > 0
+    s.apply("pods", "pods", "ADDED", pod("b", "x"))
+    assert s.kind_version("pods") == s.version
+
+
+def test_gpu_samples_built_fast_equal_validated_ones():
+    from prophecis_tui.domain import GpuSample, gpu_fields, gpu_sample
+    values = dict(node="n1", gpu=3, uuid="GPU-1", model="A100", util=55.0, fb_used_mib=10.0, fb_free_mib=30.0,
+                  temp_c=60.0, power_w=200.0, namespace="ns", pod="p", container="c", pod_uid="u", at=T)
+    checked = GpuSample(**values)
+    assert gpu_sample(dict(values)) == checked and gpu_sample(gpu_fields(**values), complete=True) == checked
+    assert repr(gpu_sample(dict(values))) == repr(checked) and gpu_sample(dict(values)).mem_pct == 25.0
+    partial = gpu_sample({"node": "n2", "gpu": 0, "util": 1.0})
+    assert partial == GpuSample(node="n2", gpu=0, util=1.0) and partial.pod == "" and partial.key == "n2/0"
+    assert partial.model_copy(update={"util": 7.0}).util == 7.0 and partial.util == 1.0
+
+
 def test_training_jobs_from_several_resources_form_one_kind():
     s = State()
     j = lambda uid, kind: TrainingJob(uid=uid, namespace="x", name=uid, kind=kind, state=JobState.RUNNING)  # noqa: E731

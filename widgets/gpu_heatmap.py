@@ -91,13 +91,20 @@ class GpuHeatmap(Widget):
                     segs.append(Segment(" " * (per_node - len(by_node[name]) + 2)))
                 lines.append(segs)
         self._lines = lines
-        self.styles.height = max(1, len(lines))
-        self.refresh(layout=True)
+        self._height(max(1, len(lines)))
+
+    def _height(self, lines: int) -> None:
+        """A new layout only when the map's height changes: a layout redraws the whole screen, and the map
+        changes every second."""
+        if self.styles.height is None or self.styles.height.value != lines:
+            self.styles.height = lines
+            self.refresh(layout=True)
+        else:
+            self.refresh()
 
     def note(self, text: Text) -> None:
         self._note, self._lines = text, []
-        self.styles.height = 2
-        self.refresh(layout=True)
+        self._height(2)
 
     @property
     def plain(self) -> str:

@@ -105,6 +105,19 @@ def test_scrape_joins_the_fields_of_each_gpu(exporter):
     assert (idle.util, idle.pod, idle.temp_c, idle.mem_pct) == (0, "", None, 0.0)
 
 
+def test_labels_missing_from_a_gpus_first_series_come_from_its_others_on_every_scrape(exporter):
+    """The scrape caches what each label text means; a GPU whose first series carries no model or pod still gets
+    them from a later one, on the first scrape and on the cached ones after it."""
+    lines = [ln for ln in MODERN.splitlines() if ln and not ln.startswith("#")]
+    exporter.text = "\n".join(reversed(lines)) + "\n"  # the temperature (no pod, no model) comes first now
+    src = DcgmScrape(exporter.url, clock=lambda: 1000.0)
+    for _ in range(3):
+        busy = src.current()[0]
+        assert (busy.key, busy.model, busy.namespace, busy.pod, busy.container) == (
+            "gpu-1/0", "NVIDIA A100-SXM4-80GB", "ns-a", "mnist-worker-0", "trainer")
+        assert (busy.util, busy.temp_c, busy.power_w, busy.mem_pct) == (87, 86, 312.5, 75.0)
+
+
 def test_history_keeps_every_scrape_then_minute_averages(exporter):
     now = [0.0]
     src = DcgmScrape(exporter.url, clock=lambda: now[0], fine_seconds=120, coarse_step=60, coarse_seconds=600)

@@ -51,3 +51,31 @@ async def test_no_metrics_source_says_how_to_configure_one(console):
         heat = app.screen.query_one(GpuHeatmap).plain
         assert "GPU metrics are off" in heat and "prometheus_url" in heat and "dcgm_url" in heat
         assert app.screen.table.row_count == 0
+
+
+async def test_the_gpu_screen_redraws_on_metrics_polls_not_on_every_pod_change(console):
+    """A cluster's pods change several times a second; the GPU screen's rows are GPUs, redrawn once per poll (the
+    owners read from the pods follow with it). Each redraw of 2,000 GPUs costs CPU: it must not happen for nothing."""
+    console.metrics = {}
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        app.run_command("gpu")
+        screen = None
+        await settle(pilot, lambda: isinstance(app.screen, GpuScreen) and app.screen.table.row_count)
+        screen = app.screen
+        app.session.metrics.stop()  # no polls from here: the test makes the changes
+        await settle(pilot, lambda: not app.session.metrics._thread.is_alive())
+        state = app.session.state
+        app._tick()
+        await pilot.pause()
+        drawn = screen.shown
+        some = state.pods()[0]
+        state.apply("pods", "pods", "MODIFIED", some.model_copy(update={"restarts": some.restarts + 1}))
+        app._tick()
+        await pilot.pause(0.3)
+        assert screen.shown == drawn
+        gpus = state.gpus()
+        state.set_gpus([g.model_copy(update={"util": 99.0}) if i == 0 else g for i, g in enumerate(gpus)], "dcgm")
+        app._tick()
+        await settle(pilot, lambda: screen.shown > drawn)
+        assert any(r.g.util == 99.0 for r in screen.table.rows)
