@@ -268,8 +268,8 @@ async def test_names_from_the_cluster_cannot_drive_the_terminal_or_inject_markup
         assert "\x1b" not in title(chart)
 
 
-async def test_a_day_of_minutes_and_fifteen_minutes_of_seconds_draw_quickly():
-    """Not a benchmark (make bench measures): a sanity bound far above the ~10-25 ms one draw takes."""
+async def test_a_day_of_minutes_and_fifteen_minutes_of_seconds_make_one_line_across_the_day():
+    """(How long a draw takes is measured outside the tests, as DESIGN section 7 says.)"""
     app = ChartApp()
     async with app.run_test(size=(202, 17)) as pilot:
         chart = chart_of(app)
@@ -278,8 +278,11 @@ async def test_a_day_of_minutes_and_fifteen_minutes_of_seconds_draw_quickly():
         chart.show("namespace ns-risk-pd (12 GPUs)", pts, NOW)
         await until(pilot, lambda: chart.points)
         await pilot.pause()
-        assert chart.size.width == 200 and chart.last_draw_ms < 250
-        assert "00:00" in chart.plain
+        assert chart.size.width == 200 and chart.draws >= 1
+        rows = chart.plain.splitlines()
+        assert rows[-1].split()[:3] == ["16:00", "18:00", "20:00"]  # two-hourly ticks across the day
+        plotted = {i for row in rows[:-2] for i, ch in enumerate(row[4:]) if "⠁" <= ch <= "⣿"}
+        assert len(plotted) >= 190  # every column of the day has the line: no hole where none is
 
 
 # ---------------------------------------------------------------------------------------------- snapshots
