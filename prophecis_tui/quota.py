@@ -37,8 +37,8 @@ from prophecis_tui.quantity import try_parse
 from prophecis_tui.sanitize import clean_line
 
 __all__ = ["DEFAULT_MAX_ANNOTATION", "GPU_NODE_LABEL", "NEAR_MAX", "QUOTA_NAME", "Blocked", "GpuMax",
-           "NamespacePressure", "NodeCapacity", "gpu_max", "namespace_capacity", "node_gpu_capacity",
-           "node_selector_of", "pressures", "selector_text", "validate_quota_edit"]
+           "NamespacePressure", "NodeCapacity", "gpu_max", "namespace_capacity", "nearest_limits",
+           "node_gpu_capacity", "node_selector_of", "pressures", "selector_text", "validate_quota_edit"]
 
 QUOTA_NAME = "mlss-default-rq"
 #: Where the tenant's maximum GPU count is written on its quota, unless the config names another key.
@@ -207,13 +207,16 @@ def _sort_key(r: NamespacePressure) -> tuple:
     return (p is None, -(p if p is not None else 0.0), -r.used, r.namespace)
 
 
-def pressures(state: Any, *, max_annotation: str = DEFAULT_MAX_ANNOTATION) -> list[NamespacePressure]:
+def pressures(state: Any, *, max_annotation: str = DEFAULT_MAX_ANNOTATION,
+              with_blocked: bool = True) -> list[NamespacePressure]:
     """One row per namespace with a quota (and per namespace without one that holds GPUs or has work
     blocked), highest pressure first; those without a GPU limit last, then by GPUs used and name.
 
     ``state``: the live :class:`~prophecis_tui.state.State` (or anything with ``pods()``,
     ``quotas()``, ``nodes()``, ``events()``, ``namespaces()``, ``notebooks()``,
-    ``training_jobs()``, ``deployments()``). O(objects); run it off the UI thread at scale."""
+    ``training_jobs()``, ``deployments()``). O(objects); run it off the UI thread at scale.
+    ``with_blocked=False`` skips the blocked work (the explainer's pass over every pending object):
+    the rows then have no ``blocked``, and a namespace without a quota shows only when it holds GPUs."""
     quotas: Mapping[str, Quota] = state.quotas()
     pods = state.pods()
     held: dict[str, int] = {}
@@ -225,7 +228,7 @@ def pressures(state: Any, *, max_annotation: str = DEFAULT_MAX_ANNOTATION) -> li
             held[p.namespace] = held.get(p.namespace, 0) + p.gpus
         else:
             pending[p.namespace] = pending.get(p.namespace, 0) + p.gpus
-    blocked = _blocked(state, Explainer.from_state(state))
+    blocked = _blocked(state, Explainer.from_state(state)) if with_blocked else {}
     has_data = getattr(state, "has_data", None)
     pods_known = bool(has_data("pods")) if callable(has_data) else True
     terminating = {n.name for n in state.namespaces() if n.terminating}
@@ -245,6 +248,12 @@ def pressures(state: Any, *, max_annotation: str = DEFAULT_MAX_ANNOTATION) -> li
             blocked=tuple(blocked.get(ns, ())), pods_known=pods_known, note=mx.note))
     rows.sort(key=_sort_key)
     return rows
+
+
+def nearest_limits(rows: Iterable[NamespacePressure], n: int) -> list[NamespacePressure]:
+    """The ``n`` namespaces nearest to (or over) their GPU limit, highest pressure first (the order of
+    :func:`pressures`): those with a limit and GPUs in use; an idle or unlimited tenant is under no pressure."""
+    return sorted((r for r in rows if r.pressure is not None and r.used > 0), key=_sort_key)[:max(n, 0)]
 
 
 # ------------------------------------------------------------------------------------------ capacity

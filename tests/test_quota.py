@@ -24,6 +24,7 @@ from prophecis_tui.quota import (
     NodeCapacity,
     gpu_max,
     namespace_capacity,
+    nearest_limits,
     node_gpu_capacity,
     node_selector_of,
     pressures,
@@ -304,3 +305,28 @@ def test_every_refusal_has_its_sentence(base, max_, cap, sentence):
 def test_refusals_come_in_order_negative_first():
     assert validate_quota_edit(-5, -9, 0) == "The GPU base cannot be negative (-5)."
     assert validate_quota_edit(9, 8, 0) == "The GPU base (9) cannot be above the maximum (8)."
+
+
+# ------------------------------------------------------------------------------------------ the overview's few
+def test_nearest_limits_are_the_tenants_using_gpus_highest_pressure_first():
+    s = state(quotas=[
+        quota("ns-half", 8, 4), quota("ns-over", 4, 6, limit=5), quota("ns-idle", 8, 0),
+        quota("ns-none"), quota("ns-near", 8, 9, annotations={DEFAULT_MAX_ANNOTATION: "10"}),
+        quota("ns-zero", 0, 1)],
+        pods=[pod("p", "ns-free", 2, node="g1")])  # no quota: no limit to be near
+    rows = pressures(s)
+    got = nearest_limits(rows, 3)
+    assert [r.namespace for r in got] == ["ns-zero", "ns-over", "ns-near"]  # ∞, 6/5, 9/10
+    assert [r.namespace for r in nearest_limits(rows, 10)] == ["ns-zero", "ns-over", "ns-near", "ns-half"]
+    assert nearest_limits(list(reversed(rows)), 2) == got[:2]  # in pressure order whatever the input's
+    assert nearest_limits(rows, 0) == []
+
+
+def test_pressures_without_blocked_work_skip_the_explainer_only():
+    ns = "ns-a-b"
+    s = state(namespaces=[namespace(ns, sel("a", "b"))], nodes=[node("g-b1", 4, "a", "b")], quotas=[quota(ns, 4, 3)],
+              pods=[pod("big-0", ns, 8, phase="Pending"), pod("run-0", ns, 3, node="g-b1")])
+    full, lean = rows(s), rows(s, with_blocked=False)
+    assert full[ns].blocked and not lean[ns].blocked
+    assert (lean[ns].used, lean[ns].pressure, lean[ns].pod_gpus, lean[ns].pending_gpus) == \
+        (full[ns].used, full[ns].pressure, full[ns].pod_gpus, full[ns].pending_gpus)
