@@ -1,22 +1,40 @@
-"""Home: every tenant namespace at a glance, trouble first."""
+"""Home: every tenant namespace at a glance, trouble first, under the cluster's GPUs.
+
+Above the namespace table: the GPUs allocated against the nodes' capacity; the metrics source's
+totals (average utilisation, busy / idle / hot, with the `:gpu` screen's own words for them); the
+hottest GPUs with who holds them; and the tenants nearest to or over their GPU quota (the `:quota`
+screen's arithmetic and order). Side by side on a wide terminal, a shorter stacked form at 80
+columns. Everything is worked out in the screen's worker from the state, never on the UI thread.
+"""
 
 from __future__ import annotations
 
+import heapq
 import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Container, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from prophecis_tui.domain import DeploymentState, JobState, NamespaceSummary, NotebookState
+from prophecis_tui.domain import DeploymentState, GpuSample, Health, JobState, NamespaceSummary, NotebookState
+from prophecis_tui.quota import DEFAULT_MAX_ANNOTATION, NamespacePressure, nearest_limits, pressures
 from prophecis_tui.state import State
 from widgets.gpu_bar import gpu_bar
+from widgets.gpu_heatmap import HOT_C, util_style
+from widgets.header import health_text
+from widgets.resource_table import cell_text
 
+from .gpu import conditions, num, util_cell
+from .quota import gpu_cell, pressure_cell, pressure_style
 from .refresh import PacedRefresh
 
 LOADED_KINDS = ("notebooks", "trainingjobs", "deployments", "pods", "quotas")
@@ -25,6 +43,61 @@ COLUMNS = [("namespace", "NAMESPACE"), ("notebooks", "NOTEBOOKS r/s/f"), ("jobs"
            ("deploy", "DEPLOY ok/f"), ("gpu", "GPU used/quota"), ("pending", "PENDING")]
 NARROW = {"notebooks": "NB r/s/f", "deploy": "DEP ok/f", "gpu": "GPU/quota", "pending": "PEND"}
 WIDE = 110  # from this many columns: long labels and bars
+SIDE_BY_SIDE = 160  # from this many columns: hottest GPUs and quota pressure side by side, 5 rows each
+TOP_WIDE, TOP_NARROW = 5, 3  # hottest GPUs and quota rows shown side by side / stacked (80 columns)
+METRICS_KEY = "metrics"  # the metrics poller's health key (prophecis_tui.feeds.MetricsPoller.KEY)
+NO_SOURCE = "no GPU metrics source: set [metrics] in the config (prometheus_url, dcgm_url, or source = \"nvml\")"
+
+
+# ------------------------------------------------------------------------------------------ GPU panel (worker side)
+@dataclass(frozen=True)
+class GpuTotals:
+    """What the metrics source says of every GPU it sees, counted with the :gpu screen's words."""
+
+    gpus: int = 0
+    util_avg: float | None = None  # over the GPUs that report a utilisation
+    busy: int = 0
+    idle: int = 0  # held by a pod, under 5%
+    hot: int = 0
+    held: int = 0
+
+
+@dataclass(frozen=True)
+class GpuPanel:
+    """The overview's GPU panel, worked out in the worker: totals, the hottest GPUs, the quota pressure."""
+
+    totals: GpuTotals = field(default_factory=GpuTotals)
+    source: str = ""  # the source that gave these numbers (dcgm, prometheus, nvml)
+    hottest: tuple[GpuSample, ...] = ()
+    quota: tuple[NamespacePressure, ...] = ()  # nearest to or over their limit, highest pressure first
+    quota_rows: int = 0  # namespaces with a quota row (what "of N" counts)
+    bursting: int = 0
+    near_max: int = 0
+    over_max: int = 0
+
+
+def gpu_totals(gpus: Iterable[GpuSample]) -> GpuTotals:
+    gpus = list(gpus)
+    n: Counter = Counter(c for g in gpus for c in conditions(g))
+    utils = [g.util for g in gpus if g.util is not None]
+    return GpuTotals(len(gpus), sum(utils) / len(utils) if utils else None, n["busy"], n["idle"], n["hot"],
+                     n["held"])
+
+
+def hottest(gpus: Iterable[GpuSample], n: int) -> list[GpuSample]:
+    """The ``n`` hottest GPUs: by temperature, ties by utilisation (then node and index, for a stable order)."""
+    return heapq.nsmallest(n, (g for g in gpus if g.temp_c is not None),
+                           key=lambda g: (-(g.temp_c or 0.0), -(g.util or 0.0), g.node, g.gpu))
+
+
+def gpu_panel(state: State, max_annotation: str, n: int = TOP_WIDE) -> GpuPanel:
+    """O(GPUs + pods + quotas): for the worker."""
+    gpus = state.gpus()
+    rows = pressures(state, max_annotation=max_annotation, with_blocked=False) if state.has_data("quotas") else []
+    with_quota = [r for r in rows if r.has_quota]
+    return GpuPanel(gpu_totals(gpus), state.gpu_source, tuple(hottest(gpus, n)), tuple(nearest_limits(rows, n)),
+                    len(with_quota), sum(1 for r in with_quota if r.bursting), sum(1 for r in with_quota if r.near_max),
+                    sum(1 for r in with_quota if r.over_max))
 
 
 def _counts(parts: list[tuple[int, str]]) -> Text:
@@ -44,7 +117,7 @@ def row_cells(s: NamespaceSummary, bar_width: int, loaded: frozenset[str] | None
     loaded = frozenset(LOADED_KINDS) if loaded is None else loaded
     nb, jb, dp = s.notebooks, s.jobs, s.deployments
     cells = [
-        Text(s.namespace, "bold" if s.trouble else ""),
+        cell_text(s.namespace, "bold" if s.trouble else ""),
         _counts([(nb[NotebookState.RUNNING], "green"), (nb[NotebookState.STOPPED], ""),
                  (nb[NotebookState.FAILING], "bold red")]),
         _counts([(jb[JobState.RUNNING] + jb[JobState.RESTARTING], "green"), (jb[JobState.PENDING], "yellow"),
@@ -61,6 +134,142 @@ def matches(s: NamespaceSummary, text: str) -> bool:
     return not text or text.lower() in s.namespace.lower()
 
 
+# ------------------------------------------------------------------------------------------ GPU panel (what it says)
+def _pad(t: Text, width: int) -> Text:
+    t.pad_right(max(0, width - t.cell_len))
+    return t
+
+
+def totals_text(panel: GpuPanel | None, *, has_source: bool, note: str, health: Any, name: str,
+                wide: bool, hints: bool = False) -> Text:
+    """The one line of GPU numbers: the source's totals and whether they are fresh; with no source, why
+    not and how to configure one (dim); failing, why. ``hints``: end with the commands to the details
+    (when the panel below has no titles to carry them)."""
+    t = Text(no_wrap=True, overflow="ellipsis", end="")
+    if not has_source:
+        t.append(clean_note(note) or NO_SOURCE, "dim")
+        return t
+    state = getattr(health, "state", Health.CONNECTING)
+    totals = panel.totals if panel is not None else GpuTotals()
+    source = (panel.source if panel is not None else "") or name
+    if not totals.gpus:
+        if state == Health.FAILING:
+            t.append_text(health_text(health))
+        elif state == Health.LIVE and panel is not None:
+            t.append(f"GPU metrics from {source}: no GPUs reported", "dim")
+        else:
+            t.append(f"GPU numbers: waiting for {source or 'the metrics source'}…", "dim")
+        t.append("  :gpu", "dim")
+        return t
+    if state in (Health.STALE, Health.FAILING):  # the last numbers, marked
+        t.append_text(health_text(health.model_copy(update={"reason": ""})))
+        t.append("  ")
+    t.append("GPU util ")
+    if wide:
+        t.append("avg ")
+    avg = totals.util_avg
+    t.append("?" if avg is None else f"{avg:.0f}%", f"bold {util_style(avg)}" if avg is not None else "dim")
+    t.append(f"  held {totals.held}  ")
+    t.append(f"busy {totals.busy}  ", "green" if totals.busy else "dim")
+    t.append(f"idle {totals.idle}  ", "yellow" if totals.idle else "dim")  # held, under 5% (the :gpu words)
+    t.append(f"hot {totals.hot}", "bold red" if totals.hot else "dim")
+    if wide:
+        t.append(f" (≥{HOT_C:.0f}°C)", "dim")
+    t.append(f"  of {totals.gpus}" + (" GPUs" if wide else ""), "dim")
+    if source:
+        t.append(f" from {source}", "dim")
+    if state in (Health.STALE, Health.FAILING) and getattr(health, "reason", ""):
+        t.append_text(cell_text(f": {health.reason}", "dim"))
+    if hints:
+        t.append("  :gpu :quota", "dim")
+    return t
+
+
+def clean_note(note: str) -> str:
+    return cell_text(note, "", 400).plain if note else ""
+
+
+def hottest_text(panel: GpuPanel, n: int, wide: bool) -> Text:
+    """The ``n`` hottest GPUs, one a line. ``wide``: the side-by-side form (a title with the hint, utilisation
+    bars, power); else the stacked 80-column form (a "Hottest" gutter, the numbers only)."""
+    t = Text(no_wrap=True, overflow="ellipsis", end="")
+    gpus = panel.hottest[:n]
+    if wide:
+        t.append("Hottest GPUs", "bold")
+        t.append("  temp, util, power, held by", "dim")
+        t.append("   :gpu every GPU", "dim")
+    if not gpus:
+        if wide:
+            t.append("\nno GPU reports a temperature", "dim")
+        return t
+    keys = [cell_text(g.key) for g in gpus]
+    width = max(k.cell_len for k in keys)
+    for i, (g, key) in enumerate(zip(gpus, keys)):
+        if wide or i:
+            t.append("\n")
+        if not wide:
+            t.append("Hottest " if i == 0 else " " * 8, "bold")
+        t.append_text(_pad(key, width))
+        t.append(" ")
+        hot = (g.temp_c or 0) >= HOT_C
+        temp = num(g.temp_c, "°C" if wide else "°", "bold red" if hot else "")
+        t.append_text(_pad(temp, 5 if wide else 4))
+        if wide:
+            t.append(" ")
+            t.append_text(util_cell(g))
+            t.append(" ")
+            power = num(g.power_w, "W")
+            t.append(" " * max(0, 5 - power.cell_len))
+            t.append_text(power)
+        else:
+            t.append("  ?" if g.util is None else f"{g.util:3.0f}%", util_style(g.util) if g.util is not None else "dim")
+        t.append("  " if wide else " ")
+        t.append_text(cell_text(f"{g.namespace}/{g.pod}") if g.pod else Text("free", "dim"))
+    return t
+
+
+def quota_text(panel: GpuPanel, n: int, wide: bool, listed: bool) -> Text:
+    """The ``n`` tenants nearest to or over their GPU limit, as :quota shows them (used/base/max, bar, pressure),
+    and what makes them so. ``listed``: the quotas and pods are listed (before that, no claim is made)."""
+    t = Text(no_wrap=True, overflow="ellipsis", end="")
+    rows = panel.quota[:n]
+    if wide:
+        t.append("Quota pressure", "bold")
+        t.append("  GPUs used/base/max", "dim")
+        if listed and panel.quota_rows:
+            t.append("  ")
+            t.append(f"over max {panel.over_max}  ", "bold red" if panel.over_max else "dim")
+            t.append(f"near max {panel.near_max}  ", "red" if panel.near_max else "dim")
+            t.append(f"bursting {panel.bursting}", "yellow" if panel.bursting else "dim")
+            t.append(f" of {panel.quota_rows}", "dim")
+        t.append("   :quota every tenant", "dim")
+        t.append("\n")
+    else:
+        t.append("Quota   ", "bold")
+    if not listed:
+        t.append("… (listing quotas)", "dim")
+        return t
+    if not rows:
+        t.append("no tenant uses GPUs against a quota", "dim")
+        return t
+    width = max(cell_text(p.namespace).cell_len for p in rows)
+    for i, p in enumerate(rows):
+        if i:
+            t.append("\n")
+            if not wide:
+                t.append(" " * 8)
+        t.append_text(_pad(cell_text(p.namespace, "bold" if (p.over_max or p.near_max) else ""), width))
+        t.append(" ")
+        t.append_text(gpu_cell(p, 10 if wide else 6))
+        pressure = pressure_cell(p)
+        t.append(" " * max(1, 6 - pressure.cell_len))
+        t.append_text(pressure)
+        word = "over max" if p.over_max else "near max" if p.near_max else "bursting" if p.bursting else ""
+        if word:
+            t.append(f"  {word}", pressure_style(p))
+    return t
+
+
 class OverviewScreen(PacedRefresh, Screen):
     """Per namespace: notebooks, jobs, deployments, GPUs against quota. `enter` scopes the console."""
 
@@ -73,13 +282,22 @@ class OverviewScreen(PacedRefresh, Screen):
     OverviewScreen > Vertical { height: 1fr; }
     OverviewScreen DataTable { height: 1fr; }
     OverviewScreen #empty { height: 1; padding: 0 1; color: $text-muted; }
+    OverviewScreen #gpu-totals { height: 1; padding: 0 1; }
+    OverviewScreen #gpu-panel { height: auto; layout: horizontal; padding: 0 1; margin-bottom: 1; }
+    OverviewScreen #gpu-panel.-narrow { layout: vertical; margin-bottom: 0; }
+    OverviewScreen #gpu-panel > Static { height: auto; width: 1fr; }
+    OverviewScreen #gpu-totals, OverviewScreen #gpu-panel > Static { text-wrap: nowrap; text-overflow: ellipsis; }
+    OverviewScreen #gpu-hot { margin-right: 2; }
+    OverviewScreen #gpu-panel.-narrow #gpu-hot { margin-right: 0; }
+    OverviewScreen #gpu-hot.-empty { display: none; }
     """
 
     class Rows(Message):
         def __init__(self, rows: list[NamespaceSummary], gpus: tuple[int, int], counts: tuple[int, int],
-                     whole: bool, loaded: frozenset[str]) -> None:
+                     whole: bool, loaded: frozenset[str], panel: GpuPanel | None = None) -> None:
             super().__init__()
             self.rows, self.gpus, self.counts, self.whole, self.loaded = rows, gpus, counts, whole, loaded
+            self.panel = panel
 
     def __init__(self, state: State) -> None:
         super().__init__(name="overview")
@@ -88,12 +306,20 @@ class OverviewScreen(PacedRefresh, Screen):
         self.scope: str | None = None
         self._rows: list[NamespaceSummary] = []
         self._loaded: frozenset[str] = frozenset()
+        self._panel: GpuPanel | None = None
+        self._last: OverviewScreen.Rows | None = None  # the worker's last answer
+        self._metrics_seen: tuple | None = None  # the metrics health last shown (state, since, reason)
+        self._shown: dict[str, Text] = {}  # what each panel Static shows now
         self.init_refresh()
 
     def compose(self) -> ComposeResult:
         yield from self.app.compose_header()  # type: ignore[attr-defined]
         with Vertical():
             yield Static(id="cluster")
+            yield Static(id="gpu-totals")
+            with Container(id="gpu-panel"):
+                yield Static(id="gpu-hot")
+                yield Static(id="gpu-quota")
             yield DataTable(id="overview-table", cursor_type="row", zebra_stripes=False)
             yield Static("", id="empty")
         yield from self.app.compose_bars()  # type: ignore[attr-defined]
@@ -103,6 +329,9 @@ class OverviewScreen(PacedRefresh, Screen):
         self._wide: bool | None = None
         self._columns()
         self.app.prefer_kinds(())  # type: ignore[attr-defined]
+        self._show_gpu()
+        if self._metrics() is not None:  # the app's tick passes data changes, not health ones: watch the source
+            self.set_interval(1.0, self._metrics_health_changed)
         self.recompute()
 
     def _columns(self) -> None:
@@ -120,6 +349,8 @@ class OverviewScreen(PacedRefresh, Screen):
 
     def on_resize(self) -> None:
         self._columns()
+        self._show_cluster()
+        self._show_gpu()
 
     def on_screen_resume(self) -> None:
         self.app.prefer_kinds(())  # type: ignore[attr-defined]
@@ -129,7 +360,7 @@ class OverviewScreen(PacedRefresh, Screen):
     COMPUTE_GROUP = "overview"
 
     def start_compute(self) -> None:
-        self._compute()
+        self._compute(getattr(self.app, "quota_max_annotation", "") or DEFAULT_MAX_ANNOTATION)
 
     def listing(self) -> bool:
         return "pods" not in self._loaded
@@ -138,20 +369,32 @@ class OverviewScreen(PacedRefresh, Screen):
         return any(k not in self._loaded and self.state.has_data(k) for k in LOADED_KINDS)
 
     @work(thread=True, exclusive=True, group="overview", exit_on_error=False)
-    def _compute(self) -> None:
+    def _compute(self, max_annotation: str = DEFAULT_MAX_ANNOTATION) -> None:
         started = time.perf_counter()
         rows = self.state.summaries()
         gpus = self.state.cluster_gpus()
         nodes = self.state.nodes()
         counts = (len(nodes), sum(1 for n in nodes if n.ready))
         loaded = frozenset(k for k in LOADED_KINDS if self.state.has_data(k))
+        panel = gpu_panel(self.state, max_annotation)
         self._cost = time.perf_counter() - started
-        self.post_message(self.Rows(rows, gpus, counts, self.state.sees_whole_cluster("pods"), loaded))
+        self.post_message(self.Rows(rows, gpus, counts, self.state.sees_whole_cluster("pods"), loaded, panel))
 
     @on(Rows)
     def _show(self, msg: Rows) -> None:
         self._rows = msg.rows
         self._loaded = msg.loaded
+        self._last = msg
+        self._show_cluster()
+        self._panel = msg.panel
+        self._show_gpu()
+        self._fill()
+
+    def _show_cluster(self) -> None:
+        """The cluster line from the last numbers (again on a resize: the bar's width follows the terminal's)."""
+        msg = self._last
+        if msg is None:
+            return
         used, cap = msg.gpus
         nodes, ready = msg.counts
         line = Text(no_wrap=True, overflow="ellipsis")
@@ -167,8 +410,46 @@ class OverviewScreen(PacedRefresh, Screen):
         line.append(f"  nodes {ready}/{nodes} ready", "dim")
         if self.scope:
             line.append(f"  scoped to {self.scope} (a: all)", "bold")
-        self.query_one("#cluster", Static).update(line)
-        self._fill()
+        self._update("#cluster", line)
+
+    # ------------------------------------------------------------------ the GPU panel
+    def _metrics(self) -> Any:
+        return getattr(getattr(self.app, "session", None), "metrics", None)
+
+    def _metrics_health(self) -> Any:
+        return self.state.source_health(METRICS_KEY) if self._metrics() is not None else None
+
+    def _metrics_health_changed(self) -> None:
+        h = self._metrics_health()
+        if h is not None and self.is_current and (h.state, h.since, h.reason) != self._metrics_seen:
+            self._show_gpu()
+
+    def _show_gpu(self) -> None:
+        """The totals line and the hottest / quota panel from the worker's last numbers (cheap: no state scan)."""
+        wide = self.size.width >= WIDE
+        side = self.size.width >= SIDE_BY_SIDE
+        n = TOP_WIDE if side else TOP_NARROW
+        metrics = self._metrics()
+        health = self._metrics_health()
+        self._metrics_seen = None if health is None else (health.state, health.since, health.reason)
+        session = getattr(self.app, "session", None)
+        name = getattr(getattr(metrics, "backend", None), "name", "") or ""
+        panel = self._panel
+        self._update("#gpu-totals", totals_text(
+            panel, has_source=metrics is not None, note=getattr(session, "metrics_note", "") or "",
+            health=health, name=name, wide=wide, hints=not side))
+        self.query_one("#gpu-panel").set_class(not side, "-narrow")
+        has_gpus = panel is not None and bool(panel.hottest)
+        self.query_one("#gpu-hot").set_class(not has_gpus, "-empty")
+        self._update("#gpu-hot", hottest_text(panel, n, side) if has_gpus and panel is not None else Text())
+        self._update("#gpu-quota", quota_text(panel or GpuPanel(), n, side,
+                                              listed=panel is not None and {"quotas", "pods"} <= self._loaded))
+
+    def _update(self, selector: str, text: Text) -> None:
+        """A Static's new text, only when it differs: an update lays the screen out again."""
+        if self._shown.get(selector) != text:
+            self._shown[selector] = text
+            self.query_one(selector, Static).update(text)
 
     def visible_rows(self) -> list[NamespaceSummary]:
         return [r for r in self._rows if (self.scope is None or r.namespace == self.scope)

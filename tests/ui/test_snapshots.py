@@ -9,11 +9,17 @@ from .test_console import settle, table
 
 @pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
 def test_overview(console, snap_compare, size):
+    """Namespaces under the cluster's GPUs: totals from the simulated dcgm-exporter (frozen clock: the same
+    numbers each run), the hottest GPUs and the quota pressure; side by side at 200x50, stacked at 80x24."""
+    console.metrics = {}
     app = console.app()
 
+    def shown(selector: str) -> str:
+        return str(app.screen.query_one(selector).render())
+
     async def ready(pilot):
-        await settle(pilot, lambda: table(app).row_count >= 6 and "Cluster GPUs" in str(
-            app.screen.query_one("#cluster").render()))
+        await settle(pilot, lambda: table(app).row_count >= 6 and "Cluster GPUs" in shown("#cluster")
+                     and "from dcgm" in shown("#gpu-totals") and "/" in shown("#gpu-quota"))
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
