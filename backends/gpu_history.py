@@ -40,3 +40,113 @@ class History:
         first_fine = self.fine[0][0] if self.fine else now
         older = [p for p in self.coarse if since <= p[0] < first_fine]
         return older + list(self.fine)
+
+
+class GroupHistory:
+    """The mean utilisation and memory fill of groups of GPUs, poll after poll: each node (``node:<name>``) and
+    each namespace's held GPUs (``ns:<namespace>``). Every source gets it, kept by the console from the samples
+    it polls: the history a chart of a node or a namespace shows when the source keeps none of its own (a DCGM
+    exporter, NVML), and the recent trend behind each node's sparkline (one point per ``spark_step``).
+
+    Thread-safe: the poller adds, the screens' workers read."""
+
+    def __init__(self, fine_seconds: float = 900.0, coarse_step: float = 60.0, coarse_seconds: float = 86400.0,
+                 spark_step: float = 15.0, spark_seconds: float = 600.0) -> None:
+        import threading
+        self._lock = threading.Lock()
+        self._hist: dict[str, History] = {}
+        self._spark: dict[str, History] = {}
+        self._seen: dict[str, float] = {}
+        self._args = (fine_seconds, coarse_step, coarse_seconds)
+        self._spark_args = (0.0, spark_step, spark_seconds)
+        self.keep = coarse_seconds
+
+    def add(self, now: float, samples) -> None:
+        acc: dict[str, list[float]] = {}  # key -> [util sum, util n, mem sum, mem n]
+        for g in samples:
+            keys = (f"node:{g.node}", f"ns:{g.namespace}") if g.pod and g.namespace else (f"node:{g.node}",)
+            util, mem = g.util, g.mem_pct
+            for key in keys:
+                a = acc.get(key)
+                if a is None:
+                    a = acc[key] = [0.0, 0, 0.0, 0]
+                if util is not None:
+                    a[0] += util
+                    a[1] += 1
+                if mem is not None:
+                    a[2] += mem
+                    a[3] += 1
+        with self._lock:
+            for key, (us, un, ms, mn) in acc.items():
+                u = us / un if un else None
+                m = ms / mn if mn else None
+                h = self._hist.get(key)
+                if h is None:
+                    h = self._hist[key] = History(*self._args)
+                    self._spark[key] = History(*self._spark_args)
+                h.add(now, u, m)
+                self._spark[key].add(now, u, m)
+                self._seen[key] = now
+            for key in [k for k, t in self._seen.items() if now - t > self.keep]:  # groups long gone
+                del self._hist[key], self._spark[key], self._seen[key]
+
+    def window(self, key: str, now: float, seconds: float) -> list[Point]:
+        with self._lock:
+            h = self._hist.get(key)
+            return h.window(now, seconds) if h is not None else []
+
+    def spark(self, key: str) -> list[float | None]:
+        """Utilisation, one mean per ``spark_step`` over the last ``spark_seconds``, the newest last."""
+        with self._lock:
+            h = self._spark.get(key)
+            if h is None:
+                return []
+            return [p[1] for p in h.coarse] + ([h.fine[-1][1]] if h.fine else [])
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            return list(self._hist)
+
+
+class IdleRuns:
+    """Since when each GPU's holder has kept it under ``threshold`` % utilisation, poll after poll.
+
+    The incremental form of ``prophecis_tui.idle.assess`` over a history, for every GPU at once and at the cost
+    of one comparison per GPU and poll: a run starts at the first poll under the threshold, and starts again when
+    the GPU changes hands, when a poll reaches the threshold, or after more than ``max_gap`` seconds without a
+    poll of it (a gap is not idle time; the poller sets it from its interval). The idle board takes the runs that
+    last the window. ``watching_since``: the first poll; before it nothing is known, so no run is older."""
+
+    def __init__(self, threshold: float = 5.0, max_gap: float = 10.0) -> None:
+        import threading
+        self.threshold, self.max_gap = threshold, max_gap
+        self._lock = threading.Lock()
+        self._runs: dict[str, tuple[tuple[str, str, str], float | None, float, float | None, float | None]] = {}
+        self.watching_since: float | None = None
+
+    def add(self, now: float, samples) -> None:
+        with self._lock:
+            if self.watching_since is None:
+                self.watching_since = now
+            gap = self.max_gap
+            runs = self._runs
+            threshold = self.threshold
+            for g in samples:
+                key = g.key
+                holder = (g.namespace, g.pod, g.pod_uid)
+                util = g.util
+                below = util is not None and util < threshold
+                prev = runs.get(key)
+                if not below or prev is None or prev[0] != holder or prev[1] is None or now - prev[2] > gap:
+                    runs[key] = (holder, now if below else None, now, util, util if below else None)
+                else:
+                    peak = prev[4] if prev[4] is not None and prev[4] >= util else util
+                    runs[key] = (holder, prev[1], now, util, peak)
+            for key in [k for k, r in runs.items() if now - r[2] > max(gap, 3600.0)]:  # GPUs long gone
+                del runs[key]
+
+    def runs(self) -> dict[str, tuple[float, float, float | None, float | None]]:
+        """GPU key -> (run start, last poll, last utilisation, peak utilisation in the run), for the GPUs under the
+        threshold now."""
+        with self._lock:
+            return {k: (r[1], r[2], r[3], r[4]) for k, r in self._runs.items() if r[1] is not None}

@@ -123,6 +123,33 @@ class PrometheusMetrics:
                     points.setdefault(float(v[0]), [None, None])[i] = _value(v)
         return [(t, u, m) for t, (u, m) in sorted(points.items())]
 
+    def _group(self, name: str, key: str) -> str:
+        """A node's GPUs (``node:<name>``, either spelling of the label) or a namespace's held GPUs
+        (``ns:<name>``: the pod's namespace, ``exported_namespace`` where Prometheus renamed it)."""
+        kind, _, value = key.partition(":")
+        v = _quote(value)
+        if kind == "node":
+            return f'{name}{{Hostname="{v}"}} or {name}{{hostname="{v}"}}'
+        return f'{name}{{exported_namespace="{v}"}} or {name}{{namespace="{v}",exported_namespace=""}}'
+
+    def group_history(self, key: str, seconds: float) -> list[tuple[float, float | None, float | None]]:
+        """(unix time, mean utilisation %, mean memory %) of a node's or a namespace's GPUs: one range query each,
+        Prometheus' own history (older than the console)."""
+        end = datetime.fromtimestamp(self.clock(), timezone.utc)
+        start = datetime.fromtimestamp(self.clock() - seconds, timezone.utc)
+        step = f"{max(1, int(seconds // 300))}s"
+        util = self._query(lambda: self._prom.custom_query_range(
+            f"avg({self._group('DCGM_FI_DEV_GPU_UTIL', key)})", start, end, step))
+        used, free = (self._group(n, key) for n in ("DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"))
+        mem = self._query(lambda: self._prom.custom_query_range(
+            f"avg(100 * ({used}) / (({used}) + ({free})))", start, end, step))
+        points: dict[float, list[float | None]] = {}
+        for series, i in ((util, 0), (mem, 1)):
+            for r in series or []:
+                for v in r.get("values") or []:
+                    points.setdefault(float(v[0]), [None, None])[i] = _value(v)
+        return [(t, u, m) for t, (u, m) in sorted(points.items())]
+
     def quotas(self, name: str = QUOTA_NAME) -> dict[str, Quota]:
         """Each namespace's quota ``name`` from kube-state-metrics' ``kube_resourcequota``, as the Kubernetes
         backend would parse it (the first GPU/CPU/memory key the quota limits, ``requests.`` before ``limits.``;

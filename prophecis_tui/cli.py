@@ -191,8 +191,10 @@ def run_console(args: argparse.Namespace) -> int:
             actions = Actions(backend, audit, identity, read_only=read_only)
             for spec in builtin_actions():
                 actions.register(spec)
-            source, note = metrics_backend(settings.for_context(ctx or "").metrics, demo_dir)
-            poller = MetricsPoller(source, state) if source is not None else None
+            m = settings.for_context(ctx or "").metrics
+            source, note = metrics_backend(m, demo_dir)
+            poller = MetricsPoller(source, state, interval=1.0, idle_threshold=m.idle_threshold,
+                                   idle_minutes=m.idle_minutes) if source is not None else None
             if poller is not None:
                 poller.start()
             return Session(backend, state, feeds, identity, read_only, actions, poller, note)

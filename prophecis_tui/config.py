@@ -400,6 +400,13 @@ class MetricsSettings(_MetricsEndpoints):
         description="'prometheus' (query Prometheus), 'dcgm' (scrape a dcgm-exporter), "
         "'nvml' (this machine's GPUs), 'auto' (this machine's GPUs if it has any) or 'none'.",
     )
+    idle_threshold: float = Field(
+        5.0, gt=0, le=100,
+        description="A GPU held by a pod is idle while its utilisation stays under this many percent.",
+    )
+    idle_minutes: float = Field(
+        30.0, gt=0, description="... for this many minutes: then it is on the idle-GPU board.",
+    )
 
     @model_validator(mode="after")
     def _needs_endpoint(self) -> MetricsSettings:
@@ -418,6 +425,12 @@ class MetricsOverride(_MetricsEndpoints):
         description="'prometheus', 'dcgm', 'nvml', 'auto' or 'none'. Unset: 'prometheus' if "
         "prometheus_url is set, else 'dcgm' if dcgm_url is set, else 'auto' (this machine's GPUs "
         "through NVML when it has any, else none).",
+    )
+    idle_threshold: float | None = Field(
+        None, gt=0, le=100, description="Idle GPU: utilisation under this many percent (default 5)."
+    )
+    idle_minutes: float | None = Field(
+        None, gt=0, description="Idle GPU: ... for this many minutes (default 30)."
     )
 
 
@@ -563,6 +576,9 @@ class ContextSettings(_Section):
 # ------------------------------------------------------------------------------ effective view
 def _resolve_metrics(m: MetricsOverride | dict) -> dict:
     d = m.model_dump() if isinstance(m, BaseModel) else dict(m)
+    for key in ("idle_threshold", "idle_minutes"):  # unset: the resolved form's default
+        if d.get(key) is None:
+            d.pop(key, None)
     if d.get("source") is None:
         d["source"] = ("prometheus" if d.get("prometheus_url")
                        else "dcgm" if d.get("dcgm_url") else "auto")

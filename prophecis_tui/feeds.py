@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from backends.base import KubernetesBackend, MetricsBackend, Resource
+from backends.gpu_history import GroupHistory, IdleRuns
 
 from .domain import BackendError, Expired, Forbidden, Health, SourceHealth
 from .state import State
@@ -236,11 +237,28 @@ class MetricsPoller:
     KEY = "metrics"
 
     def __init__(self, backend: MetricsBackend, state: State, *, interval: float = 2.0,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 clock: Callable[[], datetime] = _now, idle_threshold: float = 5.0,
+                 idle_minutes: float = 30.0) -> None:
         self.backend, self.state, self.interval, self.clock = backend, state, interval, clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="metrics-poller", daemon=True)
         self.polls = 0
+        self.groups = GroupHistory()  # nodes' and namespaces' mean utilisation, poll after poll
+        # since when each GPU has stayed under the idle threshold; three missed polls (at least 10 s) break a run
+        self.idle = IdleRuns(idle_threshold, max_gap=max(3 * interval, 10.0))
+        self.idle_window = idle_minutes * 60.0
+
+    def history(self, key: str, seconds: float) -> list[tuple[float, float | None, float | None]]:
+        """(unix time, utilisation %, memory %) of one GPU (``node/index``), a node (``node:<name>``) or a
+        namespace's GPUs (``ns:<name>``) over the last ``seconds``. Blocking (Prometheus answers over the network):
+        call it from a worker thread. A source with a history of groups (Prometheus) answers for them; otherwise
+        the console's own, since it started."""
+        if key.startswith(("node:", "ns:")):
+            group = getattr(self.backend, "group_history", None)
+            if group is not None:
+                return group(key, seconds)
+            return self.groups.window(key, self.clock().timestamp(), seconds)
+        return self.backend.history(key, seconds)
 
     def start(self) -> None:
         self.state.set_health(self.KEY, SourceHealth(source=self.KEY, state=Health.CONNECTING))
@@ -261,6 +279,9 @@ class MetricsPoller:
             started = time.monotonic()
             try:
                 samples = self.backend.current()
+                now = self.clock().timestamp()
+                self.groups.add(now, samples)
+                self.idle.add(now, samples)
                 self.state.set_gpus(samples, self.backend.name)
                 had_data = True
                 self._health(Health.LIVE)

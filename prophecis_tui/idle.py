@@ -32,7 +32,8 @@ from itertools import pairwise
 from prophecis_tui.domain import GpuSample, Pod
 
 __all__ = ["DEFAULT_GAP_FACTOR", "DEFAULT_THRESHOLD", "DEFAULT_WINDOW", "Assessment", "Holder", "IdleGpu",
-           "Idleness", "assess", "holder_of", "holders_from_samples", "idle_gpus", "sample_interval", "workload_of"]
+           "Idleness", "assess", "holder_of", "holders_from_samples", "idle_from_runs", "idle_gpus", "sample_interval",
+           "workload_of"]
 
 DEFAULT_THRESHOLD = 5.0  # % utilisation
 DEFAULT_WINDOW = 30 * 60.0  # seconds
@@ -244,5 +245,27 @@ def idle_gpus(holders: Mapping[str, Holder], histories: Mapping[str, Iterable[Po
                    gap_factor=gap_factor, not_before=holder.since)
         if a.state is Idleness.IDLE and a.since is not None:
             out.append(IdleGpu(key, holder, a.since, a.idle_for, a.last_util, a.peak_util))
+    out.sort(key=lambda g: (g.since, g.key))
+    return out
+
+
+def idle_from_runs(holders: Mapping[str, Holder], runs: Mapping[str, tuple[float, float, float | None, float | None]],
+                   now: float, *, window: float = DEFAULT_WINDOW, max_age: float | None = None) -> list[IdleGpu]:
+    """The idle board from runs kept poll after poll (``backends.gpu_history.IdleRuns.runs()``: GPU key -> (run
+    start, last poll, last util, peak util)) instead of whole histories: the same rows as :func:`idle_gpus`, for a
+    cost of one look per GPU. A run older than its holder's start is clipped to it; ``max_age``: a run whose last
+    poll is older than this is stale (the source went quiet) and left out."""
+    out = []
+    for key, holder in holders.items():
+        run = runs.get(key)
+        if run is None:
+            continue
+        since, last, last_util, peak = run
+        if max_age is not None and now - last > max_age:
+            continue
+        if holder.since is not None and since < holder.since:
+            since = holder.since
+        if now - since >= window:
+            out.append(IdleGpu(key, holder, since, now - since, last_util, peak))
     out.sort(key=lambda g: (g.since, g.key))
     return out

@@ -218,6 +218,22 @@ def test_history_has_points(prometheus, cluster):
     assert src.history("no-such-node/0", 60) == []
 
 
+def test_a_nodes_and_a_namespaces_history_are_the_means_of_their_gpus(prometheus, cluster):
+    """The chart of a node or a namespace on :gpu: Prometheus' own history of the mean over their GPUs."""
+    direct = list(_direct(cluster).current())
+    node = max({g.node for g in direct}, key=lambda n: sum(1 for g in direct if g.node == n))
+    ns = max({g.namespace for g in direct if g.pod}, key=lambda n: sum(1 for g in direct if g.namespace == n))
+    src = PrometheusMetrics(prometheus)
+    for key, members in ((f"node:{node}", [g for g in direct if g.node == node]),
+                         (f"ns:{ns}", [g for g in direct if g.pod and g.namespace == ns])):
+        wait_until(lambda: len(src.group_history(key, 60)) >= 2, timeout=30, what=f"history of {key}")
+        _, util, mem = src.group_history(key, 60)[-1]
+        assert util == pytest.approx(sum(g.util for g in members) / len(members)), key
+        assert mem == pytest.approx(sum(g.mem_pct for g in members) / len(members)), key
+    assert src.group_history("node:gpu-head", 60)[-1][1] == 40.0  # the lowercase hostname spelling
+    assert src.group_history("ns:no-such-namespace", 60) == []
+
+
 # ------------------------------------------------------------------------------------------ quotas
 def _fields(q: Quota) -> tuple:
     return (q.namespace, q.name, q.gpu_hard, q.gpu_used, q.gpu_base, q.gpu_limit, q.cpu_hard, q.cpu_used,

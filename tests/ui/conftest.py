@@ -42,9 +42,11 @@ class Console:
             from prophecis_tui.cli import metrics_backend
             from prophecis_tui.config import MetricsSettings
             from prophecis_tui.feeds import MetricsPoller
-            source, s.metrics_note = metrics_backend(MetricsSettings(**self.metrics), str(self.kubeconfig.parent))
+            m = MetricsSettings(**self.metrics)
+            source, s.metrics_note = metrics_backend(m, str(self.kubeconfig.parent))
             if source is not None:
-                s.metrics = MetricsPoller(source, state, interval=0.2)
+                s.metrics = MetricsPoller(source, state, interval=0.2, idle_threshold=m.idle_threshold,
+                                          idle_minutes=m.idle_minutes)
                 s.metrics.start()
         self.sessions.append(s)
         if wait:
