@@ -45,6 +45,7 @@ class DcgmScrape:
         self.clock = clock
         self._hist: dict[str, History] = {}
         self._args = (fine_seconds, coarse_step, coarse_seconds)
+        self._names: dict[tuple[str, int], str] = {}  # (node, index) -> "node/index"
         self._idents: dict[str, dict[str, Any]] = {}  # exporter host -> label text -> (the GPU and its pod, key)
 
     def _fetch(self, url: str) -> str:
@@ -93,14 +94,20 @@ class DcgmScrape:
         if errors and not gpus:
             raise errors[0] if len(errors) == 1 else Unavailable(
                 f"no DCGM exporter answered ({len(errors)}): {errors[0].message}", source=self.name)
-        out = [gpu_sample(g, complete=True) for g in gpus.values()]
-        out.sort(key=lambda x: (x.node, x.gpu))
-        hist = self._hist
-        for sample in out:
-            h = hist.get(sample.key)
+        out = []
+        hist, names = self._hist, self._names
+        for key in sorted(gpus):  # (node, index): compared in C, no key function
+            g = gpus[key]
+            out.append(gpu_sample(g, complete=True))
+            name = names.get(key)
+            if name is None:
+                name = names[key] = f"{key[0]}/{key[1]}"  # GpuSample.key
+            h = hist.get(name)
             if h is None:
-                h = hist[sample.key] = History(*self._args)
-            h.add(now, sample.util, sample.mem_pct)
+                h = hist[name] = History(*self._args)
+            used, free = g["fb_used_mib"], g["fb_free_mib"]  # GpuSample.mem_pct, without the property
+            h.add(now, g["util"], 100.0 * used / (used + free)
+                  if used is not None and free is not None and used + free > 0 else None)
         return out
 
     def history(self, key: str, seconds: float) -> list[Point]:

@@ -62,20 +62,32 @@ class GroupHistory:
         self.keep = coarse_seconds
 
     def add(self, now: float, samples) -> None:
-        acc: dict[str, list[float]] = {}  # key -> [util sum, util n, mem sum, mem n]
+        nodes: dict[str, list] = {}  # name -> [util sum, util n, mem sum, mem n]
+        spaces: dict[str, list] = {}
         for g in samples:
-            keys = (f"node:{g.node}", f"ns:{g.namespace}") if g.pod and g.namespace else (f"node:{g.node}",)
             util, mem = g.util, g.mem_pct
-            for key in keys:
-                a = acc.get(key)
-                if a is None:
-                    a = acc[key] = [0.0, 0, 0.0, 0]
-                if util is not None:
-                    a[0] += util
-                    a[1] += 1
-                if mem is not None:
-                    a[2] += mem
-                    a[3] += 1
+            a = nodes.get(g.node)
+            if a is None:
+                a = nodes[g.node] = [0.0, 0, 0.0, 0]
+            b = None
+            if g.pod and g.namespace:
+                b = spaces.get(g.namespace)
+                if b is None:
+                    b = spaces[g.namespace] = [0.0, 0, 0.0, 0]
+            if util is not None:
+                a[0] += util
+                a[1] += 1
+                if b is not None:
+                    b[0] += util
+                    b[1] += 1
+            if mem is not None:
+                a[2] += mem
+                a[3] += 1
+                if b is not None:
+                    b[2] += mem
+                    b[3] += 1
+        acc = {f"node:{k}": v for k, v in nodes.items()}
+        acc.update((f"ns:{k}", v) for k, v in spaces.items())
         with self._lock:
             for key, (us, un, ms, mn) in acc.items():
                 u = us / un if un else None

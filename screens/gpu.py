@@ -1,51 +1,174 @@
-"""GPUs (`:gpu`): a node x GPU heat map over a table of every GPU with who holds it.
+"""GPUs (`:gpu`): a node x GPU heat map over five views of the same numbers, and a history chart.
 
-The numbers come from the context's metrics source (Prometheus, a DCGM exporter, or local NVML), polled
-into the state; the pod's owner comes from the state's pods. With no source, the screen says so and how
-to configure one. Later work (issue 5): history charts, top consumers, the idle-GPU board and its action.
+Views (`v` / `V`): every GPU with who holds it; nodes with their sparkline; top consumers by namespace and by
+pod; and the idle-GPU board (held, under the idle threshold for the idle window), with the notebook stop
+action (`s`, through the action registry: permission, confirmation, reason, audit). `h` opens the history
+chart of the selected GPU, node, namespace or pod over 15 min / 1 h / 6 h / 24 h (`t`).
+
+The numbers come from the context's metrics source (Prometheus, a DCGM exporter, or local NVML), polled every
+second into the state; the histories of nodes and namespaces and the idle runs are kept by the poller
+(backends/gpu_history.py). The screen recomputes on each poll only, in a worker. With no source it says so and
+how to configure one. A chart of a business system comes with the CMDB (issue 7).
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Footer, Static
 
+from prophecis_tui.actions import Target
 from prophecis_tui.domain import GpuSample
+from prophecis_tui.idle import DEFAULT_THRESHOLD, IdleGpu, holders_from_samples, idle_from_runs
+from widgets.gpu_chart import GpuChart
 from widgets.gpu_heatmap import HOT_C, GpuHeatmap, legend, util_style
 from widgets.resource_table import Column, cell_text
 
-from .resources import ResourceScreen
+from .resources import ResourceScreen, duration
+
+VIEWS = ("gpus", "nodes", "namespaces", "pods", "idle")
+VIEW_TITLES = {"gpus": "GPUs", "nodes": "Nodes", "namespaces": "Namespaces", "pods": "Pods", "idle": "Idle GPUs"}
+SUMMARY_TITLES = {"gpus": "GPUs", "nodes": "GPU nodes", "namespaces": "GPU use by namespace", "pods": "GPU use by pod",
+                  "idle": "Idle GPUs"}
+VIEW_SORT = {"gpus": "node", "nodes": "node", "namespaces": "gpus", "pods": "gpus", "idle": "since"}
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+class GpuRow:
+    """One GPU as the table needs it: a uid, a name and a namespace like every other object (plain attributes:
+    2,000 of them are made, sorted and indexed every second)."""
+
+    __slots__ = ("g", "uid", "name", "namespace")
+
+    def __init__(self, g: GpuSample) -> None:
+        self.g = g
+        self.uid = self.name = g.node + "/" + str(g.gpu)  # GpuSample.key
+        self.namespace = g.namespace
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
 
 
 @dataclass(frozen=True)
-class GpuRow:
-    """One GPU as the table needs it: a uid, a name and a namespace like every other object."""
+class NodeRow:
+    """One node: its GPUs now, and the sparkline of its mean utilisation over the last minutes."""
 
-    g: GpuSample
+    node: str
+    gpus: int
+    held: int
+    util: float | None
+    mem: float | None
+    temp: float | None  # the hottest of its GPUs
+    power: float | None  # all of them together
+    hot: int
+    spark: tuple[float | None, ...] = ()
 
     @property
     def uid(self) -> str:
-        return self.g.key
+        return f"node:{self.node}"
 
     @property
     def name(self) -> str:
-        return self.g.key
+        return self.node
+
+    @property
+    def namespace(self) -> str:
+        return ""
+
+
+@dataclass(frozen=True)
+class NamespaceRow:
+    """A namespace's held GPUs: how many, how busy, how many of them idle now."""
+
+    namespace: str
+    gpus: int
+    pods: int
+    util: float | None
+    mem: float | None
+    idle: int
+
+    @property
+    def uid(self) -> str:
+        return f"ns:{self.namespace}"
+
+    @property
+    def name(self) -> str:
+        return self.namespace
+
+
+@dataclass(frozen=True)
+class PodRow:
+    """A pod's GPUs (one pod of a training job, a notebook, a model server)."""
+
+    namespace: str
+    pod: str
+    workload: str
+    keys: tuple[str, ...]  # its GPUs, node/index
+    util: float | None
+    mem: float | None
+
+    @property
+    def uid(self) -> str:
+        return f"pod:{self.namespace}/{self.pod}"
+
+    @property
+    def name(self) -> str:
+        return self.pod
+
+    @property
+    def gpus(self) -> int:
+        return len(self.keys)
+
+
+@dataclass(frozen=True)
+class IdleRow:
+    """One row of the idle-GPU board."""
+
+    g: IdleGpu
+
+    @property
+    def uid(self) -> str:
+        return f"idle:{self.g.key}"
+
+    @property
+    def name(self) -> str:
+        return self.g.pod
 
     @property
     def namespace(self) -> str:
         return self.g.namespace
 
 
-def conditions(g: GpuSample) -> tuple[str, ...]:
-    """held or free; idle (held, under 5%); busy (50% and more); hot: for the summary and the `/` filter."""
+def sparkline(values: tuple[float | None, ...] | list[float | None], width: int = 20) -> Text:
+    """Utilisation 0-100 % as bar glyphs, the newest last, coloured as the heat map colours it."""
+    t = Text(no_wrap=True, end="")
+    shown = list(values)[-width:]
+    t.append(" " * (width - len(shown)))
+    for v in shown:
+        if v is None:
+            t.append("·", "grey23")
+        else:
+            t.append(SPARK[min(len(SPARK) - 1, int(v / 100 * len(SPARK)))], util_style(v))
+    return t
+
+
+def conditions(g: GpuSample, idle_threshold: float = DEFAULT_THRESHOLD) -> tuple[str, ...]:
+    """held or free; idle (held, under the idle threshold now); busy (50% and more); hot: for the summary and the
+    `/` filter."""
     out = ["held" if g.pod else "free"]
-    if g.pod and (g.util or 0) < 5:
+    if g.pod and (g.util or 0) < idle_threshold:
         out.append("idle")
     if (g.util or 0) >= 50:
         out.append("busy")
@@ -63,12 +186,16 @@ class GpuContext:
 
 
 def util_cell(g: GpuSample, width: int = 8) -> Text:
-    if g.util is None:
+    return util_bar(g.util, width)
+
+
+def util_bar(util: float | None, width: int = 8) -> Text:
+    if util is None:
         return Text("?", "dim")
-    filled = int(round(g.util / 100 * width))
-    t = Text("█" * filled, util_style(g.util))
+    filled = int(round(util / 100 * width))
+    t = Text("█" * filled, util_style(util))
     t.append("░" * (width - filled), "grey23")
-    t.append(f" {g.util:3.0f}%")
+    t.append(f" {util:3.0f}%")
     return t
 
 
@@ -85,9 +212,48 @@ class GpuScreen(ResourceScreen):
     # Recomputed on each metrics poll only: the rows are GPUs, and the owners read from the pods follow with the
     # next poll (a cluster's pods and events change several times a second, and each recompute redraws).
     DATA_KINDS = frozenset({"gpus"})
-    BINDINGS: list = []
+    ACTION_KEYS = {"stop": "notebook.stop"}
+    BINDINGS = [
+        Binding("v", "view(1)", "View", id="gpu.view"),
+        Binding("V", "view(-1)", "Previous view", id="gpu.view_back", show=False),
+        Binding("h", "chart", "History", id="gpu.chart"),
+        Binding("t", "range", "Range", id="gpu.range"),
+        Binding("s", "stop", "Stop notebook", id="gpu.stop_notebook"),
+    ]
+    DEFAULT_CSS = """
+    GpuScreen GpuChart { height: 12; display: none; }
+    GpuScreen.-chart GpuChart { display: block; }
+    GpuScreen.-short GpuChart { height: 9; }
+    GpuScreen.-short.-chart #heatmap, GpuScreen.-short.-chart #legend { display: none; }
+    GpuScreen #views { height: 1; padding: 0 1; }
+    """
 
+    class ChartData(Message):
+        def __init__(self, key: str, title: str, points: list, now: float) -> None:
+            super().__init__()
+            self.key, self.title, self.points, self.now = key, title, points, now
+
+    def __init__(self, state: Any, namespace: str | None = None) -> None:
+        self.view = "gpus"
+        super().__init__(state, namespace)
+        self._chart_key: tuple[str, int] | None = None  # what the chart shows (key, range), and when it was fetched
+        self._chart_fetched = 0.0
+
+    # ------------------------------------------------------------------ what the poller keeps
+    @property
+    def poller(self) -> Any:
+        return getattr(self.app.session, "metrics", None)  # type: ignore[attr-defined]
+
+    @property
+    def idle_threshold(self) -> float:
+        poller = self.poller
+        return poller.idle.threshold if poller is not None else DEFAULT_THRESHOLD
+
+    # ------------------------------------------------------------------ columns, one set per view
     def columns(self) -> list[Column]:
+        return getattr(self, f"_columns_{self.view}")()
+
+    def _columns_gpus(self) -> list[Column]:
         def owner(r: GpuRow) -> Text:
             owners = self.context.owners if self.context is not None else {}
             return cell_text(owners.get((r.g.namespace, r.g.pod), "") if r.g.pod else "", "dim")
@@ -108,25 +274,167 @@ class GpuScreen(ResourceScreen):
             Column("owner", "WORKLOAD", 24, owner, flex=True, narrow=False),
         ]
 
+    def _columns_nodes(self) -> list[Column]:
+        return [
+            Column("node", "NODE", 18, lambda r: cell_text(r.node), sort=lambda r: r.node),
+            Column("gpus", "GPUS", 4, lambda r: str(r.gpus), sort=lambda r: -r.gpus, justify="right"),
+            Column("held", "HELD", 4, lambda r: str(r.held), sort=lambda r: -r.held, justify="right"),
+            Column("util", "UTIL", 13, lambda r: util_bar(r.util), sort=lambda r: -(r.util or 0)),
+            Column("spark", "LAST 10 MIN", 20, lambda r: sparkline(r.spark), sort=lambda r: -(_mean(list(r.spark)) or 0)),
+            Column("mem", "MEM", 4, lambda r: num(r.mem, "%"), sort=lambda r: -(r.mem or 0), justify="right"),
+            Column("temp", "MAX °C", 6, lambda r: num(r.temp, "°C", "bold red" if (r.temp or 0) >= HOT_C else ""),
+                   sort=lambda r: -(r.temp or 0), justify="right"),
+            Column("power", "POWER", 6, lambda r: num(r.power, "W"), sort=lambda r: -(r.power or 0), justify="right",
+                   narrow=False),
+            Column("hot", "HOT", 3, lambda r: Text(str(r.hot), "bold red") if r.hot else Text("0", "dim"),
+                   sort=lambda r: -r.hot, justify="right", narrow=False),
+        ]
+
+    def _columns_namespaces(self) -> list[Column]:
+        return [
+            Column("namespace", "NAMESPACE", 24, lambda r: cell_text(r.namespace), sort=lambda r: r.namespace,
+                   flex=True, max_width=40),
+            Column("gpus", "GPUS", 4, lambda r: str(r.gpus), sort=lambda r: (-r.gpus, -(r.util or 0)), justify="right"),
+            Column("pods", "PODS", 4, lambda r: str(r.pods), sort=lambda r: -r.pods, justify="right"),
+            Column("util", "UTIL", 13, lambda r: util_bar(r.util), sort=lambda r: -(r.util or 0)),
+            Column("mem", "MEM", 4, lambda r: num(r.mem, "%"), sort=lambda r: -(r.mem or 0), justify="right"),
+            Column("idle", "IDLE NOW", 8, lambda r: Text(str(r.idle), "yellow") if r.idle else Text("0", "dim"),
+                   sort=lambda r: -r.idle, justify="right"),
+        ]
+
+    def _columns_pods(self) -> list[Column]:
+        return [
+            Column("namespace", "NAMESPACE", 18, lambda r: cell_text(r.namespace), sort=lambda r: r.namespace),
+            Column("pod", "POD", 28, lambda r: cell_text(r.pod), sort=lambda r: r.pod, flex=True, max_width=50),
+            Column("gpus", "GPUS", 4, lambda r: str(r.gpus), sort=lambda r: (-r.gpus, -(r.util or 0)), justify="right"),
+            Column("util", "UTIL", 13, lambda r: util_bar(r.util), sort=lambda r: -(r.util or 0)),
+            Column("mem", "MEM", 4, lambda r: num(r.mem, "%"), sort=lambda r: -(r.mem or 0), justify="right"),
+            Column("workload", "WORKLOAD", 24, lambda r: cell_text(r.workload, "dim"), flex=True, narrow=False),
+        ]
+
+    def _columns_idle(self) -> list[Column]:
+        def since(r: IdleRow) -> Text:
+            at = datetime.fromtimestamp(r.g.since, timezone.utc).astimezone()
+            return Text(at.strftime("%H:%M"), "")
+        return [
+            Column("node", "NODE", 16, lambda r: cell_text(r.g.node), sort=lambda r: r.g.key),
+            Column("gpu", "GPU", 3, lambda r: r.g.gpu, sort=lambda r: r.g.key, justify="right"),
+            Column("namespace", "NAMESPACE", 18, lambda r: cell_text(r.g.namespace)),
+            Column("pod", "POD", 24, lambda r: cell_text(r.g.pod), flex=True, max_width=44),
+            Column("workload", "WORKLOAD", 22, lambda r: cell_text(f"{r.g.workload_kind} {r.g.workload}",
+                                                                   "bold" if r.g.is_notebook else "dim"),
+                   flex=True, narrow=False),
+            Column("since", "SINCE", 5, since, sort=lambda r: r.g.since),
+            Column("for", "IDLE FOR", 8, lambda r: Text(duration(r.g.idle_for), "yellow"),
+                   sort=lambda r: -r.g.idle_for, justify="right"),
+            Column("peak", "PEAK", 4, lambda r: num(r.g.peak_util, "%"), sort=lambda r: -(r.g.peak_util or 0),
+                   justify="right"),
+        ]
+
+    # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield from self.app.compose_header()  # type: ignore[attr-defined]
         with Vertical():
             yield Static(id="summary")
+            yield Static(self._views_text(), id="views")
             yield GpuHeatmap(id="heatmap")
             yield Static(legend(), id="legend")
             yield self.table
+            yield GpuChart(id="chart", range_seconds=900)
             yield Static("", id="detail")
         yield from self.app.compose_bars()  # type: ignore[attr-defined]
         yield Footer()
 
+    def on_resize(self) -> None:
+        """On a short terminal (80x24) the chart takes the heat map's place, so the table keeps some lines."""
+        self.set_class(self.size.height < 36, "-short")
+
+    def _views_text(self) -> Text:
+        t = Text(no_wrap=True, end="")
+        t.append("v ", "dim")
+        for i, v in enumerate(VIEWS):
+            if i:
+                t.append(" │ ", "dim")
+            t.append(VIEW_TITLES[v], "bold reverse" if v == self.view else "")
+        chart = "  h history" + ("  t range" if self.has_class("-chart") else "")
+        t.append(chart, "dim")
+        return t
+
+    # ------------------------------------------------------------------ rows (worker side)
     def objects(self) -> list[Any]:
         gpus = self.state.gpus()
         if self.scope:
             gpus = [g for g in gpus if g.namespace == self.scope]
-        return [GpuRow(g) for g in gpus]
+        view = self.view
+        if view == "gpus":
+            return [GpuRow(g) for g in gpus]
+        if view == "nodes":
+            return self._node_rows(gpus)
+        if view == "namespaces":
+            return self._namespace_rows(gpus)
+        if view == "pods":
+            return self._pod_rows(gpus)
+        return self._idle_rows(gpus)
+
+    def _node_rows(self, gpus: list[GpuSample]) -> list[NodeRow]:
+        by: dict[str, list[GpuSample]] = {}
+        for g in gpus:
+            by.setdefault(g.node, []).append(g)
+        poller = self.poller
+        out = []
+        for node, gs in by.items():
+            temps = [g.temp_c for g in gs if g.temp_c is not None]
+            powers = [g.power_w for g in gs if g.power_w is not None]
+            spark = tuple(poller.groups.spark(f"node:{node}")) if poller is not None else ()
+            out.append(NodeRow(node, len(gs), sum(1 for g in gs if g.pod), _mean([g.util for g in gs]),
+                               _mean([g.mem_pct for g in gs]), max(temps) if temps else None,
+                               sum(powers) if powers else None, sum(1 for t in temps if t >= HOT_C), spark))
+        return out
+
+    def _namespace_rows(self, gpus: list[GpuSample]) -> list[NamespaceRow]:
+        by: dict[str, list[GpuSample]] = {}
+        for g in gpus:
+            if g.pod:
+                by.setdefault(g.namespace, []).append(g)
+        threshold = self.idle_threshold
+        return [NamespaceRow(ns, len(gs), len({g.pod for g in gs}), _mean([g.util for g in gs]),
+                             _mean([g.mem_pct for g in gs]), sum(1 for g in gs if (g.util or 0) < threshold))
+                for ns, gs in by.items()]
+
+    def _pod_rows(self, gpus: list[GpuSample]) -> list[PodRow]:
+        by: dict[tuple[str, str], list[GpuSample]] = {}
+        for g in gpus:
+            if g.pod:
+                by.setdefault((g.namespace, g.pod), []).append(g)
+        owners = self._owners()
+        return [PodRow(ns, pod, owners.get((ns, pod), ""), tuple(g.key for g in gs), _mean([g.util for g in gs]),
+                       _mean([g.mem_pct for g in gs])) for (ns, pod), gs in by.items()]
+
+    def _idle_rows(self, gpus: list[GpuSample]) -> list[IdleRow]:
+        poller = self.poller
+        if poller is None:
+            return []
+        holders = holders_from_samples([g for g in gpus if g.pod], self.state.pods())
+        board = idle_from_runs(holders, poller.idle.runs(), time.time(), window=poller.idle_window,
+                               max_age=poller.idle.max_gap)
+        return [IdleRow(g) for g in board]
 
     def prepare(self, rows: list[Any]) -> Any:
-        return GpuContext(self._owners(), Counter(c for r in rows for c in conditions(r.g)))
+        threshold = self.idle_threshold
+        gpus = [r.g for r in rows] if self.view == "gpus" else self.state.gpus()
+        held = busy = idle = hot = 0  # conditions() for each GPU, counted without a tuple per GPU
+        for g in gpus:
+            util = g.util or 0
+            if g.pod:
+                held += 1
+                if util < threshold:
+                    idle += 1
+            if util >= 50:
+                busy += 1
+            if (g.temp_c or 0) >= HOT_C:
+                hot += 1
+        counts = Counter(held=held, free=len(gpus) - held, idle=idle, busy=busy, hot=hot)
+        return GpuContext(self._owners() if self.view == "gpus" else {}, counts)
 
     def _owners(self) -> dict[tuple[str, str], str]:
         """(namespace, pod) -> the workload that owns it, as people call it (a notebook, not its StatefulSet), for
@@ -151,22 +459,59 @@ class GpuScreen(ResourceScreen):
         self._owners_cache = (versions, owners)
         return owners
 
-    def search_text(self, r: GpuRow) -> str:
-        """`/` matches the pod, the model, the node and the words free, held, idle, busy and hot."""
-        return " ".join((r.g.pod, r.g.model, r.g.node, *conditions(r.g)))
+    def search_text(self, r: Any) -> str:
+        """`/` matches names, and on GPUs the words free, held, idle, busy and hot."""
+        if isinstance(r, GpuRow):
+            return " ".join((r.g.pod, r.g.model, r.g.node, *conditions(r.g, self.idle_threshold)))
+        if isinstance(r, NodeRow):
+            return r.node
+        if isinstance(r, PodRow):
+            return f"{r.namespace} {r.pod} {r.workload}"
+        if isinstance(r, IdleRow):
+            return f"{r.g.node} {r.g.workload_kind} {r.g.workload}"
+        return ""
 
+    # ------------------------------------------------------------------ the views
+    def action_view(self, step: int) -> None:
+        self.view = VIEWS[(VIEWS.index(self.view) + step) % len(VIEWS)]
+        self.show_view()
+
+    def show_view(self, view: str | None = None) -> None:
+        if view is not None:
+            self.view = view
+        self.TITLE_TEXT = SUMMARY_TITLES[self.view]  # the summary's first words
+        table = self.table
+        table.all_columns = self.columns()
+        table.sort_column, table.sort_reverse = VIEW_SORT[self.view], False
+        table._layout_width = -1
+        table.set_rows([], {})
+        self.query_one("#views", Static).update(self._views_text())
+        self.recompute()
+        self.refresh_bindings()
+
+    # ------------------------------------------------------------------ the holder's pod: d, y, e
     def _holder(self) -> Any:
         r = self.current()
         if r is None:
             return None
-        if not r.g.pod:
-            self.notify(f"{r.g.key}: no pod holds this GPU", severity="warning")
-            return None
-        pod = next((p for p in self.state.pods(r.g.namespace) if p.name == r.g.pod), None)
-        if pod is None:
-            self.notify(f"{r.g.namespace}/{r.g.pod} is not in the cluster's pods (gone, or not visible to you)",
+        ns, pod = self._pod_of(r)
+        if not pod:
+            self.notify(f"{r.g.key}: no pod holds this GPU" if isinstance(r, GpuRow) else
+                        f"{r.name}: d, y and e show a pod: a GPU's, a pod's or an idle GPU's row has one",
                         severity="warning")
-        return pod
+            return None
+        found = next((p for p in self.state.pods(ns) if p.name == pod), None)
+        if found is None:
+            self.notify(f"{ns}/{pod} is not in the cluster's pods (gone, or not visible to you)", severity="warning")
+        return found
+
+    @staticmethod
+    def _pod_of(r: Any) -> tuple[str, str]:
+        if isinstance(r, GpuRow):
+            return r.g.namespace, r.g.pod
+        if isinstance(r, (PodRow, IdleRow)):
+            return r.namespace, r.name
+        return "", ""
 
     def action_describe(self) -> None:
         pod = self._holder()
@@ -184,33 +529,163 @@ class GpuScreen(ResourceScreen):
             self.app.show_events(pod, "Pod")  # type: ignore[attr-defined]
 
     def open(self, r: Any) -> None:
+        if isinstance(r, (NodeRow, NamespaceRow)):  # enter on a node or a namespace: its GPUs
+            self.filter_text = r.name if isinstance(r, NodeRow) else ""
+            if isinstance(r, NamespaceRow):
+                self.app.set_namespace(r.namespace)  # type: ignore[attr-defined]
+            self.show_view("gpus")
+            return
         self.action_describe()
 
+    # ------------------------------------------------------------------ the idle board's action
+    def action_id_for(self, method: str, obj: Any) -> str | None:
+        if method == "stop" and not (isinstance(obj, IdleRow) and obj.g.is_notebook):
+            return None  # only a notebook can be stopped from here
+        return super().action_id_for(method, obj)
+
+    def target(self, obj: Any) -> Target:
+        if isinstance(obj, IdleRow) and obj.g.is_notebook:
+            return Target("Notebook", obj.g.namespace, obj.g.workload)
+        return super().target(obj)
+
+    def action_stop(self) -> None:
+        from .resources import now
+        self.run_action("stop", {"at": now().strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+    # ------------------------------------------------------------------ the chart
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "range":
+            return self.has_class("-chart")
+        if action == "stop" and self.view != "idle":
+            return False
+        return super().check_action(action, parameters)
+
+    def action_chart(self) -> None:
+        self.toggle_class("-chart")
+        self.query_one("#views", Static).update(self._views_text())
+        self.refresh_bindings()
+        self._chart_key = None
+        self._update_chart()
+
+    def action_range(self) -> None:
+        self.query_one(GpuChart).cycle_range()
+
+    @on(GpuChart.RangeChanged)
+    def _range_changed(self) -> None:
+        self._chart_key = None
+        self._update_chart()
+
+    def _chart_subject(self, r: Any) -> tuple[str, str] | None:
+        """(history key, title) of the selected row."""
+        if isinstance(r, GpuRow):
+            return r.g.key, f"{r.g.node} GPU {r.g.gpu}" + (f"  {r.g.namespace}/{r.g.pod}" if r.g.pod else "  free")
+        if isinstance(r, NodeRow):
+            return f"node:{r.node}", f"node {r.node} ({r.gpus} GPUs, mean)"
+        if isinstance(r, NamespaceRow):
+            return f"ns:{r.namespace}", f"namespace {r.namespace} ({r.gpus} GPUs, mean)"
+        if isinstance(r, PodRow):
+            more = f", first of {r.gpus}" if r.gpus > 1 else ""
+            return r.keys[0], f"{r.namespace}/{r.pod} (GPU {r.keys[0]}{more})"
+        if isinstance(r, IdleRow):
+            return r.g.key, f"{r.g.node} GPU {r.g.gpu}  {r.g.namespace}/{r.g.pod} (idle)"
+        return None
+
+    def _update_chart(self) -> None:
+        """Fetch the selected row's history for the chart when it is open: at once for a new subject or range, then
+        every poll for the 15-minute range and every 10 s for longer ones (the chart draws at most once a second)."""
+        if not self.has_class("-chart") or self.poller is None:
+            return
+        subject = self._chart_subject(self.current())
+        if subject is None:
+            return
+        chart = self.query_one(GpuChart)
+        key = (subject[0], chart.range_seconds)
+        every = 1.0 if chart.range_seconds <= 900 else 10.0
+        if key == self._chart_key and time.monotonic() - self._chart_fetched < every:
+            return
+        self._chart_key, self._chart_fetched = key, time.monotonic()
+        self._fetch_chart(subject[0], subject[1], chart.range_seconds)
+
+    @work(thread=True, exclusive=True, group="chart", exit_on_error=False)
+    def _fetch_chart(self, key: str, title: str, seconds: int) -> None:
+        try:
+            points = list(self.poller.history(key, seconds))
+        except Exception as err:  # an unreachable Prometheus: the chart says so, the screen goes on
+            points = []
+            title = f"{title}  (history unavailable: {getattr(err, 'message', type(err).__name__)})"
+        self.post_message(self.ChartData(key, title, points, time.time()))
+
+    @on(ChartData)
+    def _chart_data(self, msg: ChartData) -> None:
+        self.query_one(GpuChart).show(msg.title, msg.points, msg.now)
+
+    def on_resource_table_cursor_moved(self) -> None:
+        self._update_chart()
+
+    # ------------------------------------------------------------------ after each list
     def rows_shown(self) -> None:
         heat = self.query_one(GpuHeatmap)
         note = getattr(self.app.session, "metrics_note", "")  # type: ignore[attr-defined]
-        if note and not self.table.row_count:
+        gpus = [r.g for r in self.table.rows] if self.view == "gpus" else self.state.gpus()
+        if note and not gpus:
             heat.note(Text(note, "yellow"))
         else:
-            heat.show([r.g for r in self.table.rows])
+            heat.show(gpus)
+        self._update_chart()
 
     def summary_extra(self) -> Text | None:
-        if not self.table.row_count or self.context is None:
+        if self.context is None or not sum(self.context.counts.values()):
             return None
         n = self.context.counts
         held, busy, idle, hot = n["held"], n["busy"], n["idle"], n["hot"]
         t = Text()
         t.append(f"held {held}  ", "")
         t.append(f"busy {busy}  ", "green")
-        t.append(f"idle {idle}  ", "yellow" if idle else "dim")  # held, under 5%
+        t.append(f"idle {idle}  ", "yellow" if idle else "dim")  # held, under the idle threshold now
         t.append(f"hot {hot}", "bold red" if hot else "dim")
         source = self.state.gpu_source
         if source:
             t.append(f"  from {source}", "dim")
+        if self.view == "idle" and self.poller is not None:
+            t.append_text(self._idle_note())
         return t
 
-    def detail(self, r: GpuRow) -> Text:
-        g = r.g
+    def _idle_note(self) -> Text:
+        poller = self.poller
+        since = poller.idle.watching_since
+        window = f"{poller.idle_window / 60:g} min"
+        t = Text(f"  idle board: under {poller.idle.threshold:g}% for {window}", "dim")
+        if since is not None and time.time() - since < poller.idle_window:
+            at = datetime.fromtimestamp(since, timezone.utc).astimezone().strftime("%H:%M")
+            t.append(f"; watching since {at}: a GPU shows here {window} after that at the earliest", "yellow")
+        return t
+
+    def detail(self, r: Any) -> Text:
+        if isinstance(r, GpuRow):
+            return self._gpu_detail(r.g)
+        t = Text()
+        if isinstance(r, NodeRow):
+            t.append(f"node {r.node}", "bold")
+            t.append(f"  {r.gpus} GPUs, {r.held} held, {r.hot} hot", "dim")
+            t.append("\nenter: its GPUs   h: its history", "dim")
+        elif isinstance(r, NamespaceRow):
+            t.append(f"namespace {r.namespace}", "bold")
+            t.append(f"  {r.gpus} GPUs held by {r.pods} pods, {r.idle} idle now", "dim")
+            t.append("\nenter: its GPUs   h: their history", "dim")
+        elif isinstance(r, PodRow):
+            t.append(f"{r.namespace}/{r.pod}", "bold")
+            t.append(f"  {r.workload}  GPUs {', '.join(r.keys)}", "dim")
+        elif isinstance(r, IdleRow):
+            g = r.g
+            t.append(f"{g.node} GPU {g.gpu}", "bold")
+            t.append(f"  held by {g.namespace}/{g.pod} ({g.workload_kind} {g.workload}), under "
+                     f"{self.idle_threshold:g}% for {duration(g.idle_for)}", "")
+            peak = f"peak {g.peak_util:.0f}%" if g.peak_util is not None else ""
+            t.append(f"\n{peak}" + ("   s: stop the notebook (its GPUs go back to the pool)" if g.is_notebook
+                                    else "   not a notebook: stop it from its own screen"), "dim")
+        return t
+
+    def _gpu_detail(self, g: GpuSample) -> Text:
         t = Text()
         t.append(f"{g.node} GPU {g.gpu}", "bold")
         t.append(f"  {g.model}  {g.uuid}", "dim")

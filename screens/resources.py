@@ -62,12 +62,13 @@ def duration(seconds: float | None) -> str:
 
 
 # ------------------------------------------------------------------------------------------ columns every screen has
-def _update(widget: Static, text: Text) -> None:
+def _update(widget: Static, text: Text, layout: bool = True) -> None:
     """Static.update() lays the whole screen out again: skip it when the text is what is shown already (a
-    screen refreshed every second mostly shows the same summary)."""
+    screen refreshed every second mostly shows the same summary). ``layout=False`` for a widget whose size
+    the text cannot change (the one-line summary): it is only redrawn."""
     if getattr(widget, "_shown_text", None) != text:
         widget._shown_text = text  # type: ignore[attr-defined]
-        widget.update(text)
+        widget.update(text, layout=layout)
 
 
 def namespace_column() -> Column:
@@ -264,7 +265,7 @@ class ResourceScreen(PacedRefresh, Screen):
         if extra:
             line.append("  ")
             line.append_text(extra)
-        _update(self.query_one("#summary", Static), line)
+        _update(self.query_one("#summary", Static), line, layout=False)  # height 1, the screen's width
 
     def summary_extra(self) -> Text | None:
         return None

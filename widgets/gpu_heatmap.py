@@ -60,6 +60,9 @@ class GpuHeatmap(Widget):
         self._lines: list[list[Segment]] = []
         self._note: Text | None = None
         self._styles: dict[str, Style] = {}
+        self._cells: list = []  # what the lines show: (node, index, (glyph, style)) per GPU
+        self._segments: dict[tuple[str, str], Segment] = {}  # a few dozen: glyphs x colours
+        self._width = 0
 
     def _style(self, spec: str) -> Style:
         st = self._styles.get(spec)
@@ -68,30 +71,38 @@ class GpuHeatmap(Widget):
         return st
 
     def show(self, gpus: list[GpuSample]) -> None:
-        self._note = None
         width = max((self.size.width or 120) - 2, 40)
-        by_node: dict[str, list[GpuSample]] = {}
-        for g in gpus:
-            by_node.setdefault(g.node, []).append(g)
+        cells = sorted((g.node, g.gpu, cell(g)) for g in gpus)
+        if self._note is None and self._lines and cells == self._cells and width == self._width:
+            return  # no cell changed colour or glyph (most seconds, for most GPUs): nothing to draw
+        self._note, self._cells, self._width = None, cells, width
+        by_node: dict[str, list[tuple[str, str]]] = {}
+        for node, _, glyph_style in cells:
+            by_node.setdefault(node, []).append(glyph_style)
         lines: list[list[Segment]] = []
         if by_node:
             label = 14
             per_node = max(len(v) for v in by_node.values())
             columns = max(1, width // (label + 1 + per_node + 2))
             dim = self._style("dim")
-            nodes = sorted(by_node)
+            segment = self._segment
+            nodes = list(by_node)
             for start in range(0, len(nodes), columns):
                 segs: list[Segment] = []
                 for name in nodes[start:start + columns]:
                     short = name if len(name) <= label else "…" + name[-(label - 1):]
                     segs.append(Segment(f"{short:>{label}} ", dim))
-                    for g in sorted(by_node[name], key=lambda x: x.gpu):
-                        glyph, spec = cell(g)
-                        segs.append(Segment(glyph, self._style(spec)))
+                    segs.extend(segment(glyph, spec) for glyph, spec in by_node[name])
                     segs.append(Segment(" " * (per_node - len(by_node[name]) + 2)))
                 lines.append(segs)
         self._lines = lines
         self._height(max(1, len(lines)))
+
+    def _segment(self, glyph: str, spec: str) -> Segment:
+        seg = self._segments.get((glyph, spec))
+        if seg is None:
+            seg = self._segments[(glyph, spec)] = Segment(glyph, self._style(spec))
+        return seg
 
     def _height(self, lines: int) -> None:
         """A new layout only when the map's height changes: a layout redraws the whole screen, and the map
@@ -103,7 +114,7 @@ class GpuHeatmap(Widget):
             self.refresh()
 
     def note(self, text: Text) -> None:
-        self._note, self._lines = text, []
+        self._note, self._lines, self._cells = text, [], []
         self._height(2)
 
     @property

@@ -69,6 +69,23 @@ def test_gpu_screen(console, snap_compare, size):
     assert snap_compare(app, terminal_size=size, run_before=ready)
 
 
+def test_gpu_top_consumers(console, snap_compare):
+    """:gpu's namespaces view (v v): the top consumers of the small world's GPUs, most GPUs first."""
+    console.metrics = {}
+    app = console.app()
+
+    async def ready(pilot):
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        app.run_command("gpu")
+        await settle(pilot, lambda: getattr(app.screen, "NAME", "") == "gpu" and app.screen.table.row_count >= 64)
+        await pilot.press("v", "v")
+        await settle(pilot, lambda: app.screen.view == "namespaces" and app.screen.table.row_count >= 5
+                     and "from dcgm" in str(app.screen.query_one("#summary").render()))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(200, 50), run_before=ready)
+
+
 @pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
 def test_quota_screen(console, snap_compare, size):
     """GPU quota per namespace of the small world, highest pressure first, the top one's detail line; one
