@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Callable
 
-from backends.base import KubernetesBackend, MetricsBackend, Resource
+from backends.base import KubernetesBackend, MetricsBackend, QuotaMetrics, Resource
 from backends.gpu_history import GroupHistory, IdleRuns
 
 from .domain import BackendError, Expired, Forbidden, Health, SourceHealth
@@ -247,6 +247,20 @@ class MetricsPoller:
         # since when each GPU has stayed under the idle threshold; three missed polls (at least 10 s) break a run
         self.idle = IdleRuns(idle_threshold, max_gap=max(3 * interval, 10.0))
         self.idle_window = idle_minutes * 60.0
+        self._quotas_due = 0.0
+
+    QUOTA_EVERY = 30.0  # seconds between two reads of kube-state-metrics' quotas (they change with pods, slowly)
+
+    def _poll_quotas(self) -> None:
+        """kube-state-metrics' quotas, when the source has them (Prometheus): every QUOTA_EVERY seconds. A failure
+        keeps the last ones and is logged: the GPU numbers just read are no less live for it."""
+        if not isinstance(self.backend, QuotaMetrics) or time.monotonic() < self._quotas_due:
+            return
+        self._quotas_due = time.monotonic() + self.QUOTA_EVERY
+        try:
+            self.state.set_metric_quotas(self.backend.quotas())
+        except BackendError as err:
+            log.info("kube-state-metrics quotas: %s", err.message)
 
     def history(self, key: str, seconds: float) -> list[tuple[float, float | None, float | None]]:
         """(unix time, utilisation %, memory %) of one GPU (``node/index``), a node (``node:<name>``) or a
@@ -279,6 +293,7 @@ class MetricsPoller:
             started = time.monotonic()
             try:
                 samples = self.backend.current()
+                self._poll_quotas()
                 now = self.clock().timestamp()
                 self.groups.add(now, samples)
                 self.idle.add(now, samples)

@@ -36,6 +36,7 @@ class State:
         self._partial: set[str] = set()  # resources known only per namespace (no cluster-wide list)
         self._listing: set[str] = set()  # resources whose first list is still arriving, page by page
         self._gpus: list[GpuSample] = []  # the metrics source's last look at every GPU
+        self._metric_quotas: dict[str, Quota] = {}  # kube-state-metrics' quotas, by namespace
         self.gpu_source = ""  # which source that was ("dcgm", "prometheus", "nvml")
 
     # ------------------------------------------------------------------ writing (feed threads)
@@ -159,7 +160,27 @@ class State:
         return self._in("events", namespace)
 
     def quotas(self) -> dict[str, Quota]:
-        return {q.namespace: q for q in self._objects("quotas")}
+        """Each namespace's quota: the ResourceQuota the cluster lists, else the one kube-state-metrics reports
+        through Prometheus (a user who may not list quotas still sees them)."""
+        listed = {q.namespace: q for q in self._objects("quotas")}
+        with self._lock:
+            if not self._metric_quotas:
+                return listed
+            return {**self._metric_quotas, **listed}
+
+    def set_metric_quotas(self, quotas: dict[str, Quota]) -> None:
+        """The quotas a metrics source (kube-state-metrics through Prometheus) reports: they replace its last."""
+        with self._lock:
+            if quotas != self._metric_quotas:
+                self._metric_quotas = dict(quotas)
+                self._changed("quotas")
+
+    def quota_from_metrics(self, namespace: str) -> bool:
+        """Does ``quotas()[namespace]`` come from the metrics source (no listed ResourceQuota there)?"""
+        with self._lock:
+            if namespace not in self._metric_quotas:
+                return False
+        return not any(q.namespace == namespace for q in self._objects("quotas"))
 
     def count(self, kind: str) -> int:
         return len(self._objects(kind))

@@ -241,6 +241,8 @@ class QuotaScreen(ResourceScreen):
             src = {"annotation": f"annotation {self.max_annotation}", "limits": "limits.nvidia.com/gpu"}.get(
                 p.max_source, "no max: pressure is against the base")
             t.append(f"  base {_n(p.gpu_base)}  max {_n(p.gpu_max)} ({src})", "dim")
+            if self.state.quota_from_metrics(p.namespace):
+                t.append("  from kube-state-metrics (Prometheus): the quota is not listed for you here", "cyan")
             t.append("\n")
             if p.gpu_used is None:
                 t.append("the quota does not count GPUs; ", "dim")

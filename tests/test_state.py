@@ -133,3 +133,19 @@ def test_source_health_is_the_worst_of_its_parts():
     assert (h.state, h.reason, h.since) == (Health.STALE, "cannot reach", T)
     s.set_health("kubernetes/nodes", SourceHealth(source="kubernetes/nodes", state=Health.LIVE, since=T))
     assert s.source_health("kubernetes").state == Health.LIVE
+
+
+def test_quotas_from_kube_state_metrics_fill_in_where_none_is_listed():
+    s = State()
+    listed = Quota(uid="q1", namespace="x", name="mlss-default-rq", gpu_hard=8, gpu_used=2)
+    s.replace("resourcequotas", "quotas", [listed])
+    v = s.version
+    s.set_metric_quotas({"x": Quota(uid="", namespace="x", name="mlss-default-rq", gpu_hard=99, gpu_used=0),
+                         "y": Quota(uid="", namespace="y", name="mlss-default-rq", gpu_hard=4, gpu_used=1)})
+    assert s.version > v and "quotas" in s.changed_kinds()
+    got = s.quotas()
+    assert got["x"] == listed and got["y"].gpu_hard == 4  # the cluster's own list wins; the other fills in
+    assert not s.quota_from_metrics("x") and s.quota_from_metrics("y") and not s.quota_from_metrics("z")
+    v = s.version
+    s.set_metric_quotas(dict(s._metric_quotas))  # the same numbers again: nothing changed, nothing redrawn
+    assert s.version == v

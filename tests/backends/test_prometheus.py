@@ -234,6 +234,22 @@ def test_a_nodes_and_a_namespaces_history_are_the_means_of_their_gpus(prometheus
     assert src.group_history("ns:no-such-namespace", 60) == []
 
 
+def test_the_poller_brings_kube_state_metrics_quotas_to_a_user_who_may_not_list_them(prometheus, cluster):
+    """The console's state has no ResourceQuota list here (as for a user who may not list them): the poller's
+    kube-state-metrics quotas fill in, and the :quota screen says where they came from."""
+    src = PrometheusMetrics(prometheus)
+    wait_until(lambda: src.quotas(), timeout=30, what="kube_resourcequota scraped")
+    state = State()
+    poller = MetricsPoller(src, state, interval=0.2)
+    poller.start()
+    try:
+        wait_until(lambda: state.quotas().keys() == src.quotas().keys(), timeout=10, what="quotas in the state")
+        assert all(state.quota_from_metrics(ns) for ns in state.quotas())
+    finally:
+        poller.stop()
+        poller.join(5)
+
+
 # ------------------------------------------------------------------------------------------ quotas
 def _fields(q: Quota) -> tuple:
     return (q.namespace, q.name, q.gpu_hard, q.gpu_used, q.gpu_base, q.gpu_limit, q.cpu_hard, q.cpu_used,
