@@ -7,6 +7,7 @@ No Prometheus in between, so the backend keeps what it saw: every scrape for the
 
 from __future__ import annotations
 
+import os
 import ssl
 import time
 from datetime import datetime, timezone
@@ -19,9 +20,10 @@ from prophecis_tui.domain import GpuSample, Unavailable, gpu_fields, gpu_sample
 
 from .gpu_history import History, Point
 from .gpu_labels import FIELDS, gpu_entry, identify
-from .promtext import labels_of, series_lines
+from .promtext import parse_line, parse_value
 
 _NAMES = frozenset(FIELDS)
+_PREFIX = os.path.commonprefix(sorted(_NAMES))  # "DCGM_FI_DEV_"
 _MISSING = object()
 
 
@@ -46,7 +48,8 @@ class DcgmScrape:
         self._hist: dict[str, History] = {}
         self._args = (fine_seconds, coarse_step, coarse_seconds)
         self._names: dict[tuple[str, int], str] = {}  # (node, index) -> "node/index"
-        self._idents: dict[str, dict[str, Any]] = {}  # exporter host -> label text -> (the GPU and its pod, key)
+        self._series: dict[str, dict[str, Any]] = {}  # exporter host -> series head -> what _learn() made of it
+        self._idents: dict[str, dict[str, Any]] = {}  # exporter host -> label text -> the GPU and its pod
 
     def _fetch(self, url: str) -> str:
         try:
@@ -71,18 +74,29 @@ class DcgmScrape:
                 errors.append(err)
                 continue
             host = urlsplit(url).hostname or ""
-            cache = self._idents.get(host)
-            if cache is None or len(cache) > 100_000:  # pods come and go: their label texts with them
-                cache = self._idents[host] = {}
-            for name, label_text, value in series_lines(text, _NAMES):
-                hit = cache.get(label_text, _MISSING)
-                if hit is _MISSING:  # read a series' labels once; later scrapes repeat the same text
-                    ident = identify(labels_of(label_text), host)
-                    hit = cache[label_text] = None if ident is None else (
-                        ident, (ident.node, ident.gpu), gpu_fields(**gpu_entry({}, ident)))
+            cache = self._series.get(host)
+            if cache is None or len(cache) > 200_000:  # pods come and go: their series with them
+                cache = self._series[host] = {}
+                self._idents[host] = {}
+            for line in text.split("\n"):
+                if not line.startswith(_PREFIX):  # comments, other exporters' series
+                    continue
+                # A series' line is its name and labels, then its value: the same head scrape after scrape,
+                # so what it means is read once (by the full parser) and found again with one lookup.
+                head, _, value_text = line.rstrip().rpartition(" ")
+                hit = cache.get(head, _MISSING)
+                if hit is _MISSING:
+                    hit = cache[head] = self._learn(head, host)
                 if hit is None:
                     continue
-                ident, key, base = hit
+                attr, ident, key, base = hit
+                try:
+                    value = float(value_text)
+                except ValueError:
+                    try:
+                        value = parse_value(value_text)  # "+Inf", as Prometheus spells it
+                    except ValueError:
+                        continue
                 g = gpus.get(key)
                 if g is None:
                     g = gpus[key] = base.copy()
@@ -90,7 +104,7 @@ class DcgmScrape:
                     filled[key] = ident
                 elif filled[key] is not ident:  # another label text for the same GPU: fill what it lacked
                     g = gpu_entry(gpus, ident)
-                g[FIELDS[name]] = None if value != value else value  # NaN: no number
+                g[attr] = None if value != value else value  # NaN: no number
         if errors and not gpus:
             raise errors[0] if len(errors) == 1 else Unavailable(
                 f"no DCGM exporter answered ({len(errors)}): {errors[0].message}", source=self.name)
@@ -109,6 +123,25 @@ class DcgmScrape:
             h.add(now, g["util"], 100.0 * used / (used + free)
                   if used is not None and free is not None and used + free > 0 else None)
         return out
+
+    def _learn(self, head: str, host: str) -> tuple | None:
+        """What a series' head (``name{labels}``) means: (GpuSample attribute, the GPU and its pod, its key, the
+        sample's fields but the numbers), or None for a series the console does not read (another field, a line
+        with a timestamp, no GPU index)."""
+        try:
+            series = parse_line(head + " 0")
+        except (ValueError, IndexError):
+            return None
+        if series is None or series.name not in _NAMES:
+            return None
+        labels = head[len(series.name):]
+        idents = self._idents.setdefault(host, {})
+        ident = idents.get(labels, _MISSING)
+        if ident is _MISSING:  # one per label text: a GPU's series share theirs, and then its object
+            ident = idents[labels] = identify(series.labels, host)
+        if ident is None:
+            return None
+        return FIELDS[series.name], ident, (ident.node, ident.gpu), gpu_fields(**gpu_entry({}, ident))
 
     def history(self, key: str, seconds: float) -> list[Point]:
         h = self._hist.get(key)

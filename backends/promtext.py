@@ -30,7 +30,7 @@ class Parsed:
     bad: int = 0
 
 
-def _value(text: str) -> float:
+def parse_value(text: str) -> float:
     low = text.lower()
     if low in ("nan",):
         return math.nan
@@ -58,7 +58,7 @@ def parse_line(line: str) -> Series | None:
         name, labels, rest = parts[0], {}, parts[1:]
     if not name or not rest:
         raise ValueError("no value")
-    return Series(name, labels, _value(rest[0]))
+    return Series(name, labels, parse_value(rest[0]))
 
 
 def parse(text: str) -> Parsed:
@@ -114,6 +114,6 @@ def series_lines(text: str, names: set[str] | frozenset[str]) -> Iterator[tuple[
             yield name, labels, float(value)
         except ValueError:
             try:
-                yield name, labels, _value(value)
+                yield name, labels, parse_value(value)
             except ValueError:
                 continue
