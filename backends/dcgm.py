@@ -25,6 +25,7 @@ from .promtext import parse_line, parse_value
 _NAMES = frozenset(FIELDS)
 _PREFIX = os.path.commonprefix(sorted(_NAMES))  # "DCGM_FI_DEV_"
 _MISSING = object()
+_TIMESTAMPED = object()
 
 
 class DcgmScrape:
@@ -86,8 +87,13 @@ class DcgmScrape:
                 head, _, value_text = line.rstrip().rpartition(" ")
                 hit = cache.get(head, _MISSING)
                 if hit is _MISSING:
-                    hit = cache[head] = self._learn(head, host)
-                if hit is None:
+                    hit = self._learn(head, host)
+                    if hit is _TIMESTAMPED:  # "name{labels} value timestamp": read whole, every time
+                        head, _, value_text = head.rpartition(" ")
+                        hit = self._learn(head, host)
+                    else:
+                        cache[head] = hit
+                if hit is None or hit is _TIMESTAMPED:
                     continue
                 attr, ident, key, base = hit
                 try:
@@ -135,6 +141,8 @@ class DcgmScrape:
         if series is None or series.name not in _NAMES:
             return None
         labels = head[len(series.name):]
+        if labels and not labels.endswith("}") or " " in labels and not labels.startswith("{"):
+            return _TIMESTAMPED  # what was taken for the value was a timestamp: the head still holds the value
         idents = self._idents.setdefault(host, {})
         ident = idents.get(labels, _MISSING)
         if ident is _MISSING:  # one per label text: a GPU's series share theirs, and then its object
