@@ -25,7 +25,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from prophecis_tui.actions import Target
 from prophecis_tui.domain import GpuSample
@@ -33,6 +33,7 @@ from prophecis_tui.idle import DEFAULT_THRESHOLD, IdleGpu, holders_from_samples,
 from widgets.gpu_chart import GpuChart
 from widgets.gpu_heatmap import HOT_C, GpuHeatmap, legend, util_style
 from widgets.resource_table import Column, cell_text
+from widgets.key_bar import KeyBar
 
 from .resources import ResourceScreen, duration
 
@@ -343,7 +344,7 @@ class GpuScreen(ResourceScreen):
             yield GpuChart(id="chart", range_seconds=900)
             yield Static("", id="detail")
         yield from self.app.compose_bars()  # type: ignore[attr-defined]
-        yield Footer()
+        yield KeyBar()
 
     def on_resize(self) -> None:
         """On a short terminal (80x24) the chart takes the heat map's place, so the table keeps some lines."""

@@ -8,7 +8,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Input, Label, Static, TextArea
+from textual.widgets import Button, Input, Label, Static, TextArea
+from widgets.key_bar import KeyBar
 
 from prophecis_tui.sanitize import clean
 
@@ -129,7 +130,7 @@ class TextView(Screen):
         yield Static(clean(self.title_text), id="title")
         yield TextArea(clean(self.text, keep_newlines=True), read_only=True, soft_wrap=False, show_line_numbers=False,
                        id="text")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()

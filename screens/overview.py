@@ -23,7 +23,7 @@ from textual.binding import Binding
 from textual.containers import Container, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from prophecis_tui.domain import DeploymentState, GpuSample, Health, JobState, NamespaceSummary, NotebookState
 from prophecis_tui.quota import DEFAULT_MAX_ANNOTATION, NamespacePressure, nearest_limits, pressures
@@ -32,6 +32,7 @@ from widgets.gpu_bar import gpu_bar
 from widgets.gpu_heatmap import HOT_C, util_style
 from widgets.header import health_text
 from widgets.resource_table import cell_text
+from widgets.key_bar import KeyBar
 
 from .gpu import conditions, num, util_cell
 from .quota import gpu_cell, pressure_cell, pressure_style
@@ -323,7 +324,7 @@ class OverviewScreen(PacedRefresh, Screen):
             yield DataTable(id="overview-table", cursor_type="row", zebra_stripes=False)
             yield Static("", id="empty")
         yield from self.app.compose_bars()  # type: ignore[attr-defined]
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self._wide: bool | None = None

@@ -11,7 +11,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Static, TextArea
+from textual.widgets import Button, Input, Label, Static, TextArea
+from widgets.key_bar import KeyBar
 
 from prophecis_tui.actions import Result, Target
 from prophecis_tui.domain import ModelDeployment
@@ -66,7 +67,7 @@ class PredictScreen(Screen):
             yield TextArea(self._sample(), id="payload", show_line_numbers=True)
             yield Static(Text("edit the JSON payload, then ctrl+s", "dim"), id="status")
             yield TextArea("", id="response", read_only=True)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#payload", TextArea).focus()

@@ -18,12 +18,13 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from prophecis_tui.actions import Permission, Target
 from prophecis_tui.sanitize import clean_line
 from prophecis_tui.state import State
 from widgets.resource_table import Column, ResourceTable, cell_text, sort_key
+from widgets.key_bar import KeyBar
 
 from .refresh import PacedRefresh
 
@@ -186,7 +187,7 @@ class ResourceScreen(PacedRefresh, Screen):
             yield self.table
             yield Static("", id="detail")
         yield from self.app.compose_bars()  # type: ignore[attr-defined]
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.table.focus()
@@ -290,8 +291,8 @@ class ResourceScreen(PacedRefresh, Screen):
         self._refresh_footer()
 
     def _refresh_footer(self) -> None:
-        """Re-check the action keys only when their states change: the footer rebuilds all its keys on
-        each refresh_bindings (tens of ms), and the cursor moves on every new list."""
+        """Re-check the action keys only when their states change: refresh_bindings makes Textual work out
+        every screen's active bindings again, and the cursor moves on every new list."""
         states = tuple(self.check_action(a, ()) for a in self.ACTION_KEYS)
         if states != getattr(self, "_key_states", None):
             self._key_states = states
