@@ -68,6 +68,9 @@ WORKLOADS = {
 }
 
 
+GPU_MONITORING_NS = ("monitoring", "gpu-operator")  # where a group admin may read the GPU monitoring Services
+
+
 def token_for(seed: int, role: str) -> str:
     digest = hashlib.sha256(f"prophecis-sim:{seed}:{role}".encode()).hexdigest()[:24]
     return f"sim-{role}-{digest}"
@@ -81,6 +84,9 @@ def make_identities(seed: int, ga_namespaces: list[str]) -> list[Identity]:
         rule(READ, ["*"], ["*"], ga_namespaces),
         rule(["get"], [""], ["pods/log"], ga_namespaces),
         rule(["create", "get"], [""], ["services/proxy"], ga_namespaces),  # test predictions to their models
+        # the GPU dashboards' RoleBinding in the monitoring namespaces: find the Services, read them through the proxy
+        rule(["get", "list"], [""], ["services"], GPU_MONITORING_NS),
+        rule(["get"], [""], ["services/proxy"], GPU_MONITORING_NS),
     ]
     for group, plurals in WORKLOADS.items():
         ga_rules.append(rule(WRITE, [group], plurals, ga_namespaces))

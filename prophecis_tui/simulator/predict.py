@@ -23,6 +23,12 @@ Behind the endpoint:
 - a Notebook's service (a Jupyter server, reached without its base URL): Tornado's 404 page;
 - any other service: 503 ``error trying to reach service: dial tcp IP:PORT: connect: connection refused``.
 
+The GPU monitoring Services answer without simulated pods behind them (``ServiceProxy.exporters`` and
+``upstreams``): the GPU operator's ``gpu-operator/nvidia-dcgm-exporter`` serves the simulator's dcgm-exporter
+text on ``/metrics``; ``monitoring/prometheus-k8s`` forwards to a real Prometheus when a test set one
+(``POST /sim/admin/upstream``), and has no endpoints (503) otherwise. A port they do not have is the same 503
+as above; authorisation is the same ``services/proxy`` check.
+
 The model is fake and deterministic: two classes, probabilities from a logistic function of the
 row's features with weights drawn from the model's name; one row in, one row out. Latency is
 added only while the simulated clock runs (never with ``speed=0``, as in tests).
@@ -37,10 +43,11 @@ import math
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
+from .dcgm import CONTENT_TYPE as DCGM_CONTENT_TYPE
 from .engine import PODS, SERVICES, Engine
 from .errors import ApiError, bad_request, forbidden, not_found
 from .resources import BY_KEY
@@ -89,12 +96,31 @@ class Endpoint:
 
 
 class ServiceProxy:
-    """Answers ``.../services/{id}/proxy/...`` for the API server (``handle``)."""
+    """Answers ``.../services/{id}/proxy/...`` for the API server (``handle``).
 
-    def __init__(self, engine: Engine) -> None:
+    Two Services of the GPU monitoring (``world.World._monitoring``) answer without simulated pods:
+    ``exporters`` maps (namespace, name) to a callable that gives the dcgm-exporter text (the GPU operator's
+    exporter: ``GET /metrics``); ``upstreams`` maps (namespace, name) to the base URL of a real server that
+    requests are forwarded to (a test's Prometheus behind ``monitoring/prometheus-k8s``), set with
+    ``set_upstream`` (``POST /sim/admin/upstream``). The caller's Authorization is not forwarded."""
+
+    def __init__(self, engine: Engine, exporters: dict[tuple[str, str], Callable[[], str]] | None = None) -> None:
         self.e = engine
         self.store = engine.store
         self._turn = 0  # round robin over the endpoints
+        self.exporters = dict(exporters or {})
+        self.upstreams: dict[tuple[str, str], str] = {}
+
+    def set_upstream(self, namespace: str, name: str, url: str | None) -> None:
+        """Forward requests to ``namespace/name`` (any of its ports) to ``url``; None or "" stops it."""
+        if self.store.get(SERVICES, namespace, name) is None:
+            raise not_found(SERVICES, name)
+        if url:
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise bad_request(f"upstream url must be http:// or https://, not {url!r}")
+            self.upstreams[(namespace, name)] = url.rstrip("/")
+        else:
+            self.upstreams.pop((namespace, name), None)
 
     async def handle(self, request: web.Request, ident: Any, m: re.Match) -> web.Response:
         ns, sid, tail = m["ns"], m["id"], m["tail"] or "/"
@@ -105,6 +131,16 @@ class ServiceProxy:
         svc = self.store.get(SERVICES, ns, name)
         if svc is None:
             raise not_found(SERVICES, name)
+        if (ns, name) in self.exporters or (ns, name) in self.upstreams:
+            sp = self.service_port(svc, port)
+            if sp is None:
+                raise unavailable(f'no endpoints available for service "{name}"')
+            if scheme == "https":
+                raise unavailable("error trying to reach service: tls: first record does not look like a TLS "
+                                  "handshake")
+            if (ns, name) in self.exporters:
+                return self._exporter(request, self.exporters[(ns, name)], tail)
+            return await self._forward(request, self.upstreams[(ns, name)], tail)
         ep = self.endpoint(svc, port)
         if scheme == "https":
             raise unavailable("error trying to reach service: tls: first record does not look like a TLS handshake")
@@ -121,17 +157,57 @@ class ServiceProxy:
             return web.Response(status=404, text=TORNADO_404, content_type="text/html")
         raise unavailable(f"error trying to reach service: dial tcp {ep.ip}:{ep.port}: connect: connection refused")
 
+    # ------------------------------------------------------------------ the monitoring services
+    @staticmethod
+    def _exporter(request: web.Request, render: Callable[[], str], tail: str) -> web.Response:
+        """A dcgm-exporter (Go's net/http): ``/metrics`` answers GET and HEAD; any other path Go's 404."""
+        if tail.rstrip("/") != "/metrics":
+            return web.Response(status=404, text=GO_404, content_type="text/plain")
+        if request.method not in ("GET", "HEAD"):
+            return web.Response(status=405, text="method not allowed\n", content_type="text/plain",
+                                headers={"Allow": "GET, HEAD"})
+        return web.Response(body=render().encode(), headers={"Content-Type": DCGM_CONTENT_TYPE})
+
+    @staticmethod
+    async def _forward(request: web.Request, base: str, tail: str) -> web.Response:
+        """The request, to ``base`` + ``tail`` (query string kept, credentials not): the upstream's answer as it is,
+        or 503 as the apiserver's failed dial."""
+        import aiohttp
+        from yarl import URL
+        raw = PROXY_RE.match(request.rel_url.raw_path)  # path and query as the caller encoded them
+        tail = (raw["tail"] or "/") if raw else tail
+        raw_query = request.rel_url.raw_query_string
+        url = URL(base + tail + (f"?{raw_query}" if raw_query else ""), encoded=True)
+        keep = {k: v for k, v in request.headers.items() if k.lower() in ("accept", "content-type")}
+        body = await request.read() if request.can_read_body else None
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+                async with session.request(request.method, url, headers=keep, data=body,
+                                           allow_redirects=False) as resp:
+                    data = await resp.read()
+                    ctype = resp.headers.get("Content-Type", "application/octet-stream")
+                    return web.Response(status=resp.status, body=data, headers={"Content-Type": ctype})
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
+            raise unavailable(f"error trying to reach service: {type(err).__name__}") from None
+
     # ------------------------------------------------------------------ endpoints
-    def endpoint(self, svc: dict, port: str) -> Endpoint:
-        """The pod and port a request goes to; 503 Status when there is none (see the module text)."""
+    @staticmethod
+    def service_port(svc: dict, port: str) -> dict | None:
+        """The Service port ``port`` names (a number, a name, or "" for the unnamed port); a number that no port
+        has is the apiserver's 503 ``no service port N found``; a name that none has is None."""
         name = svc["metadata"]["name"]
         ports = (svc.get("spec") or {}).get("ports") or []
         if port.isdigit():
             sp = next((p for p in ports if int(p.get("port", -1)) == int(port)), None)
             if sp is None:
                 raise unavailable(f'no service port {int(port)} found for service "{name}"')
-        else:
-            sp = next((p for p in ports if p.get("name", "") == port), None)
+            return sp
+        return next((p for p in ports if p.get("name", "") == port), None)
+
+    def endpoint(self, svc: dict, port: str) -> Endpoint:
+        """The pod and port a request goes to; 503 Status when there is none (see the module text)."""
+        name = svc["metadata"]["name"]
+        sp = self.service_port(svc, port)
         ready = self.ready_pods(svc)
         if sp is None or not ready:
             raise unavailable(f'no endpoints available for service "{name}"')

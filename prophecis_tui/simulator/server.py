@@ -24,6 +24,7 @@ from .store import Entry, Watcher, dumps, selected
 from .controllers import pod_runtime
 from .dcgm import CONTENT_TYPE as DCGM_CONTENT_TYPE, DcgmExporter
 from .ksm import CONTENT_TYPE as KSM_CONTENT_TYPE, KubeStateMetrics
+from .world import DCGM_SERVICE, GPU_OPERATOR_NS
 
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 TRUE = {"1", "t", "true"}
@@ -110,8 +111,9 @@ class ApiServer:
         self.bookmark_interval = 10.0
         self.streams: set[asyncio.Task] = set()
         self.writes: list[tuple[str, str]] = []  # every write request received (reviews excluded), in order
-        self.proxy = ServiceProxy(sim.engine)  # .../services/{id}/proxy/...: the model servers behind them
         self.dcgm = DcgmExporter(sim.engine)  # /dcgm/metrics, /dcgm/{node}/metrics: the GPU nodes' exporters
+        # .../services/{id}/proxy/...: the model servers behind them, and the GPU operator's exporter Service
+        self.proxy = ServiceProxy(sim.engine, {(GPU_OPERATOR_NS, DCGM_SERVICE): self.dcgm.render})
         self.ksm = KubeStateMetrics(sim.engine)  # /ksm/metrics: kube-state-metrics' ResourceQuota series
         self.app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[self._middleware])
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)

@@ -198,6 +198,17 @@ class Simulation:
         if what == "compact":
             self.engine.store.compact(None)
             return json_response(self.state())
+        if what == "upstream":  # tests: a real server (Prometheus) behind a Service, reached through the proxy
+            unknown = set(body) - {"namespace", "service", "url"}
+            if unknown:
+                raise bad_request(f"unknown upstream setting: {sorted(unknown)[0]}")
+            ns, svc, url = body.get("namespace"), body.get("service"), body.get("url")
+            if not isinstance(ns, str) or not isinstance(svc, str) or not ns or not svc:
+                raise bad_request("upstream needs namespace and service")
+            if url is not None and not isinstance(url, str):
+                raise bad_request("upstream url must be a string or null")
+            self.api.proxy.set_upstream(ns, svc, url)
+            return json_response({"upstreams": {f"{n}/{s}": u for (n, s), u in self.api.proxy.upstreams.items()}})
         raise ApiError(404, f"no admin endpoint {what!r}", "NotFound")
 
     def state(self) -> dict:

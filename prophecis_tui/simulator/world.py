@@ -12,9 +12,9 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-from .engine import CONFIGMAPS, NAMESPACES, QUOTAS, Engine
+from .engine import CONFIGMAPS, NAMESPACES, QUOTAS, SERVICES, Engine
 from .objects import (GPU_PRODUCTS, PLATFORM_NS, STOP_ANN, configmap, container, meta, namespace, node, pod,
-                      pod_spec, quota, system_namespace)
+                      pod_spec, quota, service, system_namespace)
 from .resources import BY_KEY
 from .clock import rfc3339
 
@@ -24,6 +24,8 @@ PYTORCHJOBS = BY_KEY["kubeflow.org/pytorchjobs"]
 XGBOOSTJOBS = BY_KEY["kubeflow.org/xgboostjobs"]
 JOBS = BY_KEY["batch/jobs"]
 SDEPS = BY_KEY["machinelearning.seldon.io/seldondeployments"]
+GPU_OPERATOR_NS, DCGM_SERVICE = "gpu-operator", "nvidia-dcgm-exporter"  # the GPU operator's exporter Service
+MONITORING_NS, PROMETHEUS_SERVICE = "monitoring", "prometheus-k8s"  # kube-prometheus' Prometheus Service
 
 DEPARTMENTS = {
     "risk": ["scorecard", "limit", "earlywarn", "stress", "pd", "lgd", "collateral", "rating", "ifrs", "kyc"],
@@ -261,6 +263,7 @@ class World:
             e.timers.at(t0 + 60 + self.rng.random() * (w - 120), self.create_job, t)
         e.run_due(e.clock.now())
         e._flush_quotas()
+        self._monitoring(created)
         e.store.end_build()
         if self.scale.activity:
             e.after(self.scale.activity, self._activity)
@@ -330,6 +333,35 @@ class World:
                            owner={"apiVersion": "apps/v1", "kind": "DaemonSet", "name": ds, "uid": ds_uid,
                                   "controller": True, "blockOwnerDeletion": True})
                 self.e.create_pod(body, pod_runtime(body, "platform", None, {"component": ds}, rate=0.05))
+
+    def _monitoring(self, created: float) -> None:
+        """What a GPU-operator and kube-prometheus cluster has for GPU monitoring, as Services (made last, with
+        uids of their own, so that the rest of the world is the same object for object):
+        - ``gpu-operator/nvidia-dcgm-exporter`` (the GPU operator's Service, port 9400 ``gpu-metrics``): the
+          simulator's dcgm-exporter answers behind it (``predict.ServiceProxy``); its pods are not simulated;
+        - ``monitoring/prometheus-k8s`` (kube-prometheus, port 9090 ``web``): no Prometheus runs behind it (no
+          endpoints, 503) unless a test points it at a real one (``POST /sim/admin/upstream``)."""
+        e = self.e
+
+        def uid(what: str) -> str:
+            h = hashlib.sha256(f"monitoring:{what}".encode()).hexdigest()
+            return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+        ns = system_namespace(GPU_OPERATOR_NS, created)
+        ns["metadata"]["uid"] = uid(GPU_OPERATOR_NS)
+        e.store.create(NAMESPACES, ns, now=created)
+        for svc in (
+            service(GPU_OPERATOR_NS, DCGM_SERVICE, {"app": DCGM_SERVICE},
+                    [{"name": "gpu-metrics", "port": 9400, "protocol": "TCP", "targetPort": 9400}], created,
+                    labels={"app": DCGM_SERVICE}, cluster_ip="10.96.240.94"),
+            service(MONITORING_NS, PROMETHEUS_SERVICE, {"app.kubernetes.io/name": "prometheus", "prometheus": "k8s"},
+                    [{"name": "web", "port": 9090, "protocol": "TCP", "targetPort": "web"},
+                     {"name": "reloader-web", "port": 8080, "protocol": "TCP", "targetPort": "reloader-web"}], created,
+                    labels={"app.kubernetes.io/component": "prometheus", "app.kubernetes.io/instance": "k8s",
+                            "app.kubernetes.io/name": "prometheus", "app.kubernetes.io/part-of": "kube-prometheus"},
+                    cluster_ip="10.96.240.90"),
+        ):
+            svc["metadata"]["uid"] = uid(f"{svc['metadata']['namespace']}/{svc['metadata']['name']}")
+            e.store.create(SERVICES, svc, now=created)
 
     def _name(self, base: str) -> str:
         self._seq += 1
