@@ -8,15 +8,16 @@ No Prometheus in between, so the backend keeps what it saw: every scrape for the
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import urllib3
 
-from prophecis_tui.domain import GpuSample, Unavailable, gpu_fields, gpu_sample
+from prophecis_tui.domain import BackendError, GpuSample, Unavailable, gpu_fields, gpu_sample
 
 from .gpu_history import History, Point
 from .gpu_labels import FIELDS, gpu_entry, identify
@@ -28,13 +29,28 @@ _MISSING = object()
 _TIMESTAMPED = object()
 
 
+_PROXIED = re.compile(r"/api/v1/namespaces/([^/]+)/services/(?:https?:)?([^/:]+)(?::[^/]*)?/proxy/")
+
+
+def _where(url: str) -> str:
+    """An exporter in one line: its host:port, or ``service ns/name through host:port`` behind an API server's
+    service proxy (the URL holds no credentials either way)."""
+    parts = urlsplit(url)
+    m = _PROXIED.search(parts.path)
+    return f"service {unquote(m[1])}/{unquote(m[2])} through {parts.netloc}" if m else parts.netloc
+
+
 class DcgmScrape:
     name = "dcgm"
 
     def __init__(self, urls: list[str] | str, *, ca_file: str | None = None, ca_data: str | None = None,
-                 verify: bool = True,
+                 verify: bool = True, cert_file: str | None = None, key_file: str | None = None,
+                 headers: dict[str, str] | Callable[[], dict[str, str]] | None = None,
                  timeout: float = 5.0, clock: Callable[[], float] = time.time, fine_seconds: float = 900.0,
                  coarse_step: float = 60.0, coarse_seconds: float = 86400.0) -> None:
+        """``cert_file``/``key_file``: a client certificate; ``headers``: sent with each scrape, or a callable that
+        makes them for each scrape (an API server's Authorization, renewed when due). Together they reach an
+        exporter through the Kubernetes API server's service proxy (``Kubernetes.api_access()``)."""
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         if not self.urls:
             raise ValueError("no DCGM exporter URL")
@@ -43,8 +59,11 @@ class DcgmScrape:
             ctx = ssl.create_default_context(cafile=ca_file, cadata=ca_data)
             if not verify:
                 ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+            if cert_file:
+                ctx.load_cert_chain(cert_file, key_file)
             kw["ssl_context"] = ctx
         self._http = urllib3.PoolManager(**kw)
+        self._headers = headers
         self.clock = clock
         self._hist: dict[str, History] = {}
         self._args = (fine_seconds, coarse_step, coarse_seconds)
@@ -54,12 +73,15 @@ class DcgmScrape:
 
     def _fetch(self, url: str) -> str:
         try:
-            resp = self._http.request("GET", url, preload_content=True)
+            headers = self._headers() if callable(self._headers) else self._headers
+        except BackendError as err:  # credentials that cannot be had now: this scrape fails, the next may not
+            raise Unavailable(f"cannot scrape {_where(url)}: {err.message}", source=self.name) from None
+        try:
+            resp = self._http.request("GET", url, headers=headers, preload_content=True)
         except urllib3.exceptions.HTTPError as err:
-            raise Unavailable(f"cannot scrape {urlsplit(url).netloc}: {type(err).__name__}", source=self.name) from None
+            raise Unavailable(f"cannot scrape {_where(url)}: {type(err).__name__}", source=self.name) from None
         if resp.status != 200:
-            raise Unavailable(f"{urlsplit(url).netloc} answered HTTP {resp.status}", source=self.name,
-                              status=resp.status)
+            raise Unavailable(f"{_where(url)} answered HTTP {resp.status}", source=self.name, status=resp.status)
         return resp.data.decode("utf-8", errors="replace")
 
     def current(self) -> list[GpuSample]:

@@ -31,7 +31,7 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import urlsplit
@@ -298,6 +298,32 @@ def _tidy(text: str) -> str:
     return _one_line(text, 160)
 
 
+# ------------------------------------------------------------------------------------------ access for other clients
+@dataclass(frozen=True)
+class ApiAccess:
+    """This context's way into the API server, for an HTTP client of our own (requests, urllib3): what
+    ``Kubernetes.api_access()`` gives. ``headers()`` makes the Authorization header afresh on each call (the
+    official client's refresh hook renews an exec plugin's token when due); it is never stored here, so no repr,
+    log line or exception text holds it. The certificate files are the ones the official client uses (the
+    kubeconfig's, or the temporary files it wrote from inline data)."""
+
+    server: str  # https://host:port, no trailing slash
+    ca_file: str | None
+    cert_file: str | None
+    key_file: str | None
+    verify: bool
+    _backend: Any = field(repr=False, compare=False)
+
+    def headers(self) -> dict[str, str]:
+        """{"Authorization": "Bearer ..."} now, or {} for a client certificate alone. Raises Unauthorized (a
+        redacted line) when the credentials cannot be had."""
+        return self._backend._auth_headers()
+
+    def service_url(self, namespace: str, service: str, port: int | str, path: str = "", scheme: str = "") -> str:
+        """The full URL of a Service's ``path`` through the API server's proxy."""
+        return self.server + self._backend.service_proxy_path(namespace, service, port, path, scheme)
+
+
 # ------------------------------------------------------------------------------------------ the backend
 class Kubernetes:
     """``backends.base.KubernetesBackend`` over the official client; see the module text."""
@@ -362,11 +388,11 @@ class Kubernetes:
 
     def _request(self, method: str, path: str, query: list[tuple[str, str]] | None = None, body: Any = None,
                  timeout: Any = None, content_type: str = "application/json",
-                 accept_status: tuple[int, ...] = ()) -> urllib3.BaseHTTPResponse:
+                 accept_status: tuple[int, ...] = (), accept: str = "application/json") -> urllib3.BaseHTTPResponse:
         """One request; the answer's body unread. Non-2xx and transport failures raise domain errors."""
         if self._closed:
             raise Unavailable(f"the connection to {self.server} is closed", source=SOURCE)
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type
         try:
@@ -641,6 +667,71 @@ class Kubernetes:
             if st.get("kind") == "Status" and isinstance(st.get("message"), str):
                 text = st["message"]
         return resp.status, text
+
+    # ---------------------------------------------------------------- reading through the service proxy
+    def service_proxy_path(self, namespace: str, service: str, port: int | str, path: str = "",
+                           scheme: str = "") -> str:
+        """``/api/v1/namespaces/{ns}/services/[{scheme}:]{name}:{port}/proxy/{path}``: a Service reached through
+        the API server (``scheme`` ``https`` for a port that speaks TLS; empty for plain HTTP)."""
+        sid = f"{_segment(service)}:{_segment(str(port))}"
+        if scheme:
+            sid = f"{scheme}:{sid}"
+        return f"/api/v1/namespaces/{_segment(namespace)}/services/{sid}/proxy/" + path.lstrip("/")
+
+    def proxy_get(self, namespace: str, service: str, port: int | str, path: str = "",
+                  query: list[tuple[str, str]] | None = None, *, scheme: str = "",
+                  timeout: tuple[float, float] | None = None,
+                  accept: str = "application/json") -> tuple[int, str]:
+        """GET from a Service through the API server's proxy: (HTTP status, response text). Read-only, so allowed
+        in read-only mode: it needs ``get`` on ``services/proxy`` and changes nothing.
+
+        How the console reads a Prometheus or a dcgm-exporter from a jump host with the kubeconfig's credentials.
+        The service's own error answers (and the API server's 404/503 when it has no such service or no endpoint)
+        are returned, not raised, the API server's Status reduced to its message; 401 and 403 raise Unauthorized
+        and Forbidden, a transport failure Unavailable or Timeout."""
+        url = self.service_proxy_path(namespace, service, port, path, scheme)
+        answers = tuple(c for c in range(400, 600) if c not in (401, 403))
+        resp = self._request("GET", url, query, timeout=timeout, accept_status=answers, accept=accept)
+        text = _text(self._read(resp))
+        if resp.status >= 400:
+            st = _status_body(text)
+            if st.get("kind") == "Status" and isinstance(st.get("message"), str):
+                text = self._redact(_one_line(st["message"], 300))
+        return resp.status, text
+
+    def services(self, namespace: str | None = None, label_selector: str = "",
+                 timeout: tuple[float, float] | None = None, limit: int = 500) -> list[dict]:
+        """Services as the API returns them (raw JSON items), one page of at most ``limit``: cluster-wide when
+        ``namespace`` is None. For finding monitoring endpoints (backends.discovery), not for the state."""
+        path = f"/api/v1/namespaces/{_segment(namespace)}/services" if namespace else "/api/v1/services"
+        query = [("limit", str(int(limit)))]
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        doc = self._decode(self._read(self._request("GET", path, query, timeout=timeout)), path)
+        items = doc.get("items")
+        return [o for o in items if isinstance(o, dict)] if isinstance(items, list) else []
+
+    def api_access(self) -> "ApiAccess":
+        """How another HTTP client reaches this API server with this context's credentials (the service proxy
+        for Prometheus and dcgm-exporter clients): the server URL, its CA, the client certificate, and the
+        Authorization header made afresh for each request (a token from an exec plugin is renewed when it
+        expires). Nothing secret is in its repr."""
+        cfg = self._api.configuration
+        return ApiAccess(server=self.server, ca_file=cfg.ssl_ca_cert or None, cert_file=cfg.cert_file or None,
+                         key_file=cfg.key_file or None, verify=bool(cfg.verify_ssl), _backend=self)
+
+    def _auth_headers(self) -> dict[str, str]:
+        """The Authorization header the official client would send now (refreshed by its hook when due)."""
+        try:
+            settings = self._api.configuration.auth_settings()
+        except Exception as err:  # an exec plugin that fails, a token file that went away
+            raise Unauthorized(self._redact(f"cannot get credentials for context '{self.context}': "
+                                            f"{_one_line(str(err), 200)}"), source=SOURCE) from None
+        out: dict[str, str] = {}
+        for auth in settings.values():
+            if auth.get("in") == "header" and auth.get("value"):
+                out[str(auth["key"]).title()] = str(auth["value"])
+        return out
 
     def list(self, resource: str, namespace: str | None = None,
              on_page: Callable[[list[DomainObject]], None] | None = None) -> ListResult:

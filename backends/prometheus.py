@@ -25,7 +25,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from prophecis_tui.domain import GpuSample, Quota, Unavailable
+from prophecis_tui.domain import BackendError, GpuSample, Quota, Unavailable
 
 from .gpu_labels import FIELDS, gpu_entry, identify, target_pods
 from .k8s_parse import _QUOTA_KEYS
@@ -60,20 +60,51 @@ def _quote(v: str) -> str:
     return v.replace("\\", "\\\\").replace('"', '\\"')
 
 
+class _HeaderAuth:
+    """requests' auth hook: headers made afresh for each request (never kept, so never in a repr)."""
+
+    def __init__(self, make: Callable[[], dict[str, str]]) -> None:
+        self._make = make
+
+    def __call__(self, request: Any) -> Any:
+        try:
+            request.headers.update(self._make())
+        except BackendError as err:  # its message is one redacted line
+            raise _CredentialsError(err.message) from None
+        return request
+
+    def __repr__(self) -> str:
+        return "_HeaderAuth()"
+
+
+class _CredentialsError(Exception):
+    """The credentials for a request could not be had (a one-line message without secrets)."""
+
+
 class PrometheusMetrics:
     name = "prometheus"
 
-    def __init__(self, url: str, *, timeout: float = 5.0, headers: dict | None = None, verify: bool = True,
-                 ca_file: str | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, url: str, *, timeout: float = 5.0,
+                 headers: dict[str, str] | Callable[[], dict[str, str]] | None = None, verify: bool = True,
+                 ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        """``headers``: sent with each query, or a callable that makes them for each query (an API server's
+        Authorization, renewed when due); ``cert_file``/``key_file``: a client certificate. With them a Prometheus
+        is queried through the Kubernetes API server's service proxy (``url`` the proxy URL of its Service, see
+        ``Kubernetes.api_access()``)."""
         from prometheus_api_client import PrometheusConnect
         from urllib3.util.retry import Retry
         self.url = url.rstrip("/")
         self.clock = clock
         self._timeout = timeout
-        self._prom = PrometheusConnect(url=self.url, headers=headers, disable_ssl=not verify, timeout=timeout,
+        fresh = headers if callable(headers) else None
+        self._prom = PrometheusConnect(url=self.url, headers=None if fresh else headers, disable_ssl=not verify,
+                                       timeout=timeout, auth=_HeaderAuth(fresh) if fresh else None,
                                        retry=Retry(total=1, backoff_factor=0.1, status_forcelist=[502, 503, 504]))
         if ca_file and verify:
             self._prom._session.verify = ca_file
+        if cert_file:
+            self._prom._session.cert = (cert_file, key_file) if key_file else cert_file
 
     def _query(self, call: Callable[[], Any]) -> Any:
         try:
