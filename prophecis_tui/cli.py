@@ -192,7 +192,7 @@ def run_console(args: argparse.Namespace) -> int:
             for spec in builtin_actions():
                 actions.register(spec)
             m = settings.for_context(ctx or "").metrics
-            source, note = metrics_backend(m, demo_dir)
+            source, note = metrics_backend(m, demo_dir, backend)  # 'auto' looks in the cluster: a few s at most
             poller = MetricsPoller(source, state, interval=1.0, idle_threshold=m.idle_threshold,
                                    idle_minutes=m.idle_minutes) if source is not None else None
             if poller is not None:
@@ -226,11 +226,15 @@ NO_METRICS_HELP = ("set [metrics] in the config: prometheus_url (a Prometheus wi
                    "dcgm_url (a dcgm-exporter's /metrics), or source = \"nvml\" on a GPU node")
 
 
-def metrics_backend(m: Any, demo_dir: str | None = None) -> tuple[Any, str]:
+def metrics_backend(m: Any, demo_dir: str | None = None, backend: Any = None) -> tuple[Any, str]:
     """The GPU metrics source for a context's ``[metrics]`` settings, and a note when there is none.
 
-    'auto' (nothing set): the demo's simulated exporter, else this machine's GPUs through NVML when it has
-    an NVIDIA driver, else none, with a note saying how to configure one."""
+    'auto' (nothing set): the demo's simulated exporter; else what ``backend`` (the context's Kubernetes
+    connection) finds in the cluster through the API server's service proxy (backends.discovery: a Prometheus
+    with DCGM series, else a dcgm-exporter Service; a few seconds at most); else this machine's GPUs through
+    NVML when it has an NVIDIA driver; else none, with a note saying what was looked for and how to configure
+    a source. Blocking: called where the connection is made (before the app starts, or in the context
+    switch's worker thread), never on the UI thread."""
     ca = str(m.ca_file) if getattr(m, "ca_file", None) else None
     if m.source == "prometheus":
         from backends.prometheus import PrometheusMetrics
@@ -249,6 +253,15 @@ def metrics_backend(m: Any, demo_dir: str | None = None) -> tuple[Any, str]:
         kc = yaml.safe_load((Path(demo_dir) / "kubeconfig").read_text())
         server = kc["clusters"][0]["cluster"]["server"]
         return DcgmScrape(server + "/dcgm/metrics", ca_file=str(Path(demo_dir) / "ca.crt")), ""
+    looked = ""
+    if backend is not None:
+        from backends.discovery import detect, source_for
+        det = detect(backend)
+        if det.found is not None:
+            logging.getLogger(__name__).info("GPU metrics: %s %s through the API server's proxy (found in %.2f s)",
+                                             det.found.kind, det.found.where, det.seconds)
+            return source_for(det.found, backend.api_access()), ""
+        looked = det.looked + "; "
     from backends.nvml import NvmlLocal
     from .domain import BackendError
     local = NvmlLocal()
@@ -256,7 +269,7 @@ def metrics_backend(m: Any, demo_dir: str | None = None) -> tuple[Any, str]:
         local.current()
     except BackendError as err:
         local.close()
-        return None, f"no GPU metrics source: {err.message}; {NO_METRICS_HELP}"
+        return None, f"no GPU metrics source: {looked}{err.message}; {NO_METRICS_HELP}"
     return local, ""
 
 

@@ -338,3 +338,89 @@ def test_an_unreachable_or_erroring_prometheus_is_unavailable():
     finally:
         overloaded.close()
     assert time.monotonic() - t < 15  # not the client's default 6 s backoff per call
+
+
+# ------------------------------------------------------------------------------------------ found in the cluster
+# 'auto' looks for GPU metrics through the API server (backends.discovery): the simulated kube-prometheus Service
+# monitoring/prometheus-k8s forwards to a real Prometheus here (the simulator's test-only admin call), reached
+# through the service proxy with the kubeconfig's credentials, as from a jump host.
+PROM_SERVICE = ("monitoring", "prometheus-k8s")
+PROM_PROXY = "/api/v1/namespaces/monitoring/services/prometheus-k8s:9090/proxy"
+
+
+def _upstream(cluster: Cluster, url: str | None) -> None:
+    """``POST /sim/admin/upstream``: the Prometheus behind monitoring/prometheus-k8s (None: none)."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=_sim(cluster)[1])
+    req = urllib.request.Request(cluster.sim.url + "/sim/admin/upstream", method="POST", data=json.dumps(
+        {"namespace": PROM_SERVICE[0], "service": PROM_SERVICE[1], "url": url}).encode(),
+        headers={"Authorization": f"Bearer {cluster.thread.token('admin')}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        assert resp.status == 200
+
+
+def _numbers(gpus) -> dict:
+    return {g.key: (g.util, g.fb_used_mib, g.fb_free_mib, g.temp_c, g.power_w, g.uuid, g.model, g.namespace, g.pod,
+                    g.container) for g in gpus if g.node not in HANDWRITTEN_NODES}
+
+
+def test_auto_finds_the_prometheus_with_dcgm_series_and_reads_it_through_the_proxy(prometheus, cluster):
+    from backends.discovery import detect, source_for
+    from prophecis_tui.cli import metrics_backend
+    from prophecis_tui.config import MetricsSettings
+    direct = _numbers(_direct(cluster).current())
+    straight = PrometheusMetrics(prometheus)
+    wait_until(lambda: _numbers(straight.current()) == direct, timeout=30, what="every simulated GPU scraped")
+    _upstream(cluster, prometheus)
+    k = Kubernetes.from_kubeconfig(str(cluster.kubeconfig), CONTEXTS["viewer"], read_only=True)
+    try:
+        det = detect(k)
+        assert det.found is not None and (det.found.kind, det.found.namespace, det.found.service, det.found.port) == (
+            "prometheus", *PROM_SERVICE, 9090)
+        assert det.tried == ["monitoring/prometheus-k8s:9090: ok"]  # first: the exporter Service is not tried
+        src = source_for(det.found, k.api_access())
+        assert src.name == "prometheus" and src.url == cluster.sim.url + PROM_PROXY
+        assert _numbers(src.current()) == direct  # through the proxy: the numbers the exporter gives
+        busy = max((key for key, v in direct.items() if v[8]), key=lambda key: direct[key][0] or 0)
+        wait_until(lambda: len(src.history(busy, 60)) >= 2, timeout=30, what="history through the proxy")
+        assert src.history(busy, 60)[-1][1] == direct[busy][0]
+        wait_until(lambda: straight.quotas(), timeout=30, what="kube_resourcequota scraped")
+        assert src.quotas() == straight.quotas()
+        src.close()
+        cli, note = metrics_backend(MetricsSettings(), None, k)  # the console's 'auto'
+        assert (cli.name, cli.url, note) == ("prometheus", cluster.sim.url + PROM_PROXY, "")
+        cli.close()
+        # a token the API server rejects: a one-line error without it
+        wrong = PrometheusMetrics(cluster.sim.url + PROM_PROXY, ca_file=_sim(cluster)[1],
+                                  headers=lambda: {"Authorization": "Bearer not-a-valid-token-4242"})
+        with pytest.raises(Unavailable, match="401") as err:
+            wrong.current()
+        assert "not-a-valid-token-4242" not in err.value.message and "\n" not in err.value.message
+        assert not any(i.token in err.value.message for i in cluster.sim.identities)
+    finally:
+        k.close()
+        straight.close()
+        _upstream(cluster, None)
+
+
+def test_a_prometheus_without_dcgm_series_is_skipped_for_the_exporter(cluster, tmp_path):
+    """A Prometheus that scrapes other things (kube-state-metrics only): `count(DCGM_FI_DEV_GPU_UTIL)` is empty,
+    so the GPU operator's exporter Service is taken."""
+    from backends.discovery import detect
+    host, ca = _sim(cluster)
+    prom = _start(tmp_path / "prometheus", [{"job_name": "kube-state-metrics", "honor_labels": True, "scheme": "https",
+                                              "metrics_path": "/ksm/metrics", "tls_config": {"ca_file": ca},
+                                              "static_configs": [{"targets": [host]}]}])
+    k = Kubernetes.from_kubeconfig(str(cluster.kubeconfig), CONTEXTS["admin"])
+    try:
+        other = PrometheusMetrics(prom.url)
+        wait_until(lambda: other.quotas(), timeout=30, what="kube-state-metrics scraped")  # it answers, with series
+        _upstream(cluster, prom.url)
+        det = detect(k)
+        assert det.found is not None and (det.found.kind, det.found.service) == ("dcgm", "nvidia-dcgm-exporter")
+        assert det.tried == ["monitoring/prometheus-k8s:9090: no DCGM series",
+                             "gpu-operator/nvidia-dcgm-exporter:9400: ok"]
+    finally:
+        k.close()
+        _upstream(cluster, None)
+        prom.stop()

@@ -1,0 +1,40 @@
+"""'auto' on a cluster, without the demo's shortcut: the console finds the GPU operator's dcgm-exporter Service
+in the cluster and reads it through the API server's service proxy (backends.discovery), as from a jump host."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from prophecis_tui.app import ProphecisApp
+from prophecis_tui.cli import metrics_backend
+from prophecis_tui.config import MetricsSettings
+from prophecis_tui.feeds import MetricsPoller
+from screens.gpu import GpuScreen
+from widgets.resource_table import ResourceTable
+
+from .conftest import wait_until
+from .test_console import settle
+
+PROXY = "/api/v1/namespaces/gpu-operator/services/nvidia-dcgm-exporter:9400/proxy/metrics"
+
+
+async def test_auto_reads_the_exporter_found_through_the_proxy(console):
+    console.metrics = None  # the session is built here, as cli.connect builds it, with no demo directory
+    s = console.session("sim-viewer", read_only=True)
+    source, s.metrics_note = metrics_backend(MetricsSettings(), None, s.backend)
+    assert (source.name, source.urls, s.metrics_note) == ("dcgm", [console.sim.url + PROXY], "")
+    s.metrics = MetricsPoller(source, s.state, interval=0.2)
+    s.metrics.start()
+    wait_until(lambda: s.state.gpus(), what="GPU numbers through the proxy")
+    gpus = console.thread.call(lambda: sum(n.gpus for n in console.sim.engine.nodes.values()))
+    clock = console.sim.clock
+    app = ProphecisApp(s, contexts=["sim-admin", "sim-group-admin", "sim-viewer"], read_only=True,
+                       clock=lambda: datetime.fromtimestamp(clock.now(), timezone.utc))
+    async with app.run_test(size=(200, 50)) as pilot:
+        app.run_command("gpu")
+        await settle(pilot, lambda: isinstance(app.screen, GpuScreen) and app.screen.table.row_count == gpus)
+        assert app.screen.query_one(ResourceTable).row_count == gpus
+        assert any(r.g.pod for r in app.screen.table.rows)  # who holds them, from the exporter's pod labels
+        assert "from dcgm" in str(app.screen.query_one("#summary").render())
+        header = str(app.screen.query_one("StatusHeader").render())
+        assert "metrics live" in header
