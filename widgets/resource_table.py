@@ -94,7 +94,9 @@ class ResourceTable(ScrollView, can_focus=True):
         self.cursor = 0
         self.sort_column: str | None = None
         self.sort_reverse = False
-        self._cache: dict[str, Text] = {}  # uid -> its drawn row, until the next list or layout
+        self._cache: dict[str, Text] = {}  # uid -> its row as text (row_texts), until the next list or layout
+        self._seg_cache: dict[str, list[Segment]] = {}  # uid -> its drawn row, until the next list or layout
+        self._cells: dict[tuple, list[Segment]] = {}  # (column, width, the cell's text and styles) -> drawn
         self._widths: list[tuple[Column, int]] = []
         self._layout_width = -1
         self.hidden: set[str] = set()  # columns the screen leaves out (the namespace when scoped to one)
@@ -104,6 +106,7 @@ class ResourceTable(ScrollView, can_focus=True):
             self.hidden = set(keys)
             self._layout_width = -1
             self._cache.clear()
+            self._seg_cache.clear()
             self.refresh()
 
     # ------------------------------------------------------------------ data
@@ -120,6 +123,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self.rows = rows
         self._index = index if index is not None else {r.uid: i for i, r in enumerate(rows)}
         self._cache.clear()  # cells may read the screen's context (why pending, failures): it changed too
+        self._seg_cache.clear()
         if keep is not None and keep in self._index:
             self.cursor = self._index[keep]
         else:
@@ -177,6 +181,7 @@ class ResourceTable(ScrollView, can_focus=True):
         out = [(c, share.get(c.key, c.width)) for c in cols]
         self._widths, self._layout_width = out, width
         self._cache.clear()
+        self._seg_cache.clear()
         return out
 
     def _row_text(self, obj: Any) -> Text:
@@ -188,16 +193,21 @@ class ResourceTable(ScrollView, can_focus=True):
         for i, (col, w) in enumerate(widths):
             if i:
                 line.append(" ")
-            cell = col.cell(obj)  # a Text comes from cell_text(), already clean; a str is cleaned here
-            text = cell.copy() if isinstance(cell, Text) else Text(clean_line(str(cell), w + 1))
-            if col.justify == "right" and text.cell_len < w:
-                text.pad_left(w - text.cell_len)
-            if col.keep_end and text.cell_len > w > 1:
-                text = Text("…", "dim") + text[len(text) - (w - 1):]
-            text.truncate(w, overflow="ellipsis", pad=True)
-            line.append_text(text)
+            line.append_text(self._cell_text(col, w, col.cell(obj)))
         self._cache[obj.uid] = line
         return line
+
+    @staticmethod
+    def _cell_text(col: Column, w: int, cell: Cell) -> Text:
+        """One cell, padded and cut to its width. A Text comes from cell_text(), already clean; a str is cleaned
+        here."""
+        text = cell.copy() if isinstance(cell, Text) else Text(clean_line(str(cell), w + 1))
+        if col.justify == "right" and text.cell_len < w:
+            text.pad_left(w - text.cell_len)
+        if col.keep_end and text.cell_len > w > 1:
+            text = Text("…", "dim") + text[len(text) - (w - 1):]
+        text.truncate(w, overflow="ellipsis", pad=True)
+        return text
 
     def _header_text(self) -> Text:
         line = Text(no_wrap=True, end="")
@@ -218,11 +228,40 @@ class ResourceTable(ScrollView, can_focus=True):
         index = self.scroll_offset.y + y - 1
         if not 0 <= index < len(self.rows):
             return Strip.blank(width, self.rich_style)
-        text = self._row_text(self.rows[index])
         style = self.rich_style
         if index == self.cursor:
             style = style + self.get_component_rich_style("resource-table--cursor")
-        return self._strip(text, width, style)
+        segments = [Segment(s.text, style + s.style if s.style else style)
+                    for s in self._row_segments(self.rows[index])]
+        return Strip(segments).crop_extend(0, width, style)
+
+    def _row_segments(self, obj: Any) -> list[Segment]:
+        """A row as segments, each cell's taken from a cache of drawn cells: on a screen refreshed every second
+        most cells (names, nodes, models, and the same numbers) are drawn already, only the cells whose text
+        changed are drawn again (a GPU row: ~40 us instead of ~300)."""
+        widths = self._layout()
+        hit = self._seg_cache.get(obj.uid)
+        if hit is not None:
+            return hit
+        cells = self._cells
+        if len(cells) > 20_000:  # names come and go
+            cells.clear()
+        space = Segment(" ")
+        out: list[Segment] = []
+        for i, (col, w) in enumerate(widths):
+            if i:
+                out.append(space)
+            cell = col.cell(obj)
+            key = (col.key, w, cell) if isinstance(cell, str) else (
+                col.key, w, cell.plain, str(cell.style), tuple((sp.start, sp.end, str(sp.style)) for sp in cell.spans))
+            drawn = cells.get(key)
+            if drawn is None:
+                holder = Text(no_wrap=True, end="")
+                holder.append_text(self._cell_text(col, w, cell))  # the cell's own style becomes a span: render() keeps it
+                drawn = cells[key] = [seg for seg in holder.render(self.app.console) if seg.text != "\n"]
+            out.extend(drawn)
+        self._seg_cache[obj.uid] = out
+        return out
 
     def _strip(self, text: Text, width: int, style: Style) -> Strip:
         segments = [Segment(s.text, style + s.style if s.style else style, s.control)
