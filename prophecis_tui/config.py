@@ -398,7 +398,8 @@ class MetricsSettings(_MetricsEndpoints):
     source: MetricsSource = Field(
         "auto",
         description="'prometheus' (query Prometheus), 'dcgm' (scrape a dcgm-exporter), "
-        "'nvml' (this machine's GPUs), 'auto' (this machine's GPUs if it has any) or 'none'.",
+        "'nvml' (this machine's GPUs), 'auto' (detected: a Prometheus with DCGM series in the cluster, else "
+        "a dcgm-exporter Service there, both through the API server's proxy, else this machine's GPUs) or 'none'.",
     )
     idle_threshold: float = Field(
         5.0, gt=0, le=100,
@@ -423,8 +424,9 @@ class MetricsOverride(_MetricsEndpoints):
     source: MetricsSource | None = Field(
         None,
         description="'prometheus', 'dcgm', 'nvml', 'auto' or 'none'. Unset: 'prometheus' if "
-        "prometheus_url is set, else 'dcgm' if dcgm_url is set, else 'auto' (this machine's GPUs "
-        "through NVML when it has any, else none).",
+        "prometheus_url is set, else 'dcgm' if dcgm_url is set, else 'auto' (detected in the cluster: a "
+        "Prometheus with DCGM series, else a dcgm-exporter Service; else this machine's GPUs through NVML; "
+        "else none).",
     )
     idle_threshold: float | None = Field(
         None, gt=0, le=100, description="Idle GPU: utilisation under this many percent (default 5)."
