@@ -139,14 +139,20 @@ class PrometheusMetrics:
         return " or ".join(f'{name}{{gpu="{_quote(gpu)}",{lab}="{_quote(node)}"}}' for lab in ("Hostname", "hostname"))
 
     def history(self, key: str, seconds: float) -> list[tuple[float, float | None, float | None]]:
+        return self._range("max", lambda name: self._selector(name, key), seconds)
+
+    def _range(self, agg: str, selector: Callable[[str], str],
+               seconds: float) -> list[tuple[float, float | None, float | None]]:
+        """(unix time, utilisation %, memory %) over the last ``seconds``: two range queries, ``agg`` over the
+        series ``selector(metric name)`` picks."""
         end = datetime.fromtimestamp(self.clock(), timezone.utc)
         start = datetime.fromtimestamp(self.clock() - seconds, timezone.utc)
         step = f"{max(1, int(seconds // 300))}s"  # at most ~300 points: a chart is narrower than that
         util = self._query(lambda: self._prom.custom_query_range(
-            f"max({self._selector('DCGM_FI_DEV_GPU_UTIL', key)})", start, end, step))
-        used, free = (self._selector(n, key) for n in ("DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"))
+            f"{agg}({selector('DCGM_FI_DEV_GPU_UTIL')})", start, end, step))
+        used, free = (selector(n) for n in ("DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"))
         mem = self._query(lambda: self._prom.custom_query_range(
-            f"max(100 * ({used}) / (({used}) + ({free})))", start, end, step))
+            f"{agg}(100 * ({used}) / (({used}) + ({free})))", start, end, step))
         points: dict[float, list[float | None]] = {}
         for series, i in ((util, 0), (mem, 1)):
             for r in series or []:
@@ -164,22 +170,9 @@ class PrometheusMetrics:
         return f'{name}{{exported_namespace="{v}"}} or {name}{{namespace="{v}",exported_namespace=""}}'
 
     def group_history(self, key: str, seconds: float) -> list[tuple[float, float | None, float | None]]:
-        """(unix time, mean utilisation %, mean memory %) of a node's or a namespace's GPUs: one range query each,
-        Prometheus' own history (older than the console)."""
-        end = datetime.fromtimestamp(self.clock(), timezone.utc)
-        start = datetime.fromtimestamp(self.clock() - seconds, timezone.utc)
-        step = f"{max(1, int(seconds // 300))}s"
-        util = self._query(lambda: self._prom.custom_query_range(
-            f"avg({self._group('DCGM_FI_DEV_GPU_UTIL', key)})", start, end, step))
-        used, free = (self._group(n, key) for n in ("DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"))
-        mem = self._query(lambda: self._prom.custom_query_range(
-            f"avg(100 * ({used}) / (({used}) + ({free})))", start, end, step))
-        points: dict[float, list[float | None]] = {}
-        for series, i in ((util, 0), (mem, 1)):
-            for r in series or []:
-                for v in r.get("values") or []:
-                    points.setdefault(float(v[0]), [None, None])[i] = _value(v)
-        return [(t, u, m) for t, (u, m) in sorted(points.items())]
+        """(unix time, mean utilisation %, mean memory %) of a node's or a namespace's GPUs: Prometheus' own
+        history (older than the console)."""
+        return self._range("avg", lambda name: self._group(name, key), seconds)
 
     def quotas(self, name: str = QUOTA_NAME) -> dict[str, Quota]:
         """Each namespace's quota ``name`` from kube-state-metrics' ``kube_resourcequota``, as the Kubernetes
