@@ -259,8 +259,9 @@ class GpuScreen(ResourceScreen):
             owners = self.context.owners if self.context is not None else {}
             return cell_text(owners.get((r.g.namespace, r.g.pod), "") if r.g.pod else "", "dim")
         return [
-            Column("node", "NODE", 16, lambda r: cell_text(r.g.node), sort=lambda r: (r.g.node, r.g.gpu)),
-            Column("gpu", "GPU", 3, lambda r: str(r.g.gpu), sort=lambda r: (r.g.node, r.g.gpu), justify="right"),
+            Column("node", "NODE", 16, lambda r: cell_text(r.g.node), sort=lambda r: (r.g.node, r.g.gpu), unique=True),
+            Column("gpu", "GPU", 3, lambda r: str(r.g.gpu), sort=lambda r: (r.g.node, r.g.gpu), justify="right",
+                   unique=True),
             Column("model", "MODEL", 20, lambda r: cell_text(r.g.model.replace("NVIDIA ", "")), narrow=False),
             Column("util", "UTIL", 13, lambda r: util_cell(r.g), sort=lambda r: -(r.g.util or 0)),
             Column("mem", "MEM", 4, lambda r: num(r.g.mem_pct, "%"), sort=lambda r: -(r.g.mem_pct or 0),

@@ -223,7 +223,8 @@ class ResourceScreen(PacedRefresh, Screen):
         if column is not None:
             self.context = context  # sort keys may read it
             key = sort_key(column)
-            objs.sort(key=lambda o: (o.namespace, o.name))
+            if not column.unique:  # ties in namespace/name order
+                objs.sort(key=lambda o: (o.namespace, o.name))
             objs.sort(key=key, reverse=reverse)
         else:
             objs.sort(key=lambda o: (o.namespace, o.name))

@@ -38,6 +38,7 @@ class Column:
     justify: str = "left"
     keep_end: bool = False  # paths: cut the start ("…mlss-data/heping"), not the end
     max_width: int = 0  # a flex column stops growing here (0: no limit); the others share the rest
+    unique: bool = False  # its sort key tells every row apart: no tie-breaking sort first
 
 
 def cell_text(value: Any, style: str = "", limit: int = 200) -> Text:
