@@ -84,9 +84,12 @@ def make_identities(seed: int, ga_namespaces: list[str]) -> list[Identity]:
         rule(READ, ["*"], ["*"], ga_namespaces),
         rule(["get"], [""], ["pods/log"], ga_namespaces),
         rule(["create", "get"], [""], ["services/proxy"], ga_namespaces),  # test predictions to their models
-        # the GPU dashboards' RoleBinding in the monitoring namespaces: find the Services, read them through the proxy
-        rule(["get", "list"], [""], ["services"], GPU_MONITORING_NS),
+        # the GPU dashboards' RoleBinding in the monitoring namespaces: find the Services, read them through the
+        # proxy; and, as a Prometheus' role has it, their Endpoints and each exporter pod through the pods proxy
+        # (an exporter Service of a DaemonSet answers for one node per request)
+        rule(["get", "list"], [""], ["services", "endpoints"], GPU_MONITORING_NS),
         rule(["get"], [""], ["services/proxy"], GPU_MONITORING_NS),
+        rule(["get"], [""], ["pods/proxy"], GPU_MONITORING_NS),
     ]
     for group, plurals in WORKLOADS.items():
         ga_rules.append(rule(WRITE, [group], plurals, ga_namespaces))

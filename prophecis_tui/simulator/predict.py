@@ -23,11 +23,16 @@ Behind the endpoint:
 - a Notebook's service (a Jupyter server, reached without its base URL): Tornado's 404 page;
 - any other service: 503 ``error trying to reach service: dial tcp IP:PORT: connect: connection refused``.
 
-The GPU monitoring Services answer without simulated pods behind them (``ServiceProxy.exporters`` and
-``upstreams``): the GPU operator's ``gpu-operator/nvidia-dcgm-exporter`` serves the simulator's dcgm-exporter
-text on ``/metrics``; ``monitoring/prometheus-k8s`` forwards to a real Prometheus when a test set one
-(``POST /sim/admin/upstream``), and has no endpoints (503) otherwise. A port they do not have is the same 503
-as above; authorisation is the same ``services/proxy`` check.
+The GPU monitoring Services (``ServiceProxy.exporters`` and ``upstreams``): the GPU operator's
+``gpu-operator/nvidia-dcgm-exporter`` fronts a DaemonSet's pods (one ``nvidia-dcgm-exporter-*`` per GPU node):
+each request through the Service reaches ONE ready pod (round robin), which answers its own node's dcgm-exporter
+text on ``/metrics``, as a real Service does; ``monitoring/prometheus-k8s`` forwards to a real Prometheus when a
+test set one (``POST /sim/admin/upstream``), and has no endpoints (503) otherwise. A port they do not have is the
+same 503 as above; authorisation is the same ``services/proxy`` check.
+
+``GET .../pods/{id}/proxy/...`` (verb on ``pods/proxy``): an exporter pod on its target port (9400) answers its
+node's text; any other pod or port the failed dial. ``endpoints_of`` is the v1 Endpoints of a Service, made on
+read from its pods (``GET .../endpoints/{name}`` and lists; no watch).
 
 The model is fake and deterministic: two classes, probabilities from a logistic function of the
 row's features with weights drawn from the model's name; one row in, one row out. Latency is
@@ -54,6 +59,7 @@ from .resources import BY_KEY
 
 SDEPS = BY_KEY["machinelearning.seldon.io/seldondeployments"]
 PROXY_RE = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services/(?P<id>[^/]+)/proxy(?P<tail>/.*)?$")
+POD_PROXY_RE = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<id>[^/]+)/proxy(?P<tail>/.*)?$")
 VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 SCHEMES = ("", "http", "https")
 CLASSES = ("t:0", "t:1")
@@ -98,13 +104,14 @@ class Endpoint:
 class ServiceProxy:
     """Answers ``.../services/{id}/proxy/...`` for the API server (``handle``).
 
-    Two Services of the GPU monitoring (``world.World._monitoring``) answer without simulated pods:
-    ``exporters`` maps (namespace, name) to a callable that gives the dcgm-exporter text (the GPU operator's
-    exporter: ``GET /metrics``); ``upstreams`` maps (namespace, name) to the base URL of a real server that
+    Two Services of the GPU monitoring (``world.World._monitoring``): ``exporters`` maps (namespace, name) to a
+    callable that gives one node's dcgm-exporter text (the GPU operator's exporter Service: ``GET /metrics`` through
+    it reaches one of its ready pods, through ``handle_pod`` a given pod); ``upstreams`` maps (namespace, name) to the base URL of a real server that
     requests are forwarded to (a test's Prometheus behind ``monitoring/prometheus-k8s``), set with
     ``set_upstream`` (``POST /sim/admin/upstream``). The caller's Authorization is not forwarded."""
 
-    def __init__(self, engine: Engine, exporters: dict[tuple[str, str], Callable[[], str]] | None = None) -> None:
+    def __init__(self, engine: Engine,
+                 exporters: dict[tuple[str, str], Callable[[str | None], str]] | None = None) -> None:
         self.e = engine
         self.store = engine.store
         self._turn = 0  # round robin over the endpoints
@@ -138,8 +145,10 @@ class ServiceProxy:
             if scheme == "https":
                 raise unavailable("error trying to reach service: tls: first record does not look like a TLS "
                                   "handshake")
-            if (ns, name) in self.exporters:
-                return self._exporter(request, self.exporters[(ns, name)], tail)
+            if (ns, name) in self.exporters:  # one exporter pod per request, as a Service of a DaemonSet
+                ep = self.endpoint(svc, port)
+                node = ep.pod["spec"].get("nodeName") or ""
+                return self._exporter(request, lambda: self.exporters[(ns, name)](node), tail)
             return await self._forward(request, self.upstreams[(ns, name)], tail)
         ep = self.endpoint(svc, port)
         if scheme == "https":
@@ -156,6 +165,89 @@ class ServiceProxy:
         if "Notebook" in owners:
             return web.Response(status=404, text=TORNADO_404, content_type="text/html")
         raise unavailable(f"error trying to reach service: dial tcp {ep.ip}:{ep.port}: connect: connection refused")
+
+    async def handle_pod(self, request: web.Request, ident: Any, m: re.Match) -> web.Response:
+        """``.../pods/{id}/proxy/...`` (``id``: ``name``, ``name:port`` or ``scheme:name:port``), verb on
+        ``pods/proxy``. A pod that an exporter Service selects answers its node's exporter text on the Service's
+        target port; any other pod or port is the apiserver's failed dial (nothing else is simulated behind pods)."""
+        ns, sid, tail = m["ns"], m["id"], m["tail"] or "/"
+        verb = VERBS.get(request.method, "")
+        if not ident.can(verb, "", "pods/proxy", ns):
+            raise forbidden("pods", "", ident.user, verb, ns, sid, "proxy")
+        scheme, name, port = split_scheme_name_port(sid)
+        pod = self.store.get(PODS, ns, name)
+        if pod is None:
+            raise not_found(PODS, name)
+        p = self.e.pod_rt(ns, name)
+        if p is None or not p.ip or p.deleting:
+            raise bad_request(f"pod {name} does not have a host assigned" if p is None or not p.node else
+                              f'error trying to reach pod "{name}": pod is terminating')
+        labels = pod["metadata"].get("labels") or {}
+        for (sns, sname), render in self.exporters.items():
+            svc = self.store.get(SERVICES, sns, sname) if sns == ns else None
+            selector = ((svc or {}).get("spec") or {}).get("selector") or {}
+            if not selector or any(labels.get(k) != v for k, v in selector.items()):
+                continue
+            targets = {str(sp.get("targetPort", sp.get("port"))) for sp in svc["spec"].get("ports") or []}
+            if port in targets and scheme != "https":
+                node = pod["spec"].get("nodeName") or ""
+                return self._exporter(request, lambda: render(node), tail)
+        raise unavailable(f"error trying to reach service: dial tcp {p.ip}:{port or 80}: connect: connection refused")
+
+    def endpoints_of(self, svc: dict) -> dict:
+        """The v1 Endpoints the endpoints controller keeps for ``svc``: its ready pods as ``addresses`` (with
+        ``nodeName`` and a ``targetRef`` to the pod), started pods not ready yet as ``notReadyAddresses``, and the
+        Service's ports resolved to the pods' target ports. Made on read from the pods, so always current."""
+        md = svc["metadata"]
+        ready = self.ready_pods(svc)
+        names = {o["metadata"]["name"] for o in ready}
+        unready = []
+        selector = (svc.get("spec") or {}).get("selector") or {}
+        if selector:
+            for pod in self.store.objects(PODS, md["namespace"]):
+                labels = pod["metadata"].get("labels") or {}
+                if pod["metadata"]["name"] in names or any(labels.get(k) != v for k, v in selector.items()):
+                    continue
+                p = self.e.pod_rt(md["namespace"], pod["metadata"]["name"])
+                if p is not None and p.ip and not p.deleting and p.phase == "Running":
+                    unready.append(pod)
+            unready.sort(key=lambda o: o["metadata"]["name"])
+
+        def address(pod: dict) -> dict:
+            pmd = pod["metadata"]
+            p = self.e.pod_rt(pmd["namespace"], pmd["name"])
+            a: dict[str, Any] = {"ip": p.ip if p else "", "targetRef": {
+                "kind": "Pod", "namespace": pmd["namespace"], "name": pmd["name"], "uid": pmd.get("uid", "")}}
+            if pod["spec"].get("nodeName"):
+                a["nodeName"] = pod["spec"]["nodeName"]
+            return a
+        out: dict[str, Any] = {"kind": "Endpoints", "apiVersion": "v1", "metadata": {
+            "name": md["name"], "namespace": md["namespace"], "uid": hashlib.sha256(
+                f"endpoints:{md.get('uid', '')}".encode()).hexdigest()[:8] + md.get("uid", "")[8:],
+            "resourceVersion": md.get("resourceVersion", ""), "creationTimestamp": md.get("creationTimestamp")}}
+        if md.get("labels"):
+            out["metadata"]["labels"] = dict(md["labels"])
+        if ready or unready:
+            ports = []
+            for sp in (svc.get("spec") or {}).get("ports") or []:
+                target = sp.get("targetPort", sp.get("port"))
+                if isinstance(target, str):
+                    target = next((cp["containerPort"] for o in ready + unready for c in o["spec"].get("containers", [])
+                                   for cp in c.get("ports") or [] if cp.get("name") == target), None)
+                if target is None:
+                    continue
+                port = {"port": int(target), "protocol": sp.get("protocol", "TCP")}
+                if sp.get("name"):
+                    port = {"name": sp["name"], **port}
+                ports.append(port)
+            subset: dict[str, Any] = {}
+            if ready:
+                subset["addresses"] = [address(o) for o in ready]
+            if unready:
+                subset["notReadyAddresses"] = [address(o) for o in unready]
+            subset["ports"] = ports
+            out["subsets"] = [subset]
+        return out
 
     # ------------------------------------------------------------------ the monitoring services
     @staticmethod

@@ -69,6 +69,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", ("v1",), "services", "Service", True, "service", ("svc",),
                  subresources=dict(_STATUS), categories=("all",)),
     ResourceType("", ("v1",), "configmaps", "ConfigMap", True, "configmap", ("cm",)),
+    # made on read from the Services' pods (predict.ServiceProxy.endpoints_of): get and list only
+    ResourceType("", ("v1",), "endpoints", "Endpoints", True, "endpoints", ("ep",), verbs=("get", "list")),
     ResourceType("batch", ("v1",), "jobs", "Job", True, "job", (), subresources=dict(_STATUS),
                  categories=("all",), fields=COMMON_FIELDS + ("status.successful",)),
     ResourceType(_KF, ("v1", "v1beta1", "v1alpha1"), "notebooks", "Notebook", True, "notebook", ("nb",),

@@ -18,7 +18,7 @@ from .clock import parse_rfc3339, rfc3339
 from .engine import NODES, PODS, QUOTAS
 from .errors import ApiError, bad_request, forbidden, invalid, not_found
 from .patch import PatchError, json_patch, merge_patch, strategic_merge_patch
-from .predict import PROXY_RE, ServiceProxy
+from .predict import POD_PROXY_RE, PROXY_RE, ServiceProxy
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .store import Entry, Watcher, dumps, selected
 from .controllers import pod_runtime
@@ -178,6 +178,9 @@ class ApiServer:
         proxied = PROXY_RE.match(request.path)
         if proxied:
             return await self.proxy.handle(request, ident, proxied)
+        proxied = POD_PROXY_RE.match(request.path)
+        if proxied:
+            return await self.proxy.handle_pod(request, ident, proxied)
         route = resolve(path)
         if route is None:
             raise ApiError(404, "the server could not find the requested resource", "NotFound", {})
@@ -241,6 +244,8 @@ class ApiServer:
             if m != "POST":
                 raise ApiError(405, "the server does not allow this method on the requested resource", "MethodNotAllowed")
             return await self._review(request, ident, route)
+        if rt.key == "/endpoints":
+            return self._endpoints(request, ident, route)
         if route.name is None:
             if m == "GET":
                 verb = "watch" if qbool(q.get("watch")) else "list"
@@ -274,6 +279,24 @@ class ApiServer:
         if verb == "delete":
             return await self._delete(request, route)
         return await self._write(request, route, verb)
+
+    def _endpoints(self, request: web.Request, ident: Identity, route: Route) -> web.Response:
+        """v1 Endpoints, made from the Services and their pods at each read (get and list; no watch, no write)."""
+        if request.method != "GET" or route.sub or qbool(request.query.get("watch")):
+            raise ApiError(405, "the server does not allow this method on the requested resource", "MethodNotAllowed")
+        services = res.BY_KEY["/services"]
+        if route.name is not None:
+            self.authorize(ident, "get", route)
+            svc = self.store.get(services, route.namespace or "", route.name)
+            if svc is None:
+                raise not_found(route.rt, route.name)
+            return json_response(self.proxy.endpoints_of(svc))
+        self.authorize(ident, "list", route)
+        labels, fields = self._predicate(route, request.query)
+        items = [ep for svc in self.store.objects(services, route.namespace)
+                 for ep in (self.proxy.endpoints_of(svc),) if selected(ep, labels, fields)]
+        return json_response({"kind": "EndpointsList", "apiVersion": "v1",
+                              "metadata": {"resourceVersion": str(self.store.rv)}, "items": items})
 
     def _ns_exists(self, ns: str) -> bool:
         return self.store.get(res.BY_KEY["/namespaces"], "", ns) is not None

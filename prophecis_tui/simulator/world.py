@@ -12,7 +12,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-from .engine import CONFIGMAPS, NAMESPACES, QUOTAS, SERVICES, Engine
+from .engine import CONFIGMAPS, NAMESPACES, PODS, QUOTAS, SERVICES, Engine
 from .objects import (GPU_PRODUCTS, PLATFORM_NS, STOP_ANN, configmap, container, meta, namespace, node, pod,
                       pod_spec, quota, service, system_namespace)
 from .resources import BY_KEY
@@ -337,8 +337,9 @@ class World:
     def _monitoring(self, created: float) -> None:
         """What a GPU-operator and kube-prometheus cluster has for GPU monitoring, as Services (made last, with
         uids of their own, so that the rest of the world is the same object for object):
-        - ``gpu-operator/nvidia-dcgm-exporter`` (the GPU operator's Service, port 9400 ``gpu-metrics``): the
-          simulator's dcgm-exporter answers behind it (``predict.ServiceProxy``); its pods are not simulated;
+        - ``gpu-operator/nvidia-dcgm-exporter`` (the GPU operator's Service, port 9400 ``gpu-metrics``) and its
+          DaemonSet's pods, one ``nvidia-dcgm-exporter-<suffix>`` per GPU node (``_exporter_pods``): each answers its
+          node's exporter text, and a request through the Service reaches one of them (``predict.ServiceProxy``);
         - ``monitoring/prometheus-k8s`` (kube-prometheus, port 9090 ``web``): no Prometheus runs behind it (no
           endpoints, 503) unless a test points it at a real one (``POST /sim/admin/upstream``)."""
         e = self.e
@@ -362,6 +363,45 @@ class World:
         ):
             svc["metadata"]["uid"] = uid(f"{svc['metadata']['namespace']}/{svc['metadata']['name']}")
             e.store.create(SERVICES, svc, now=created)
+        self._exporter_pods(e.now() - self.scale.warmup, uid)
+
+    def _exporter_pods(self, created: float, uid) -> None:
+        """The GPU operator's dcgm-exporter DaemonSet: one Running, Ready pod per GPU node, started when the other
+        DaemonSets' pods were (``created``: the start of the warm-up). Made straight into the engine, not through the scheduler: no events, no draw on the world's
+        random numbers or pod IPs, and no requests (the operator sets none), so the rest of the world and what the
+        console counts for the tenants are unchanged."""
+        from .controllers import pod_runtime
+        from .logs import ContainerLog
+        e = self.e
+        ds_uid = uid(f"ds:{GPU_OPERATOR_NS}/{DCGM_SERVICE}")
+        alnum = "bcdfghjklmnpqrstvwxz2456789"
+        image = "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.9-3.6.1-ubuntu22.04"
+        for i, n in enumerate(sorted((n for n in e.nodes.values() if n.gpus), key=lambda n: n.name)):
+            h = hashlib.sha256(f"dcgm-exporter-pod:{n.name}".encode()).digest()
+            name = f"{DCGM_SERVICE}-{''.join(alnum[b % len(alnum)] for b in h[:5])}"
+            spec = pod_spec([container("nvidia-dcgm-exporter", image, cpu="0", memory="0",
+                                       ports=[{"containerPort": 9400, "name": "metrics", "protocol": "TCP"}])],
+                            tolerations=[{"operator": "Exists"}], service_account="nvidia-dcgm-exporter")
+            spec["containers"][0]["resources"] = {}  # the operator sets none: BestEffort, nothing counted
+            spec["nodeName"] = n.name
+            body = pod(GPU_OPERATOR_NS, name, {"app": DCGM_SERVICE, "controller-revision-hash": "7b9c5d6f84",
+                                               "pod-template-generation": "1"}, spec,
+                       owner={"apiVersion": "apps/v1", "kind": "DaemonSet", "name": DCGM_SERVICE, "uid": ds_uid,
+                              "controller": True, "blockOwnerDeletion": True})
+            body["metadata"]["uid"] = uid(f"{GPU_OPERATOR_NS}/{name}")
+            body["metadata"]["creationTimestamp"] = rfc3339(created)
+            p = pod_runtime(body, "platform", None, {"component": DCGM_SERVICE}, rate=0.05)
+            p.uid, p.created_at, p.counted = body["metadata"]["uid"], created, False
+            p.node, p.scheduled_at, p.start_time, p.ready_at = n.name, created + 1, created + 2, created + 5
+            p.ip, p.phase = f"10.233.{i // 250}.{i % 250 + 2}", "Running"
+            for c in p.containers:
+                c.state, c.reason, c.ready, c.started_at = "running", "", True, created + 3
+                c.container_id = "containerd://" + hashlib.sha256(f"{p.uid}:{c.name}:0".encode()).hexdigest()
+                c.log = ContainerLog(c.profile, int(c.container_id[-12:], 16), created + 3, c.rate, None, None,
+                                     dict(p.context, container=c.name))
+            body["status"] = e.render_status(p)
+            e.store.create(PODS, body, now=created)
+            e.pods[p.key] = p
 
     def _name(self, base: str) -> str:
         self._seq += 1
