@@ -29,15 +29,15 @@ _MISSING = object()
 _TIMESTAMPED = object()
 
 
-_PROXIED = re.compile(r"/api/v1/namespaces/([^/]+)/services/(?:https?:)?([^/:]+)(?::[^/]*)?/proxy/")
+_PROXIED = re.compile(r"/api/v1/namespaces/([^/]+)/(services|pods)/(?:https?:)?([^/:]+)(?::[^/]*)?/proxy/")
 
 
 def _where(url: str) -> str:
-    """An exporter in one line: its host:port, or ``service ns/name through host:port`` behind an API server's
-    service proxy (the URL holds no credentials either way)."""
+    """An exporter in one line: its host:port, or ``service ns/name through host:port`` (``pod ns/name ...``)
+    behind an API server's service (pods) proxy (the URL holds no credentials either way)."""
     parts = urlsplit(url)
     m = _PROXIED.search(parts.path)
-    return f"service {unquote(m[1])}/{unquote(m[2])} through {parts.netloc}" if m else parts.netloc
+    return f"{m[2][:-1]} {unquote(m[1])}/{unquote(m[3])} through {parts.netloc}" if m else parts.netloc
 
 
 class DcgmScrape:
@@ -47,13 +47,19 @@ class DcgmScrape:
                  verify: bool = True, cert_file: str | None = None, key_file: str | None = None,
                  headers: dict[str, str] | Callable[[], dict[str, str]] | None = None,
                  timeout: float = 5.0, clock: Callable[[], float] = time.time, fine_seconds: float = 900.0,
-                 coarse_step: float = 60.0, coarse_seconds: float = 86400.0) -> None:
+                 coarse_step: float = 60.0, coarse_seconds: float = 86400.0,
+                 nodes: dict[str, str] | None = None) -> None:
         """``cert_file``/``key_file``: a client certificate; ``headers``: sent with each scrape, or a callable that
         makes them for each scrape (an API server's Authorization, renewed when due). Together they reach an
-        exporter through the Kubernetes API server's service proxy (``Kubernetes.api_access()``)."""
+        exporter through the Kubernetes API server's service or pods proxy (``Kubernetes.api_access()``).
+
+        ``nodes``: URL -> the node its exporter runs on (an exporter pod reached through the pods proxy, where
+        every URL has the API server's host): the node of a series without a Hostname label, and the key of that
+        exporter's caches. Without it, the URL's host is both."""
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         if not self.urls:
             raise ValueError("no DCGM exporter URL")
+        self._nodes = dict(nodes or {})
         kw: dict = {"timeout": urllib3.Timeout(connect=min(timeout, 3.0), read=timeout), "retries": False}
         if any(u.startswith("https:") for u in self.urls):
             ctx = ssl.create_default_context(cafile=ca_file, cadata=ca_data)
@@ -70,6 +76,20 @@ class DcgmScrape:
         self._names: dict[tuple[str, int], str] = {}  # (node, index) -> "node/index"
         self._series: dict[str, dict[str, Any]] = {}  # exporter host -> series head -> what _learn() made of it
         self._idents: dict[str, dict[str, Any]] = {}  # exporter host -> label text -> the GPU and its pod
+
+    def set_urls(self, urls: list[str], nodes: dict[str, str] | None = None) -> None:
+        """Scrape ``urls`` from the next ``current()`` on (the exporter pods of a DaemonSet come and go), on the same
+        scheme as the first ones (the TLS set-up is made once). History is kept; the caches of exporters no
+        longer scraped are dropped. Call it from the thread that calls ``current()``."""
+        if not urls:
+            raise ValueError("no DCGM exporter URL")
+        nodes = dict(nodes or {})
+        keep = {nodes.get(u) or urlsplit(u).hostname or "" for u in urls}
+        for key in [k for k in self._series if k not in keep]:
+            self._series.pop(key, None)
+            self._idents.pop(key, None)
+        self._nodes = nodes
+        self.urls = list(urls)
 
     def _fetch(self, url: str) -> str:
         try:
@@ -96,7 +116,7 @@ class DcgmScrape:
             except Unavailable as err:
                 errors.append(err)
                 continue
-            host = urlsplit(url).hostname or ""
+            host = self._nodes.get(url) or urlsplit(url).hostname or ""  # an exporter pod's node, else the host
             cache = self._series.get(host)
             if cache is None or len(cache) > 200_000:  # pods come and go: their series with them
                 cache = self._series[host] = {}
@@ -134,8 +154,9 @@ class DcgmScrape:
                     g = gpu_entry(gpus, ident)
                 g[attr] = None if value != value else value  # NaN: no number
         if errors and not gpus:
+            status = errors[0].status if all(e.status == errors[0].status for e in errors) else None
             raise errors[0] if len(errors) == 1 else Unavailable(
-                f"no DCGM exporter answered ({len(errors)}): {errors[0].message}", source=self.name)
+                f"no DCGM exporter answered ({len(errors)}): {errors[0].message}", source=self.name, status=status)
         out = []
         hist, names = self._hist, self._names
         for key in sorted(gpus):  # (node, index): compared in C, no key function

@@ -21,8 +21,15 @@ for and what was seen, in one line without secrets. Every request has a short ti
 budget (``detect(budget=...)``): a slow cluster costs a few seconds at most, then the console goes on without.
 
 A dcgm-exporter Service usually fronts a DaemonSet (one exporter pod per GPU node): through the Service the API
-server picks one pod per request, so each scrape sees one node's GPUs. Prometheus, which scrapes every pod, is
-preferred for that reason too.
+server picks one pod per request, so each scrape would see one node's GPUs. Prometheus, which scrapes every pod, is
+preferred for that reason too. A dcgm-exporter Service found is therefore read pod by pod (``ExporterPods``): its
+v1 Endpoints (``get`` on ``endpoints``) name the ready pods (``targetRef``) and their nodes, each scraped through
+the pods proxy (``/api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy/metrics``, ``get`` on ``pods/proxy``), the list
+read again every minute. Endpoints rather than EndpointSlices: one GET of one object by the Service's name, served
+by every Kubernetes version (1.33 deprecates it but still serves it; EndpointSlices would be a labelled list of
+possibly several slices to merge, for no more information here), and a Prometheus' or Grafana's role that may read
+the exporter usually grants it. Where the Endpoints cannot be read or the pods proxy is forbidden, the Service
+itself is read, and ``note`` says that each scrape sees one node.
 """
 
 from __future__ import annotations
@@ -274,15 +281,113 @@ def _exporter_verdict(status: int, text: str) -> str:
     return "ok" if "\nDCGM_FI_DEV_" in "\n" + text else "no DCGM series"
 
 
-def source_for(found: Found, access: Any, *, timeout: float = 5.0) -> Any:
+def source_for(found: Found, access: Any, *, timeout: float = 5.0, refresh: float = 60.0) -> Any:
     """The metrics backend that reads ``found`` through the API server's proxy with ``access``
-    (``Kubernetes.api_access()``): PrometheusMetrics or DcgmScrape, each sending the context's credentials."""
+    (``Kubernetes.api_access()``): PrometheusMetrics, or ExporterPods (every pod behind a dcgm-exporter Service),
+    each sending the context's credentials. Blocking (an exporter Service's Endpoints are read here first)."""
     tls = {"ca_file": access.ca_file, "cert_file": access.cert_file, "key_file": access.key_file,
            "verify": access.verify}
     if found.kind == "prometheus":
         from .prometheus import PrometheusMetrics
         url = access.service_url(found.namespace, found.service, found.port, "", found.scheme).rstrip("/")
         return PrometheusMetrics(url, headers=access.headers, timeout=timeout, **tls)
-    from .dcgm import DcgmScrape
-    return DcgmScrape(access.service_url(found.namespace, found.service, found.port, "metrics", found.scheme),
-                      headers=access.headers, timeout=timeout, **tls)
+    return ExporterPods(found, access, timeout=timeout, refresh=refresh)
+
+
+def exporter_pods(endpoints: dict, port: int | str) -> tuple[list[tuple[str, str, str]], int | None]:
+    """The ready pods of a v1 Endpoints object, as (namespace, name, node), sorted, and the pod port to reach them
+    on: the one whose number is ``port``, else one named like an exporter's, else the only one."""
+    pods: set[tuple[str, str, str]] = set()
+    target: int | None = None
+    subsets = endpoints.get("subsets") if isinstance(endpoints.get("subsets"), list) else []
+    for sub in subsets:
+        if not isinstance(sub, dict):
+            continue
+        ports = [p for p in sub.get("ports") or [] if isinstance(p, dict) and isinstance(p.get("port"), int)]
+        chosen = next((p for p in ports if p["port"] == port), None) or next(
+            (p for n in EXPORTER_PORT_NAMES for p in ports if p.get("name") == n), None) or (
+            ports[0] if len(ports) == 1 else None)
+        if chosen is None:
+            continue
+        target = target or chosen["port"]
+        for a in sub.get("addresses") or []:  # ready ones only: notReadyAddresses are not scraped
+            ref = a.get("targetRef") if isinstance(a, dict) else None
+            if isinstance(ref, dict) and ref.get("kind", "Pod") == "Pod" and ref.get("name"):
+                pods.add((str(ref.get("namespace") or endpoints.get("metadata", {}).get("namespace", "")),
+                          str(ref["name"]), str(a.get("nodeName") or "")))
+    return sorted(pods), target
+
+
+class ExporterPods:
+    """GPU numbers from every pod behind a dcgm-exporter Service (a DaemonSet's: one pod per GPU node), each read
+    through the API server's pods proxy, with one DcgmScrape (one history) for all of them.
+
+    The pods come from the Service's v1 Endpoints, read at construction and again in ``current()`` once
+    ``refresh`` seconds have passed (on the poller's thread, never the UI's): a pod that went away is no longer
+    scraped, a new one is. Where the Endpoints cannot be read, name no ready pod, or the pods proxy answers 403,
+    the Service URL is scraped instead (one node per scrape, whichever pod the API server picks) and ``note`` says
+    so in one line; the next refresh tries the pods again."""
+
+    name = "dcgm"
+
+    def __init__(self, found: Found, access: Any, *, timeout: float = 5.0, refresh: float = 60.0,
+                 clock: Any = time.monotonic) -> None:
+        from .dcgm import DcgmScrape
+        self.found = found
+        self._access = access
+        self._timeout = timeout
+        self.refresh = refresh
+        self._clock = clock
+        self.service_url = access.service_url(found.namespace, found.service, found.port, "metrics", found.scheme)
+        self.note = ""
+        self.pods: list[tuple[str, str, str]] = []  # (namespace, pod, node) scraped now; [] on the Service
+        self._scrape = DcgmScrape(self.service_url, headers=access.headers, timeout=timeout,
+                                  ca_file=access.ca_file, cert_file=access.cert_file, key_file=access.key_file,
+                                  verify=access.verify)
+        self._due = 0.0
+        self._refresh()
+
+    @property
+    def urls(self) -> list[str]:
+        return self._scrape.urls
+
+    def _fall_back(self, why: str) -> None:
+        self.pods = []
+        self._scrape.set_urls([self.service_url])
+        self.note = (f"dcgm-exporter {self.found.namespace}/{self.found.service}: {why}; reading the Service, "
+                     f"which answers for one node per scrape")
+
+    def _refresh(self) -> None:
+        """Which exporter pods to scrape, from the Service's Endpoints now."""
+        self._due = self._clock() + self.refresh
+        f = self.found
+        try:
+            doc = self._access.endpoints(f.namespace, f.service, timeout=(min(2.0, self._timeout), self._timeout))
+        except BackendError as err:
+            self._fall_back(f"cannot read its Endpoints ({_why(err)})")
+            return
+        pods, port = exporter_pods(doc, f.port)
+        if not pods or port is None:
+            self._fall_back("its Endpoints name no ready pod")
+            return
+        urls = {self._access.pod_url(ns, pod, port, "metrics", f.scheme): (ns, pod, node) for ns, pod, node in pods}
+        self.pods = pods
+        self.note = ""
+        self._scrape.set_urls(list(urls), {u: node for u, (_, _, node) in urls.items() if node})
+
+    def current(self) -> list:
+        if self._clock() >= self._due:
+            self._refresh()
+        try:
+            return self._scrape.current()
+        except Unavailable as err:
+            if not self.pods or err.status != 403:
+                raise
+        self._fall_back("the pods proxy is forbidden (get pods/proxy)")  # RBAC: may read the Service, not the pods
+        return self._scrape.current()
+
+    def history(self, key: str, seconds: float) -> list:
+        return self._scrape.history(key, seconds)
+
+    def close(self) -> None:
+        self._scrape.close()

@@ -323,6 +323,14 @@ class ApiAccess:
         """The full URL of a Service's ``path`` through the API server's proxy."""
         return self.server + self._backend.service_proxy_path(namespace, service, port, path, scheme)
 
+    def pod_url(self, namespace: str, pod: str, port: int | str, path: str = "", scheme: str = "") -> str:
+        """The full URL of one pod's ``path`` through the API server's pods proxy (``get`` on ``pods/proxy``)."""
+        return self.server + self._backend.pod_proxy_path(namespace, pod, port, path, scheme)
+
+    def endpoints(self, namespace: str, name: str, timeout: tuple[float, float] | None = None) -> dict:
+        """The v1 Endpoints of a Service, raw (``Kubernetes.endpoints``)."""
+        return self._backend.endpoints(namespace, name, timeout=timeout)
+
 
 # ------------------------------------------------------------------------------------------ the backend
 class Kubernetes:
@@ -677,6 +685,21 @@ class Kubernetes:
         if scheme:
             sid = f"{scheme}:{sid}"
         return f"/api/v1/namespaces/{_segment(namespace)}/services/{sid}/proxy/" + path.lstrip("/")
+
+    def pod_proxy_path(self, namespace: str, pod: str, port: int | str, path: str = "", scheme: str = "") -> str:
+        """``/api/v1/namespaces/{ns}/pods/[{scheme}:]{name}:{port}/proxy/{path}``: one pod reached through the API
+        server (an exporter pod of a DaemonSet, where its Service would answer for any one of them)."""
+        pid = f"{_segment(pod)}:{_segment(str(port))}"
+        if scheme:
+            pid = f"{scheme}:{pid}"
+        return f"/api/v1/namespaces/{_segment(namespace)}/pods/{pid}/proxy/" + path.lstrip("/")
+
+    def endpoints(self, namespace: str, name: str, timeout: tuple[float, float] | None = None) -> dict:
+        """The v1 Endpoints of Service ``namespace/name`` as the API returns it (raw JSON: ``subsets`` of
+        ``addresses`` with ``targetRef`` and ``nodeName``, and ``ports``): which pods are behind a Service now.
+        Needs ``get`` on ``endpoints``; raises Forbidden, NotFound, Unavailable, Timeout."""
+        path = f"/api/v1/namespaces/{_segment(namespace)}/endpoints/{_segment(name)}"
+        return self._decode(self._read(self._request("GET", path, timeout=timeout)), path)
 
     def proxy_get(self, namespace: str, service: str, port: int | str, path: str = "",
                   query: list[tuple[str, str]] | None = None, *, scheme: str = "",

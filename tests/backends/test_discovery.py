@@ -8,13 +8,14 @@ and skipped. A real Prometheus behind it is tested in test_prometheus.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
 import pytest
 
 from backends.dcgm import DcgmScrape
-from backends.discovery import USUAL_NAMESPACES, candidates, detect, source_for
+from backends.discovery import USUAL_NAMESPACES, ExporterPods, candidates, detect, source_for
 from backends.kubernetes import Kubernetes
 from prophecis_tui.cli import metrics_backend
 from prophecis_tui.config import MetricsSettings
@@ -26,6 +27,7 @@ from .test_kubernetes import assert_no_token, kubeconfig_doc, write_yaml
 
 EXPORTER = ("gpu-operator", "nvidia-dcgm-exporter")
 PROXY_PATH = "/api/v1/namespaces/gpu-operator/services/nvidia-dcgm-exporter:9400/proxy/metrics"
+POD_PATH = "/api/v1/namespaces/gpu-operator/pods/{pod}:9400/proxy/metrics"
 
 
 def _fields(g) -> tuple:
@@ -41,11 +43,26 @@ def _all_gpus(c: Cluster) -> int:
     return c.call(lambda: sum(n.gpus for n in c.sim.engine.nodes.values()))
 
 
+def _exporter_pods(c: Cluster) -> list[tuple[str, str]]:
+    """(pod, node) of the GPU operator's exporter pods, sorted by pod name."""
+    pods = c.core().list_namespaced_pod(EXPORTER[0], label_selector="app=nvidia-dcgm-exporter").items
+    return sorted((p.metadata.name, p.spec.node_name) for p in pods)
+
+
+def _pod_urls(c: Cluster) -> list[str]:
+    return [c.sim.url + POD_PATH.format(pod=pod) for pod, _ in _exporter_pods(c)]
+
+
+def _nodes(gpus) -> set[str]:
+    return {g.node for g in gpus}
+
+
 # ------------------------------------------------------------------------------------------ what is found
 @pytest.mark.parametrize("role", ["admin", "viewer"])
-def test_the_gpu_operators_exporter_is_found_and_read_through_the_proxy(small, small_backend, role):
+def test_the_gpu_operators_exporter_is_found_and_each_pod_read_through_the_proxy(small, small_backend, role):
     """The Prometheus Service answers 503 (nothing behind it): tried first, skipped; then the exporter Service.
-    Read through the API server's proxy, every GPU has the numbers the exporter gives directly."""
+    Its Endpoints name one pod per GPU node, each read through the pods proxy: every GPU of every node has the
+    numbers the exporter gives directly."""
     k = small_backend(role, read_only=True)  # read-only contexts may read through the proxy
     det = detect(k)
     assert det.found is not None and (det.found.kind, det.found.namespace, det.found.service, det.found.port) == (
@@ -55,12 +72,35 @@ def test_the_gpu_operators_exporter_is_found_and_read_through_the_proxy(small, s
     assert "all namespaces" in det.looked
     src = source_for(det.found, k.api_access())
     try:
-        assert src.name == "dcgm" and src.urls == [small.sim.url + PROXY_PATH]
+        pods = _exporter_pods(small)
+        assert len(pods) == len({n for _, n in pods}) >= 2  # one per GPU node
+        assert src.name == "dcgm" and sorted(src.urls) == _pod_urls(small) and src.note == ""
+        assert sorted((pod, node) for _, pod, node in src.pods) == pods
         through = {g.key: _fields(g) for g in src.current()}
         direct = {g.key: _fields(g) for g in _direct(small).current()}
-        assert len(through) == _all_gpus(small) and through == direct
+        assert len(through) == _all_gpus(small) and through == direct  # every node, not one
+        assert {k.split("/")[0] for k in through} == {n for _, n in pods}
         assert any(g[9] for g in through.values()) and any(not g[9] for g in through.values())  # held and free
         assert src.history(next(iter(through)), 60)  # the scrape keeps its own history, as a direct one does
+    finally:
+        src.close()
+
+
+def test_a_service_only_scrape_sees_one_node_per_request(small, small_backend):
+    """What reading the exporter Service alone would show: through the Service the API server picks one exporter
+    pod per request, so one node's GPUs per scrape, another node the next time."""
+    k = small_backend("viewer", read_only=True)
+    scrape = DcgmScrape(small.sim.url + PROXY_PATH, headers=k.api_access().headers,
+                        ca_file=str(small.kubeconfig.parent / "ca.crt"))
+    try:
+        seen = [_nodes(scrape.current()) for _ in range(2)]
+    finally:
+        scrape.close()
+    assert all(len(nodes) == 1 for nodes in seen) and seen[0] != seen[1]
+    per_node = _all_gpus(small) // len(_exporter_pods(small))
+    src = source_for(detect(k).found, k.api_access())
+    try:
+        assert len(src.current()) == _all_gpus(small) > per_node  # the pods, each read: the whole cluster
     finally:
         src.close()
 
@@ -76,6 +116,7 @@ def test_a_user_who_may_not_list_services_cluster_wide_finds_it_in_the_usual_nam
     assert "namespaces monitoring, gpu-operator" in det.looked  # the others it may not read: skipped
     src = source_for(det.found, k.api_access())
     try:
+        assert sorted(src.urls) == _pod_urls(small) and src.note == ""  # endpoints and pods/proxy: its binding
         assert len(src.current()) == _all_gpus(small)
     finally:
         src.close()
@@ -87,7 +128,7 @@ def test_cli_auto_finds_the_exporter_without_the_demos_shortcut(small, small_bac
     k = small_backend("viewer", read_only=True)
     src, note = metrics_backend(MetricsSettings(), None, k)
     try:
-        assert note == "" and src.name == "dcgm" and src.urls == [small.sim.url + PROXY_PATH]
+        assert note == "" and src.name == "dcgm" and sorted(src.urls) == _pod_urls(small)
         assert len(src.current()) == _all_gpus(small)
     finally:
         src.close()
@@ -149,6 +190,112 @@ def test_a_user_who_may_list_but_not_proxy_gets_forbidden_in_the_note(tiny, tiny
     det = detect(tiny_backend("group-admin"))
     assert det.found is None
     assert det.tried == ["monitoring/prometheus-k8s:9090: forbidden", "gpu-operator/nvidia-dcgm-exporter:9400: forbidden"]
+
+
+def _take_away(c: Cluster, resource: str) -> None:
+    """The group admin's monitoring binding without ``resource`` in gpu-operator."""
+    ident = c.sim.identity("group-admin")
+
+    def drop():
+        rules = []
+        for r in ident.rules:
+            if r.namespaces and "gpu-operator" in r.namespaces and resource in r.resources:
+                r = dataclasses.replace(r, resources=r.resources - {resource})
+            if r.resources:
+                rules.append(r)
+        ident.rules[:] = rules
+    c.call(drop)
+
+
+def test_a_user_who_may_not_get_pods_proxy_falls_back_to_the_service_with_the_note(tiny, tiny_backend):
+    _take_away(tiny, "pods/proxy")
+    k = tiny_backend("group-admin")
+    src = source_for(detect(k).found, k.api_access())
+    try:
+        assert sorted(src.urls) == _pod_urls(tiny)  # the Endpoints may be read: the pods are tried
+        gpus = src.current()  # 403 from every pod: the Service instead
+        assert src.urls == [tiny.sim.url + PROXY_PATH] and src.pods == []
+        assert src.note == ("dcgm-exporter gpu-operator/nvidia-dcgm-exporter: the pods proxy is forbidden "
+                            "(get pods/proxy); reading the Service, which answers for one node per scrape")
+        assert len(_nodes(gpus)) == 1 and len(_nodes(src.current())) == 1
+        assert_no_token(tiny, src.note)
+    finally:
+        src.close()
+
+
+def test_a_user_who_may_not_read_the_endpoints_reads_the_service_with_the_note(tiny, tiny_backend):
+    _take_away(tiny, "endpoints")
+    k = tiny_backend("group-admin")
+    src = source_for(detect(k).found, k.api_access())
+    try:
+        assert src.urls == [tiny.sim.url + PROXY_PATH]
+        assert src.note.startswith("dcgm-exporter gpu-operator/nvidia-dcgm-exporter: cannot read its Endpoints "
+                                   "(forbidden); reading the Service") and "\n" not in src.note
+        assert len(_nodes(src.current())) == 1
+    finally:
+        src.close()
+
+
+def test_an_exporter_pod_that_goes_away_is_dropped_at_the_next_endpoints_refresh(tiny, tiny_backend):
+    k = tiny_backend("viewer", read_only=True)
+    now = [0.0]
+    src = ExporterPods(detect(k).found, k.api_access(), refresh=60.0, clock=lambda: now[0])
+    try:
+        pods = _exporter_pods(tiny)
+        assert len(src.current()) == _all_gpus(tiny)
+        gone, gone_node = pods[0]
+        resp = tiny.core().delete_namespaced_pod(gone, EXPORTER[0], grace_period_seconds=0, _preload_content=False)
+        assert resp.status == 200
+        # before the refresh: its URL fails (404), the other pods still answer
+        left = src.current()
+        assert _nodes(left) == {n for _, n in pods[1:]} and len(src.urls) == len(pods)
+        now[0] = 61.0  # the next refresh: the Endpoints no longer name it
+        direct = {g.key: _fields(g) for g in _direct(tiny).current() if g.node != gone_node}
+        assert {g.key: _fields(g) for g in src.current()} == direct
+        assert sorted(src.urls) == _pod_urls(tiny) and len(src.urls) == len(pods) - 1 and src.note == ""
+    finally:
+        src.close()
+
+
+def test_pod_urls_on_one_api_host_keep_their_nodes_apart(tmp_path):
+    """Exporters run with --no-hostname: their series carry no node, the same label texts on every node. Each
+    pod URL's node (from the Endpoints) names its GPUs and keys its caches; without it the API server's host
+    would, and two nodes' GPU 0 would be one."""
+    import http.server
+    import threading
+    line = 'DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-{n}",modelName="NVIDIA A100"} {v}\n'
+    texts = {"/a/metrics": line.replace("{n}", "a").replace("{v}", "11"),
+             "/b/metrics": line.replace("{n}", "b").replace("{v}", "22")}
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = texts[self.path].encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    a, b = base + "/a/metrics", base + "/b/metrics"
+    try:
+        scrape = DcgmScrape([a, b], nodes={a: "gpu-a", b: "gpu-b"})
+        for _ in range(2):  # the second time from the caches
+            assert {(g.key, g.util, g.uuid) for g in scrape.current()} == {("gpu-a/0", 11.0, "GPU-a"),
+                                                                          ("gpu-b/0", 22.0, "GPU-b")}
+        scrape.set_urls([b], {b: "gpu-b"})  # pod a went away: its cache with it
+        assert [(g.key, g.util) for g in scrape.current()] == [("gpu-b/0", 22.0)]
+        assert set(scrape._series) == {"gpu-b"}
+        scrape.close()
+        one = DcgmScrape([a, b])  # without the nodes: both on host 127.0.0.1, one GPU
+        assert [g.key for g in one.current()] == ["127.0.0.1/0"]
+        one.close()
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_an_unreachable_or_failing_api_is_not_an_error(tiny, tiny_backend, tmp_path):

@@ -1,5 +1,6 @@
 """'auto' on a cluster, without the demo's shortcut: the console finds the GPU operator's dcgm-exporter Service
-in the cluster and reads it through the API server's service proxy (backends.discovery), as from a jump host."""
+in the cluster and reads each of its exporter pods through the API server's pods proxy (backends.discovery), as
+from a jump host."""
 
 from __future__ import annotations
 
@@ -15,14 +16,18 @@ from widgets.resource_table import ResourceTable
 from .conftest import wait_until
 from .test_console import settle
 
-PROXY = "/api/v1/namespaces/gpu-operator/services/nvidia-dcgm-exporter:9400/proxy/metrics"
+POD_PROXY = "/api/v1/namespaces/gpu-operator/pods/{pod}:9400/proxy/metrics"
 
 
 async def test_auto_reads_the_exporter_found_through_the_proxy(console):
     console.metrics = None  # the session is built here, as cli.connect builds it, with no demo directory
     s = console.session("sim-viewer", read_only=True)
     source, s.metrics_note = metrics_backend(MetricsSettings(), None, s.backend)
-    assert (source.name, source.urls, s.metrics_note) == ("dcgm", [console.sim.url + PROXY], "")
+    exporters = console.thread.call(lambda: sorted((name, p.node) for (ns, name), p in console.sim.engine.pods.items()
+                                                   if ns == "gpu-operator"))
+    assert (source.name, s.metrics_note, source.note) == ("dcgm", "", "")
+    # one URL per exporter pod (one per GPU node), not the Service, which answers for one node per request
+    assert sorted(source.urls) == sorted(console.sim.url + POD_PROXY.format(pod=pod) for pod, _ in exporters)
     s.metrics = MetricsPoller(source, s.state, interval=0.2)
     s.metrics.start()
     wait_until(lambda: s.state.gpus(), what="GPU numbers through the proxy")
@@ -34,6 +39,7 @@ async def test_auto_reads_the_exporter_found_through_the_proxy(console):
         app.run_command("gpu")
         await settle(pilot, lambda: isinstance(app.screen, GpuScreen) and app.screen.table.row_count == gpus)
         assert app.screen.query_one(ResourceTable).row_count == gpus
+        assert {r.g.node for r in app.screen.table.rows} == {node for _, node in exporters}  # every node
         assert any(r.g.pod for r in app.screen.table.rows)  # who holds them, from the exporter's pod labels
         assert "from dcgm" in str(app.screen.query_one("#summary").render())
         header = str(app.screen.query_one("StatusHeader").render())
