@@ -260,7 +260,8 @@ def metrics_backend(m: Any, demo_dir: str | None = None, backend: Any = None) ->
         if det.found is not None:
             logging.getLogger(__name__).info("GPU metrics: %s %s through the API server's proxy (found in %.2f s)",
                                              det.found.kind, det.found.where, det.seconds)
-            return source_for(det.found, backend.api_access()), ""
+            source = source_for(det.found, backend.api_access())
+            return source, getattr(source, "note", "")  # e.g. a Service read instead of its pods, and why
         looked = det.looked + "; "
     from backends.nvml import NvmlLocal
     from .domain import BackendError

@@ -29,6 +29,7 @@ from textual.widgets import Static
 
 from prophecis_tui.actions import Target
 from prophecis_tui.domain import GpuSample
+from prophecis_tui.sanitize import clean_line
 from prophecis_tui.idle import DEFAULT_THRESHOLD, IdleGpu, holders_from_samples, idle_from_runs
 from widgets.gpu_chart import GpuChart
 from widgets.gpu_heatmap import HOT_C, GpuHeatmap, legend, util_style
@@ -648,6 +649,10 @@ class GpuScreen(ResourceScreen):
         source = self.state.gpu_source
         if source:
             t.append(f"  from {source}", "dim")
+        poller = self.poller
+        caveat = getattr(poller.backend, "note", "") if poller is not None else ""
+        if caveat:  # e.g. an exporter Service read instead of its pods: one node per poll, and why
+            t.append(f"  {clean_line(caveat, 160)}", "yellow")
         if self.view == "idle" and self.poller is not None:
             t.append_text(self._idle_note())
         return t

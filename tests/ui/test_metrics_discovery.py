@@ -44,3 +44,30 @@ async def test_auto_reads_the_exporter_found_through_the_proxy(console):
         assert "from dcgm" in str(app.screen.query_one("#summary").render())
         header = str(app.screen.query_one("StatusHeader").render())
         assert "metrics live" in header
+
+
+async def test_a_service_read_instead_of_its_pods_says_so_on_the_gpu_screen(console):
+    """A user who may not get pods/proxy: the exporter Service is read instead, one node per poll; the GPU screen's
+    summary says so, in the user's words, rather than showing a random node's GPUs as if they were all."""
+    import dataclasses
+
+    ident = console.sim.identity("group-admin")
+
+    def drop() -> None:
+        ident.rules[:] = [dataclasses.replace(r, resources=r.resources - {"pods/proxy"})
+                          if r.namespaces and "gpu-operator" in r.namespaces else r for r in ident.rules]
+    console.thread.call(drop)
+    console.metrics = None
+    s = console.session("sim-group-admin")
+    source, s.metrics_note = metrics_backend(MetricsSettings(), None, s.backend)
+    s.metrics = MetricsPoller(source, s.state, interval=0.2)
+    s.metrics.start()
+    wait_until(lambda: s.state.gpus() and source.note, what="the Service read instead of the pods")
+    clock = console.sim.clock
+    app = ProphecisApp(s, contexts=["sim-admin", "sim-group-admin", "sim-viewer"],
+                       clock=lambda: datetime.fromtimestamp(clock.now(), timezone.utc))
+    async with app.run_test(size=(200, 50)) as pilot:
+        app.run_command("gpu")
+        await settle(pilot, lambda: isinstance(app.screen, GpuScreen) and app.screen.table.row_count)
+        await settle(pilot, lambda: "one node per scrape" in str(app.screen.query_one("#summary").render()))
+        assert "pods proxy is forbidden" in str(app.screen.query_one("#summary").render())
