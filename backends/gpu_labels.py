@@ -42,10 +42,12 @@ def identify(labels: dict[str, str], default_node: str = "",
     except ValueError:
         return None
     node = _first(labels, "Hostname", "hostname", "kubernetes_node", "node") or default_node
-    ns = _first(labels, "exported_namespace", "namespace", "pod_namespace")
-    pod = _first(labels, "exported_pod", "pod", "pod_name")
-    ctr = _first(labels, "exported_container", "container", "container_name")
-    if "exported_pod" not in labels and (ns, pod) in target_pods:
+    # The workload's pod: renamed by Prometheus (exported_), else the old exporters' own spelling (pod_namespace,
+    # pod_name: only the exporter writes those, so they beat a scrape target's namespace/pod), else the plain one.
+    ns = _first(labels, "exported_namespace", "pod_namespace", "namespace")
+    pod = _first(labels, "exported_pod", "pod_name", "pod")
+    ctr = _first(labels, "exported_container", "container_name", "container")
+    if "exported_pod" not in labels and "pod_name" not in labels and (ns, pod) in target_pods:
         ns = pod = ctr = ""
     return GpuIdentity(node, gpu, _first(labels, "UUID", "uuid"), labels.get("modelName", ""), ns, pod, ctr)
 

@@ -37,6 +37,8 @@ THROUGH_PROMETHEUS = '''DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-ddd",Hostname="gp
 '''
 NO_HOSTNAME = '''DCGM_FI_DEV_GPU_UTIL{gpu="2",UUID="GPU-eee"} 40
 '''
+OLD_THROUGH_PROMETHEUS = '''DCGM_FI_DEV_GPU_UTIL{gpu="1",uuid="GPU-fff",hostname="gpu-4",namespace="gpu-operator",pod="dcgm-exporter-y",pod_namespace="ns-d",pod_name="nb-7",container_name="notebook"} 3
+'''
 
 
 def test_the_text_format():
@@ -53,9 +55,11 @@ def test_the_text_format():
     (HEAD, ("gpu-2", 3, "GPU-ccc", "ns-b", "nb-0", "notebook")),
     (THROUGH_PROMETHEUS, ("gpu-3", 0, "GPU-ddd", "ns-c", "bert-0", "train")),  # exported_ wins
     (NO_HOSTNAME, ("exporter-host", 2, "GPU-eee", "", "", "")),
+    # an old exporter behind a Prometheus target with its own namespace/pod: its pod_ labels name the workload
+    (OLD_THROUGH_PROMETHEUS, ("gpu-4", 1, "GPU-fff", "ns-d", "nb-7", "notebook")),
 ])
 def test_every_label_spelling_names_the_gpu_and_its_pod(text, want):
-    ident = identify(parse(text).series[0].labels, "exporter-host")
+    ident = identify(parse(text).series[0].labels, "exporter-host", {("gpu-operator", "dcgm-exporter-y")})
     assert (ident.node, ident.gpu, ident.uuid, ident.namespace, ident.pod, ident.container) == want
 
 
