@@ -166,17 +166,38 @@ def sparkline(values: tuple[float | None, ...] | list[float | None], width: int 
     return t
 
 
+BUSY_UTIL = 50.0  # % from which a GPU counts as busy
+
+
 def conditions(g: GpuSample, idle_threshold: float = DEFAULT_THRESHOLD) -> tuple[str, ...]:
-    """held or free; idle (held, under the idle threshold now); busy (50% and more); hot: for the summary and the
-    `/` filter."""
+    """held or free; idle (held, under the idle threshold now); busy (50% and more); hot: the `/` filter's words.
+    ``tally`` counts the same words over many GPUs."""
+    util = g.util or 0
     out = ["held" if g.pod else "free"]
-    if g.pod and (g.util or 0) < idle_threshold:
+    if g.pod and util < idle_threshold:
         out.append("idle")
-    if (g.util or 0) >= 50:
+    if util >= BUSY_UTIL:
         out.append("busy")
     if (g.temp_c or 0) >= HOT_C:
         out.append("hot")
     return tuple(out)
+
+
+def tally(gpus: list[GpuSample], idle_threshold: float = DEFAULT_THRESHOLD) -> Counter:
+    """How many GPUs have each of ``conditions``' words (the summaries' figures), without a tuple per GPU: 2,000
+    GPUs are counted every second."""
+    held = busy = idle = hot = 0
+    for g in gpus:
+        util = g.util or 0
+        if g.pod:
+            held += 1
+            if util < idle_threshold:
+                idle += 1
+        if util >= BUSY_UTIL:
+            busy += 1
+        if (g.temp_c or 0) >= HOT_C:
+            hot += 1
+    return Counter(held=held, free=len(gpus) - held, idle=idle, busy=busy, hot=hot)
 
 
 @dataclass(frozen=True)
@@ -185,10 +206,6 @@ class GpuContext:
 
     owners: dict[tuple[str, str], str]
     counts: Counter
-
-
-def util_cell(g: GpuSample, width: int = 8) -> Text:
-    return util_bar(g.util, width)
 
 
 def util_bar(util: float | None, width: int = 8) -> Text:
@@ -264,7 +281,7 @@ class GpuScreen(ResourceScreen):
             Column("gpu", "GPU", 3, lambda r: str(r.g.gpu), sort=lambda r: (r.g.node, r.g.gpu), justify="right",
                    unique=True),
             Column("model", "MODEL", 20, lambda r: cell_text(r.g.model.replace("NVIDIA ", "")), narrow=False),
-            Column("util", "UTIL", 13, lambda r: util_cell(r.g), sort=lambda r: -(r.g.util or 0)),
+            Column("util", "UTIL", 13, lambda r: util_bar(r.g.util), sort=lambda r: -(r.g.util or 0)),
             Column("mem", "MEM", 4, lambda r: num(r.g.mem_pct, "%"), sort=lambda r: -(r.g.mem_pct or 0),
                    justify="right"),
             Column("temp", "TEMP", 5, lambda r: num(r.g.temp_c, "°C", "bold red" if (r.g.temp_c or 0) >= HOT_C else ""),
@@ -401,7 +418,7 @@ class GpuScreen(ResourceScreen):
                 by.setdefault(g.namespace, []).append(g)
         threshold = self.idle_threshold
         return [NamespaceRow(ns, len(gs), len({g.pod for g in gs}), _mean([g.util for g in gs]),
-                             _mean([g.mem_pct for g in gs]), sum(1 for g in gs if (g.util or 0) < threshold))
+                             _mean([g.mem_pct for g in gs]), tally(gs, threshold)["idle"])
                 for ns, gs in by.items()]
 
     def _pod_rows(self, gpus: list[GpuSample]) -> list[PodRow]:
@@ -423,21 +440,8 @@ class GpuScreen(ResourceScreen):
         return [IdleRow(g) for g in board]
 
     def prepare(self, rows: list[Any]) -> Any:
-        threshold = self.idle_threshold
         gpus = [r.g for r in rows] if self.view == "gpus" else self.state.gpus()
-        held = busy = idle = hot = 0  # conditions() for each GPU, counted without a tuple per GPU
-        for g in gpus:
-            util = g.util or 0
-            if g.pod:
-                held += 1
-                if util < threshold:
-                    idle += 1
-            if util >= 50:
-                busy += 1
-            if (g.temp_c or 0) >= HOT_C:
-                hot += 1
-        counts = Counter(held=held, free=len(gpus) - held, idle=idle, busy=busy, hot=hot)
-        return GpuContext(self._owners() if self.view == "gpus" else {}, counts)
+        return GpuContext(self._owners() if self.view == "gpus" else {}, tally(gpus, self.idle_threshold))
 
     def _owners(self) -> dict[tuple[str, str], str]:
         """(namespace, pod) -> the workload that owns it, as people call it (a notebook, not its StatefulSet), for

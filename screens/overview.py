@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +24,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
+from prophecis_tui.idle import DEFAULT_THRESHOLD
 from prophecis_tui.domain import DeploymentState, GpuSample, Health, JobState, NamespaceSummary, NotebookState
 from prophecis_tui.quota import DEFAULT_MAX_ANNOTATION, NamespacePressure, nearest_limits, pressures
 from prophecis_tui.state import State
@@ -34,9 +34,10 @@ from widgets.header import health_text
 from widgets.resource_table import cell_text
 from widgets.key_bar import KeyBar
 
-from .gpu import conditions, num, util_cell
+from .gpu import num, tally, util_bar
 from .quota import gpu_cell, pressure_cell, pressure_style
 from .refresh import PacedRefresh
+from .resources import update_if_changed
 
 LOADED_KINDS = ("notebooks", "trainingjobs", "deployments", "pods", "quotas")
 
@@ -58,7 +59,7 @@ class GpuTotals:
     gpus: int = 0
     util_avg: float | None = None  # over the GPUs that report a utilisation
     busy: int = 0
-    idle: int = 0  # held by a pod, under 5%
+    idle: int = 0  # held by a pod, under the idle threshold
     hot: int = 0
     held: int = 0
 
@@ -77,9 +78,9 @@ class GpuPanel:
     over_max: int = 0
 
 
-def gpu_totals(gpus: Iterable[GpuSample]) -> GpuTotals:
+def gpu_totals(gpus: Iterable[GpuSample], idle_threshold: float = DEFAULT_THRESHOLD) -> GpuTotals:
     gpus = list(gpus)
-    n: Counter = Counter(c for g in gpus for c in conditions(g))
+    n = tally(gpus, idle_threshold)
     utils = [g.util for g in gpus if g.util is not None]
     return GpuTotals(len(gpus), sum(utils) / len(utils) if utils else None, n["busy"], n["idle"], n["hot"],
                      n["held"])
@@ -91,12 +92,13 @@ def hottest(gpus: Iterable[GpuSample], n: int) -> list[GpuSample]:
                            key=lambda g: (-(g.temp_c or 0.0), -(g.util or 0.0), g.node, g.gpu))
 
 
-def gpu_panel(state: State, max_annotation: str, n: int = TOP_WIDE) -> GpuPanel:
+def gpu_panel(state: State, max_annotation: str, n: int = TOP_WIDE,
+              idle_threshold: float = DEFAULT_THRESHOLD) -> GpuPanel:
     """O(GPUs + pods + quotas): for the worker."""
     gpus = state.gpus()
     rows = pressures(state, max_annotation=max_annotation, with_blocked=False) if state.has_data("quotas") else []
     with_quota = [r for r in rows if r.has_quota]
-    return GpuPanel(gpu_totals(gpus), state.gpu_source, tuple(hottest(gpus, n)), tuple(nearest_limits(rows, n)),
+    return GpuPanel(gpu_totals(gpus, idle_threshold), state.gpu_source, tuple(hottest(gpus, n)), tuple(nearest_limits(rows, n)),
                     len(with_quota), sum(1 for r in with_quota if r.bursting), sum(1 for r in with_quota if r.near_max),
                     sum(1 for r in with_quota if r.over_max))
 
@@ -217,7 +219,7 @@ def hottest_text(panel: GpuPanel, n: int, wide: bool) -> Text:
         t.append_text(_pad(temp, 5 if wide else 4))
         if wide:
             t.append(" ")
-            t.append_text(util_cell(g))
+            t.append_text(util_bar(g.util))
             t.append(" ")
             power = num(g.power_w, "W")
             t.append(" " * max(0, 5 - power.cell_len))
@@ -310,7 +312,6 @@ class OverviewScreen(PacedRefresh, Screen):
         self._panel: GpuPanel | None = None
         self._last: OverviewScreen.Rows | None = None  # the worker's last answer
         self._metrics_seen: tuple | None = None  # the metrics health last shown (state, since, reason)
-        self._shown: dict[str, Text] = {}  # what each panel Static shows now
         self.init_refresh()
 
     def compose(self) -> ComposeResult:
@@ -377,7 +378,9 @@ class OverviewScreen(PacedRefresh, Screen):
         nodes = self.state.nodes()
         counts = (len(nodes), sum(1 for n in nodes if n.ready))
         loaded = frozenset(k for k in LOADED_KINDS if self.state.has_data(k))
-        panel = gpu_panel(self.state, max_annotation)
+        metrics = self._metrics()
+        panel = gpu_panel(self.state, max_annotation,
+                          idle_threshold=metrics.idle.threshold if metrics is not None else DEFAULT_THRESHOLD)
         self._cost = time.perf_counter() - started
         self.post_message(self.Rows(rows, gpus, counts, self.state.sees_whole_cluster("pods"), loaded, panel))
 
@@ -447,10 +450,7 @@ class OverviewScreen(PacedRefresh, Screen):
                                               listed=panel is not None and {"quotas", "pods"} <= self._loaded))
 
     def _update(self, selector: str, text: Text) -> None:
-        """A Static's new text, only when it differs: an update lays the screen out again."""
-        if self._shown.get(selector) != text:
-            self._shown[selector] = text
-            self.query_one(selector, Static).update(text)
+        update_if_changed(self.query_one(selector, Static), text)
 
     def visible_rows(self) -> list[NamespaceSummary]:
         return [r for r in self._rows if (self.scope is None or r.namespace == self.scope)

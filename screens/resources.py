@@ -63,7 +63,7 @@ def duration(seconds: float | None) -> str:
 
 
 # ------------------------------------------------------------------------------------------ columns every screen has
-def _update(widget: Static, text: Text, layout: bool = True) -> None:
+def update_if_changed(widget: Static, text: Text, layout: bool = True) -> None:
     """Static.update() lays the whole screen out again: skip it when the text is what is shown already (a
     screen refreshed every second mostly shows the same summary). ``layout=False`` for a widget whose size
     the text cannot change (the one-line summary): it is only redrawn."""
@@ -267,7 +267,7 @@ class ResourceScreen(PacedRefresh, Screen):
         if extra:
             line.append("  ")
             line.append_text(extra)
-        _update(self.query_one("#summary", Static), line, layout=False)  # height 1, the screen's width
+        update_if_changed(self.query_one("#summary", Static), line, layout=False)  # height 1, the screen's width
 
     def summary_extra(self) -> Text | None:
         return None
@@ -276,14 +276,14 @@ class ResourceScreen(PacedRefresh, Screen):
         obj = self.table.current
         detail = self.query_one("#detail", Static)
         if obj is None:
-            _update(detail, Text("no objects match" if self.filter_text else
+            update_if_changed(detail, Text("no objects match" if self.filter_text else
                                  ("nothing here" if self.loaded else "waiting for data…"), "dim"))
             return
         text = self.detail(obj)
         denied = self._denied_text(obj)
         if denied:
             text = Text.assemble(text, "\n" if text.plain else "", denied)
-        _update(detail, text)
+        update_if_changed(detail, text)
 
     @on(ResourceTable.CursorMoved)
     def _moved(self) -> None:
