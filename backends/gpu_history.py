@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 
 Point = tuple[float, float | None, float | None]  # unix time, utilisation %, memory %
@@ -42,6 +43,18 @@ class History:
         return older + list(self.fine)
 
 
+def _accumulate(acc: dict[str, list], key: str, util: float | None, mem: float | None) -> None:
+    a = acc.get(key)
+    if a is None:
+        a = acc[key] = [0.0, 0, 0.0, 0]  # util sum, util n, mem sum, mem n
+    if util is not None:
+        a[0] += util
+        a[1] += 1
+    if mem is not None:
+        a[2] += mem
+        a[3] += 1
+
+
 class GroupHistory:
     """The mean utilisation and memory fill of groups of GPUs, poll after poll: each node (``node:<name>``) and
     each namespace's held GPUs (``ns:<namespace>``). Every source gets it, kept by the console from the samples
@@ -52,7 +65,6 @@ class GroupHistory:
 
     def __init__(self, fine_seconds: float = 900.0, coarse_step: float = 60.0, coarse_seconds: float = 86400.0,
                  spark_step: float = 15.0, spark_seconds: float = 600.0) -> None:
-        import threading
         self._lock = threading.Lock()
         self._hist: dict[str, History] = {}
         self._spark: dict[str, History] = {}
@@ -66,26 +78,9 @@ class GroupHistory:
         spaces: dict[str, list] = {}
         for g in samples:
             util, mem = g.util, g.mem_pct
-            a = nodes.get(g.node)
-            if a is None:
-                a = nodes[g.node] = [0.0, 0, 0.0, 0]
-            b = None
+            _accumulate(nodes, g.node, util, mem)
             if g.pod and g.namespace:
-                b = spaces.get(g.namespace)
-                if b is None:
-                    b = spaces[g.namespace] = [0.0, 0, 0.0, 0]
-            if util is not None:
-                a[0] += util
-                a[1] += 1
-                if b is not None:
-                    b[0] += util
-                    b[1] += 1
-            if mem is not None:
-                a[2] += mem
-                a[3] += 1
-                if b is not None:
-                    b[2] += mem
-                    b[3] += 1
+                _accumulate(spaces, g.namespace, util, mem)
         acc = {f"node:{k}": v for k, v in nodes.items()}
         acc.update((f"ns:{k}", v) for k, v in spaces.items())
         with self._lock:
@@ -130,7 +125,6 @@ class IdleRuns:
     last the window. ``watching_since``: the first poll; before it nothing is known, so no run is older."""
 
     def __init__(self, threshold: float = 5.0, max_gap: float = 10.0) -> None:
-        import threading
         self.threshold, self.max_gap = threshold, max_gap
         self._lock = threading.Lock()
         self._runs: dict[str, tuple[tuple[str, str, str], float | None, float, float | None, float | None]] = {}

@@ -54,7 +54,7 @@ class GpuRow:
 
     def __init__(self, g: GpuSample) -> None:
         self.g = g
-        self.uid = self.name = g.node + "/" + str(g.gpu)  # GpuSample.key
+        self.uid = self.name = g.key
         self.namespace = g.namespace
 
 
