@@ -73,7 +73,6 @@ class DcgmScrape:
         self.clock = clock
         self._hist: dict[str, History] = {}
         self._args = (fine_seconds, coarse_step, coarse_seconds)
-        self._names: dict[tuple[str, int], str] = {}  # (node, index) -> "node/index"
         self._series: dict[str, dict[str, Any]] = {}  # exporter host -> series head -> what _learn() made of it
         self._idents: dict[str, dict[str, Any]] = {}  # exporter host -> label text -> the GPU and its pod
 
@@ -158,16 +157,14 @@ class DcgmScrape:
             raise errors[0] if len(errors) == 1 else Unavailable(
                 f"no DCGM exporter answered ({len(errors)}): {errors[0].message}", source=self.name, status=status)
         out = []
-        hist, names = self._hist, self._names
+        hist = self._hist
         for key in sorted(gpus):  # (node, index): compared in C, no key function
             g = gpus[key]
-            out.append(gpu_sample(g, complete=True))
-            name = names.get(key)
-            if name is None:
-                name = names[key] = f"{key[0]}/{key[1]}"  # GpuSample.key
-            h = hist.get(name)
+            sample = gpu_sample(g, complete=True)
+            out.append(sample)
+            h = hist.get(sample.key)
             if h is None:
-                h = hist[name] = History(*self._args)
+                h = hist[sample.key] = History(*self._args)
             used, free = g["fb_used_mib"], g["fb_free_mib"]  # GpuSample.mem_pct, without the property
             h.add(now, g["util"], 100.0 * used / (used + free)
                   if used is not None and free is not None and used + free > 0 else None)

@@ -95,7 +95,6 @@ class ResourceTable(ScrollView, can_focus=True):
         self.cursor = 0
         self.sort_column: str | None = None
         self.sort_reverse = False
-        self._cache: dict[str, Text] = {}  # uid -> its row as text (row_texts), until the next list or layout
         self._seg_cache: dict[str, list[Segment]] = {}  # uid -> its drawn row, until the next list or layout
         self._cells: dict[tuple, list[Segment]] = {}  # (column, width, the cell's text and styles) -> drawn
         self._widths: list[tuple[Column, int]] = []
@@ -106,7 +105,6 @@ class ResourceTable(ScrollView, can_focus=True):
         if keys != self.hidden:
             self.hidden = set(keys)
             self._layout_width = -1
-            self._cache.clear()
             self._seg_cache.clear()
             self.refresh()
 
@@ -123,8 +121,7 @@ class ResourceTable(ScrollView, can_focus=True):
         keep = self.current_uid
         self.rows = rows
         self._index = index if index is not None else {r.uid: i for i, r in enumerate(rows)}
-        self._cache.clear()  # cells may read the screen's context (why pending, failures): it changed too
-        self._seg_cache.clear()
+        self._seg_cache.clear()  # cells may read the screen's context (why pending, failures): it changed too
         if keep is not None and keep in self._index:
             self.cursor = self._index[keep]
         else:
@@ -157,7 +154,7 @@ class ResourceTable(ScrollView, can_focus=True):
 
     def row_texts(self) -> list[str]:
         """Every row as plain text (tests and the bench read the table this way)."""
-        return [self._row_text(r).plain for r in self.rows]
+        return ["".join(seg.text for seg in self._row_segments(r)) for r in self.rows]
 
     # ------------------------------------------------------------------ layout and drawing
     def _layout(self) -> list[tuple[Column, int]]:
@@ -181,22 +178,8 @@ class ResourceTable(ScrollView, can_focus=True):
                 flex.remove(c)
         out = [(c, share.get(c.key, c.width)) for c in cols]
         self._widths, self._layout_width = out, width
-        self._cache.clear()
         self._seg_cache.clear()
         return out
-
-    def _row_text(self, obj: Any) -> Text:
-        widths = self._layout()
-        hit = self._cache.get(obj.uid)
-        if hit is not None:
-            return hit
-        line = Text(no_wrap=True, end="")
-        for i, (col, w) in enumerate(widths):
-            if i:
-                line.append(" ")
-            line.append_text(self._cell_text(col, w, col.cell(obj)))
-        self._cache[obj.uid] = line
-        return line
 
     @staticmethod
     def _cell_text(col: Column, w: int, cell: Cell) -> Text:
