@@ -56,6 +56,13 @@ SOURCE = "kubernetes"
 NOTEBOOK_VERSIONS = ("v1", "v1beta1", "v1alpha1")  # preferred first
 
 
+def list_meta(doc: dict) -> tuple[str, str]:
+    """(resourceVersion, continue) of a list's page, "" where absent or not a string."""
+    md = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    rv, cont = md.get("resourceVersion"), md.get("continue")
+    return rv if isinstance(rv, str) else "", cont if isinstance(cont, str) else ""
+
+
 class ConfigError(Exception):
     """The kubeconfig cannot be used. ``str()`` is one line for the user, without secrets."""
 
@@ -783,12 +790,7 @@ class Kubernetes:
         def take(job: Job) -> None:
             try:
                 parsed = job.items()
-            except PageError as err:
-                if err.kind == "not-json":
-                    raise Unavailable(f"the Kubernetes API at {self.server} answered {path} with something that "
-                                      "is not JSON", source=SOURCE) from None
-                parsed = here(self._decode(job.raw, path))  # a parser failed there: fail here the same way
-            except WorkerGone:
+            except (PageError, WorkerGone):  # read here: a page that is not JSON or fails a parser fails the same way
                 parsed = here(self._decode(job.raw, path))
             deliver(parsed)
 
@@ -800,16 +802,11 @@ class Kubernetes:
                 try:
                     job = worker.submit(resource, raw)
                     page_rv, nxt = job.meta()
-                except WorkerGone:
+                except (WorkerGone, PageError):  # read here (a page that is not JSON raises here, as always)
                     job = None
-                except PageError:
-                    raise Unavailable(f"the Kubernetes API at {self.server} answered {path} with something that "
-                                      "is not JSON", source=SOURCE) from None
             if job is None:
                 doc = self._decode(raw, path)
-                md = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-                page_rv = md.get("resourceVersion") if isinstance(md.get("resourceVersion"), str) else ""
-                nxt = md.get("continue")
+                page_rv, nxt = list_meta(doc)
                 parsed = here(doc)
             if pending is not None:
                 take(pending)
@@ -820,7 +817,7 @@ class Kubernetes:
                 pending = job
             if rv is None:
                 rv = page_rv
-            if not isinstance(nxt, str) or not nxt or nxt == cont:
+            if not nxt or nxt == cont:
                 break
             if not cont and worker is not None:
                 worker.start()  # a list of more than one page: the child is worth its start from now on

@@ -239,7 +239,7 @@ def _child() -> None:
         pass
     import orjson
 
-    from backends.kubernetes import KINDS
+    from backends.kubernetes import KINDS, list_meta
 
     gc.collect()
     gc.freeze()
@@ -278,10 +278,7 @@ def _child() -> None:
         if not isinstance(doc, dict):
             send((jid, "error", "not-json", f"a JSON {type(doc).__name__}, not an object"))
             continue
-        md = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-        rv = md.get("resourceVersion") if isinstance(md.get("resourceVersion"), str) else ""
-        cont = md.get("continue") if isinstance(md.get("continue"), str) else ""
-        send((jid, "meta", rv, cont))
+        send((jid, "meta", *list_meta(doc)))
         page = doc.get("items")
         try:
             parse = KINDS[resource].parse
