@@ -64,17 +64,20 @@ def test_every_label_spelling_names_the_gpu_and_its_pod(text, want):
 
 
 class Exporter:
-    """A loopback HTTP server answering what the test sets."""
+    """A loopback HTTP server answering what the test sets (``text``, ``status``, ``content_type``) on every path,
+    and recording what reached it (``seen``: path and headers). ``url`` is its /metrics, ``base`` the server."""
 
-    def __init__(self) -> None:
-        self.text, self.status = MODERN, 200
+    def __init__(self, text: str = MODERN, content_type: str = "text/plain; version=0.0.4") -> None:
+        self.text, self.status, self.content_type = text, 200, content_type
+        self.seen: list[tuple[str, dict]] = []
         outer = self
 
         class H(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
+                outer.seen.append((self.path, dict(self.headers)))
                 body = outer.text.encode()
                 self.send_response(outer.status)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Type", outer.content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -83,7 +86,8 @@ class Exporter:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/metrics"
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = self.base + "/metrics"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:

@@ -6,15 +6,14 @@ the Service's Endpoints list them) and
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
-import threading
 from typing import Iterator
 
 import pytest
 from kubernetes import client
 
+from tests.backends.test_dcgm_scrape import Exporter
 from tests.conftest import Cluster
 
 from .test_predict import call
@@ -147,38 +146,10 @@ def test_prometheus_k8s_has_no_endpoints_without_an_upstream(small):
     assert code == 503 and json.loads(data)["message"] == 'no endpoints available for service "prometheus-k8s"'
 
 
-class _Upstream:
-    """A loopback HTTP server that records what reaches it."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, dict]] = []
-        outer = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                outer.seen.append((self.path, dict(self.headers)))
-                body = b'{"status":"success","data":{"resultType":"vector","result":[]}}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *a):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def upstream() -> Iterator[_Upstream]:
-    u = _Upstream()
+def upstream() -> Iterator[Exporter]:
+    """A loopback 'Prometheus' that records what reaches it."""
+    u = Exporter('{"status":"success","data":{"resultType":"vector","result":[]}}', content_type="application/json")
     yield u
     u.close()
 
@@ -190,7 +161,7 @@ def _set(c: Cluster, url, role: str = "admin", **extra) -> tuple[int, dict]:
 
 
 def test_an_upstream_behind_prometheus_k8s_gets_the_requests_without_the_callers_credentials(tiny, upstream):
-    assert _set(tiny, upstream.url) == (200, {"upstreams": {"monitoring/prometheus-k8s": upstream.url}})
+    assert _set(tiny, upstream.base) == (200, {"upstreams": {"monitoring/prometheus-k8s": upstream.base}})
     code, data, headers = call(tiny, "GET", PROM + "/api/v1/query?query=count%28DCGM_FI_DEV_GPU_UTIL%29",
                                role="viewer")
     assert code == 200 and json.loads(data)["status"] == "success"
@@ -204,7 +175,7 @@ def test_an_upstream_behind_prometheus_k8s_gets_the_requests_without_the_callers
     assert _set(tiny, None)[0] == 200
     assert call(tiny, "GET", PROM + "/api/v1/query?query=up", role="viewer")[0] == 503
     upstream.close()  # a Prometheus that went away: the apiserver's failed dial
-    assert _set(tiny, upstream.url)[0] == 200
+    assert _set(tiny, upstream.base)[0] == 200
     code, data, _ = call(tiny, "GET", PROM + "/api/v1/query?query=up")
     assert code == 503 and json.loads(data)["message"].startswith("error trying to reach service: ")
 
