@@ -57,6 +57,9 @@ from .engine import PODS, SERVICES, Engine
 from .errors import ApiError, bad_request, forbidden, not_found
 from .resources import BY_KEY
 
+# the apiserver, asked for https:// of a Service that speaks plain HTTP
+TLS_TO_PLAIN = "error trying to reach service: tls: first record does not look like a TLS handshake"
+
 SDEPS = BY_KEY["machinelearning.seldon.io/seldondeployments"]
 PROXY_RE = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services/(?P<id>[^/]+)/proxy(?P<tail>/.*)?$")
 POD_PROXY_RE = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<id>[^/]+)/proxy(?P<tail>/.*)?$")
@@ -143,8 +146,7 @@ class ServiceProxy:
             if sp is None:
                 raise unavailable(f'no endpoints available for service "{name}"')
             if scheme == "https":
-                raise unavailable("error trying to reach service: tls: first record does not look like a TLS "
-                                  "handshake")
+                raise unavailable(TLS_TO_PLAIN)
             if (ns, name) in self.exporters:  # one exporter pod per request, as a Service of a DaemonSet
                 ep = self.endpoint(svc, port)
                 node = ep.pod["spec"].get("nodeName") or ""
@@ -152,7 +154,7 @@ class ServiceProxy:
             return await self._forward(request, self.upstreams[(ns, name)], tail)
         ep = self.endpoint(svc, port)
         if scheme == "https":
-            raise unavailable("error trying to reach service: tls: first record does not look like a TLS handshake")
+            raise unavailable(TLS_TO_PLAIN)
         labels = svc["metadata"].get("labels") or {}
         owners = {r.get("kind") for r in svc["metadata"].get("ownerReferences") or []}
         if "seldon-deployment-id" in labels:
