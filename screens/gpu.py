@@ -14,8 +14,6 @@ how to configure one. A chart of a business system comes with the CMDB (issue 7)
 from __future__ import annotations
 
 import time
-from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,12 +28,15 @@ from textual.widgets import Static
 from prophecis_tui.actions import Target
 from prophecis_tui.domain import GpuSample
 from prophecis_tui.sanitize import clean_line
-from prophecis_tui.idle import DEFAULT_THRESHOLD, IdleGpu, holders_from_samples, idle_from_runs
+from prophecis_tui.idle import DEFAULT_THRESHOLD, holders_from_samples, idle_from_runs
 from widgets.gpu_chart import GpuChart
-from widgets.gpu_heatmap import HOT_C, GpuHeatmap, legend, util_style
+from widgets.gpu_heatmap import HOT_C, GpuHeatmap, legend
+from widgets.gpu_heatmap import cells as heat_cells  # the name `cells` reads as table cells here
 from widgets.resource_table import Column, cell_text
 from widgets.key_bar import KeyBar
 
+from .gpu_rows import (GpuContext, GpuRow, IdleRow, NamespaceRow, NodeRow, PodRow, mean, conditions, num, sparkline,
+                       tally, util_bar)
 from .resources import ResourceScreen, duration
 
 VIEWS = ("gpus", "nodes", "namespaces", "pods", "idle")
@@ -43,183 +44,6 @@ VIEW_TITLES = {"gpus": "GPUs", "nodes": "Nodes", "namespaces": "Namespaces", "po
 SUMMARY_TITLES = {"gpus": "GPUs", "nodes": "GPU nodes", "namespaces": "GPU use by namespace", "pods": "GPU use by pod",
                   "idle": "Idle GPUs"}
 VIEW_SORT = {"gpus": "node", "nodes": "node", "namespaces": "gpus", "pods": "gpus", "idle": "since"}
-SPARK = "▁▂▃▄▅▆▇█"
-
-
-class GpuRow:
-    """One GPU as the table needs it: a uid, a name and a namespace like every other object (plain attributes:
-    2,000 of them are made, sorted and indexed every second)."""
-
-    __slots__ = ("g", "uid", "name", "namespace")
-
-    def __init__(self, g: GpuSample) -> None:
-        self.g = g
-        self.uid = self.name = g.key
-        self.namespace = g.namespace
-
-
-def _mean(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return sum(known) / len(known) if known else None
-
-
-@dataclass(frozen=True)
-class NodeRow:
-    """One node: its GPUs now, and the sparkline of its mean utilisation over the last minutes."""
-
-    node: str
-    gpus: int
-    held: int
-    util: float | None
-    mem: float | None
-    temp: float | None  # the hottest of its GPUs
-    power: float | None  # all of them together
-    hot: int
-    spark: tuple[float | None, ...] = ()
-
-    @property
-    def uid(self) -> str:
-        return f"node:{self.node}"
-
-    @property
-    def name(self) -> str:
-        return self.node
-
-    @property
-    def namespace(self) -> str:
-        return ""
-
-
-@dataclass(frozen=True)
-class NamespaceRow:
-    """A namespace's held GPUs: how many, how busy, how many of them idle now."""
-
-    namespace: str
-    gpus: int
-    pods: int
-    util: float | None
-    mem: float | None
-    idle: int
-
-    @property
-    def uid(self) -> str:
-        return f"ns:{self.namespace}"
-
-    @property
-    def name(self) -> str:
-        return self.namespace
-
-
-@dataclass(frozen=True)
-class PodRow:
-    """A pod's GPUs (one pod of a training job, a notebook, a model server)."""
-
-    namespace: str
-    pod: str
-    workload: str
-    keys: tuple[str, ...]  # its GPUs, node/index
-    util: float | None
-    mem: float | None
-
-    @property
-    def uid(self) -> str:
-        return f"pod:{self.namespace}/{self.pod}"
-
-    @property
-    def name(self) -> str:
-        return self.pod
-
-    @property
-    def gpus(self) -> int:
-        return len(self.keys)
-
-
-@dataclass(frozen=True)
-class IdleRow:
-    """One row of the idle-GPU board."""
-
-    g: IdleGpu
-
-    @property
-    def uid(self) -> str:
-        return f"idle:{self.g.key}"
-
-    @property
-    def name(self) -> str:
-        return self.g.pod
-
-    @property
-    def namespace(self) -> str:
-        return self.g.namespace
-
-
-def sparkline(values: tuple[float | None, ...] | list[float | None], width: int = 20) -> Text:
-    """Utilisation 0-100 % as bar glyphs, the newest last, coloured as the heat map colours it."""
-    t = Text(no_wrap=True, end="")
-    shown = list(values)[-width:]
-    t.append(" " * (width - len(shown)))
-    for v in shown:
-        if v is None:
-            t.append("·", "grey23")
-        else:
-            t.append(SPARK[min(len(SPARK) - 1, int(v / 100 * len(SPARK)))], util_style(v))
-    return t
-
-
-BUSY_UTIL = 50.0  # % from which a GPU counts as busy
-
-
-def conditions(g: GpuSample, idle_threshold: float = DEFAULT_THRESHOLD) -> tuple[str, ...]:
-    """held or free; idle (held, under the idle threshold now); busy (50% and more); hot: the `/` filter's words.
-    ``tally`` counts the same words over many GPUs."""
-    util = g.util or 0
-    out = ["held" if g.pod else "free"]
-    if g.pod and util < idle_threshold:
-        out.append("idle")
-    if util >= BUSY_UTIL:
-        out.append("busy")
-    if (g.temp_c or 0) >= HOT_C:
-        out.append("hot")
-    return tuple(out)
-
-
-def tally(gpus: list[GpuSample], idle_threshold: float = DEFAULT_THRESHOLD) -> Counter:
-    """How many GPUs have each of ``conditions``' words (the summaries' figures), without a tuple per GPU: 2,000
-    GPUs are counted every second."""
-    held = busy = idle = hot = 0
-    for g in gpus:
-        util = g.util or 0
-        if g.pod:
-            held += 1
-            if util < idle_threshold:
-                idle += 1
-        if util >= BUSY_UTIL:
-            busy += 1
-        if (g.temp_c or 0) >= HOT_C:
-            hot += 1
-    return Counter(held=held, free=len(gpus) - held, idle=idle, busy=busy, hot=hot)
-
-
-@dataclass(frozen=True)
-class GpuContext:
-    """What the worker works out beside the rows: each held GPU's workload, and the counts of the summary."""
-
-    owners: dict[tuple[str, str], str]
-    counts: Counter
-
-
-def util_bar(util: float | None, width: int = 8) -> Text:
-    if util is None:
-        return Text("?", "dim")
-    filled = int(round(util / 100 * width))
-    t = Text("█" * filled, util_style(util))
-    t.append("░" * (width - filled), "grey23")
-    t.append(f" {util:3.0f}%")
-    return t
-
-
-def num(v: float | None, unit: str, style: str = "") -> Text:
-    return Text("" if v is None else f"{v:.0f}{unit}", style)
 
 
 class GpuScreen(ResourceScreen):
@@ -300,7 +124,7 @@ class GpuScreen(ResourceScreen):
             Column("gpus", "GPUS", 4, lambda r: str(r.gpus), sort=lambda r: -r.gpus, justify="right"),
             Column("held", "HELD", 4, lambda r: str(r.held), sort=lambda r: -r.held, justify="right"),
             Column("util", "UTIL", 13, lambda r: util_bar(r.util), sort=lambda r: -(r.util or 0)),
-            Column("spark", "LAST 10 MIN", 20, lambda r: sparkline(r.spark), sort=lambda r: -(_mean(list(r.spark)) or 0)),
+            Column("spark", "LAST 10 MIN", 20, lambda r: sparkline(r.spark), sort=lambda r: -(mean(list(r.spark)) or 0)),
             Column("mem", "MEM", 4, lambda r: num(r.mem, "%"), sort=lambda r: -(r.mem or 0), justify="right"),
             Column("temp", "MAX °C", 6, lambda r: num(r.temp, "°C", "bold red" if (r.temp or 0) >= HOT_C else ""),
                    sort=lambda r: -(r.temp or 0), justify="right"),
@@ -406,8 +230,8 @@ class GpuScreen(ResourceScreen):
             temps = [g.temp_c for g in gs if g.temp_c is not None]
             powers = [g.power_w for g in gs if g.power_w is not None]
             spark = tuple(poller.groups.spark(f"node:{node}")) if poller is not None else ()
-            out.append(NodeRow(node, len(gs), sum(1 for g in gs if g.pod), _mean([g.util for g in gs]),
-                               _mean([g.mem_pct for g in gs]), max(temps) if temps else None,
+            out.append(NodeRow(node, len(gs), sum(1 for g in gs if g.pod), mean([g.util for g in gs]),
+                               mean([g.mem_pct for g in gs]), max(temps) if temps else None,
                                sum(powers) if powers else None, sum(1 for t in temps if t >= HOT_C), spark))
         return out
 
@@ -417,8 +241,8 @@ class GpuScreen(ResourceScreen):
             if g.pod:
                 by.setdefault(g.namespace, []).append(g)
         threshold = self.idle_threshold
-        return [NamespaceRow(ns, len(gs), len({g.pod for g in gs}), _mean([g.util for g in gs]),
-                             _mean([g.mem_pct for g in gs]), tally(gs, threshold)["idle"])
+        return [NamespaceRow(ns, len(gs), len({g.pod for g in gs}), mean([g.util for g in gs]),
+                             mean([g.mem_pct for g in gs]), tally(gs, threshold)["idle"])
                 for ns, gs in by.items()]
 
     def _pod_rows(self, gpus: list[GpuSample]) -> list[PodRow]:
@@ -427,8 +251,8 @@ class GpuScreen(ResourceScreen):
             if g.pod:
                 by.setdefault((g.namespace, g.pod), []).append(g)
         owners = self._owners()
-        return [PodRow(ns, pod, owners.get((ns, pod), ""), tuple(g.key for g in gs), _mean([g.util for g in gs]),
-                       _mean([g.mem_pct for g in gs])) for (ns, pod), gs in by.items()]
+        return [PodRow(ns, pod, owners.get((ns, pod), ""), tuple(g.key for g in gs), mean([g.util for g in gs]),
+                       mean([g.mem_pct for g in gs])) for (ns, pod), gs in by.items()]
 
     def _idle_rows(self, gpus: list[GpuSample]) -> list[IdleRow]:
         poller = self.poller
@@ -441,7 +265,8 @@ class GpuScreen(ResourceScreen):
 
     def prepare(self, rows: list[Any]) -> Any:
         gpus = [r.g for r in rows] if self.view == "gpus" else self.state.gpus()
-        return GpuContext(self._owners() if self.view == "gpus" else {}, tally(gpus, self.idle_threshold))
+        return GpuContext(self._owners() if self.view == "gpus" else {}, tally(gpus, self.idle_threshold),
+                          heat_cells(gpus))
 
     def _owners(self) -> dict[tuple[str, str], str]:
         """(namespace, pod) -> the workload that owns it, as people call it (a notebook, not its StatefulSet), for
@@ -633,11 +458,11 @@ class GpuScreen(ResourceScreen):
     def rows_shown(self) -> None:
         heat = self.query_one(GpuHeatmap)
         note = getattr(self.app.session, "metrics_note", "")  # type: ignore[attr-defined]
-        gpus = [r.g for r in self.table.rows] if self.view == "gpus" else self.state.gpus()
-        if note and not gpus:
+        cells = self.context.cells if self.context is not None else []
+        if note and not cells:
             heat.note(Text(note, "yellow"))
         else:
-            heat.show(gpus)
+            heat.show_cells(cells)
         self._update_chart()
 
     def summary_extra(self) -> Text | None:

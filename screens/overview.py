@@ -34,7 +34,7 @@ from widgets.header import health_text
 from widgets.resource_table import cell_text
 from widgets.key_bar import KeyBar
 
-from .gpu import num, tally, util_bar
+from .gpu_rows import num, tally, util_bar
 from .quota import gpu_cell, pressure_cell, pressure_style
 from .refresh import PacedRefresh
 from .resources import update_if_changed

@@ -49,6 +49,12 @@ def cell(g: GpuSample) -> tuple[str, str]:
     return glyph, _CELL_STYLES[(util_style(g.util), temp is not None and temp >= HOT_C)]
 
 
+def cells(gpus: list[GpuSample]) -> list[tuple[str, int, tuple[str, str]]]:
+    """What the map shows of these GPUs: (node, index, (glyph, style)) each, in node and index order. Pure, so a
+    screen works it out in its worker beside the rows and hands the map the result (``show_cells``)."""
+    return sorted([(g.node, g.gpu, cell(g)) for g in gpus])
+
+
 def legend() -> Text:
     t = Text("util ", "dim")
     for (limit, colour), lo in zip(RAMP, (0, 5, 30, 60, 85)):
@@ -83,8 +89,11 @@ class GpuHeatmap(Widget):
         return st
 
     def show(self, gpus: list[GpuSample]) -> None:
+        self.show_cells(cells(gpus))
+
+    def show_cells(self, cells: list[tuple[str, int, tuple[str, str]]]) -> None:
+        """Draw what ``cells()`` made; nothing happens when no cell changed since the last time."""
         width = max((self.size.width or 120) - 2, 40)
-        cells = sorted((g.node, g.gpu, cell(g)) for g in gpus)
         if self._note is None and self._lines and cells == self._cells and width == self._width:
             return  # no cell changed colour or glyph (most seconds, for most GPUs): nothing to draw
         self._note, self._cells, self._width = None, cells, width

@@ -3,7 +3,8 @@ stop action) and its history chart, against the simulator's dcgm-exporter."""
 
 from __future__ import annotations
 
-from screens.gpu import GpuScreen, IdleRow, NamespaceRow, NodeRow, PodRow
+from screens.gpu import GpuScreen
+from screens.gpu_rows import IdleRow, NamespaceRow, NodeRow, PodRow
 from widgets.gpu_chart import GpuChart
 
 from .test_console import settle
