@@ -288,6 +288,29 @@ def gpu_sample(fields: dict, complete: bool = False) -> GpuSample:
     return obj
 
 
+class BusinessSystem(Model):
+    """A CMDB business system: who it is, who answers for it, and what belongs to it.
+
+    The ownership lists are what matching reads (``prophecis_tui.cmdb``): ``namespaces`` are
+    names or shell-style patterns (``ns-risk-*``); ``segments`` are the parts of a Prophecis
+    namespace ``ns-<dept>-<app>`` (``risk`` matches every ``ns-risk-...``, ``risk-scorecard``
+    exactly that one); ``labels`` are ``key=value`` pairs on the object; ``deployments`` are
+    deployment (SeldonDeployment) names or patterns; ``nodes`` are node hostnames or IPs."""
+
+    id: str
+    name: str
+    tier: int | None = None  # 1 is the most critical
+    department: str = ""
+    owner: str = ""
+    oncall: str = ""
+    namespaces: tuple[str, ...] = ()
+    segments: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    deployments: tuple[str, ...] = ()
+    nodes: tuple[str, ...] = ()
+    source: str = ""  # where the record came from: "import:<file>" or "rest:<url host>"
+
+
 class NamespaceSummary(Model):
     """One row of the overview."""
 
