@@ -1,5 +1,5 @@
-"""The console's own data in SQLite (sqlite-utils, WAL): the audit trail of every action, and the
-specs of stopped model deployments.
+"""The console's own data in SQLite (sqlite-utils, WAL): the audit trail of every action, the
+specs of stopped model deployments, and the CMDB's business systems (their own file, ``cmdb.db``).
 
 Every action writes a row before it calls the backend and one after, so a crash in between still
 leaves a trace. Rows are never updated or deleted by the console. The file is owner-only.
@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import sqlite_utils
+
+from .cmdb import TIER_MAX, TIER_MIN, CmdbError
+from .domain import BusinessSystem
 
 SECRET_WORDS = ("token", "password", "secret", "passwd", "key", "credential")
 MASK = "****"
@@ -238,6 +241,170 @@ class SavedSpecs:
         with self._lock:
             rows = list(self._db["saved_specs"].rows_where("context = ?", [context], order_by="id desc"))
         return [self._record(r) for r in rows]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+# ------------------------------------------------------------------------------------------ CMDB
+CMDB_FILE = "cmdb.db"  # in the XDG data dir, beside audit.db: a cache of CMDB sources, safe to delete
+
+
+@dataclass(frozen=True)
+class CmdbSource:
+    source: str  # "import:cmdb.csv", "rest:cmdb.example"
+    count: int  # records it holds (some may be shadowed by another source)
+    updated_at: datetime  # its last successful replace, changed or not
+
+
+_CMDB_LISTS = ("namespaces", "segments", "labels", "deployments", "nodes")
+_CMDB_COLUMNS = ("source", "id", "name", "tier", "department", "owner", "oncall", *_CMDB_LISTS)
+
+
+def _cmdb_rank(source: str, updated_at: str) -> tuple:
+    """Precedence of a source's record over another source's with the same id: the smallest wins (an import,
+    then the most recently updated source, then by name)."""
+    newest_first = -datetime.fromisoformat(updated_at).timestamp() if updated_at else 0.0
+    return (0 if source.startswith("import") else 1, newest_first, source)
+
+
+class CmdbStore:
+    """The CMDB's business systems, by source: each source (a file import, the REST feed) owns its records
+    and replaces them all at once (:meth:`replace_source`, one transaction: all or nothing).
+
+    Ids are unique within a source (a duplicate is refused). The same id from two sources is kept in both,
+    and readers see one, chosen by precedence: an import (``import:...``, someone's deliberate correction)
+    wins over any other source (``rest:...``, the config's file); among equals the most recently updated
+    source wins, then the source name. :meth:`definitions` shows every copy of an id, winner first.
+
+    ``version`` grows with every change (a replace whose records differ from what the source had, a removal)
+    made by any process on this file, so a poller can tell the UI to rebuild its matcher; an identical
+    refresh only moves ``updated_at``. Thread-safe: one connection, a lock around every use."""
+
+    def __init__(self, path: str | os.PathLike, clock: Callable[[], datetime] = _now) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._db = _open(self.path)
+        lists = ", ".join(f"{c} TEXT NOT NULL DEFAULT '[]'" for c in _CMDB_LISTS)
+        with self._lock, self._db.conn as conn:
+            conn.execute(f"""CREATE TABLE IF NOT EXISTS cmdb_systems (
+                source TEXT NOT NULL CHECK (source <> ''), id TEXT NOT NULL CHECK (id <> ''),
+                name TEXT NOT NULL CHECK (name <> ''),
+                tier INTEGER CHECK (tier IS NULL OR tier BETWEEN {TIER_MIN} AND {TIER_MAX}),
+                department TEXT NOT NULL DEFAULT '', owner TEXT NOT NULL DEFAULT '',
+                oncall TEXT NOT NULL DEFAULT '', {lists}, PRIMARY KEY (source, id))""")
+            conn.execute("CREATE INDEX IF NOT EXISTS cmdb_systems_id ON cmdb_systems (id)")
+            conn.execute("CREATE TABLE IF NOT EXISTS cmdb_sources (source TEXT PRIMARY KEY, updated_at TEXT NOT NULL,"
+                         " count INTEGER NOT NULL)")
+            conn.execute("CREATE TABLE IF NOT EXISTS cmdb_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+            conn.execute("INSERT OR IGNORE INTO cmdb_meta (key, value) VALUES ('version', 0)")
+
+    @staticmethod
+    def _row(source: str, s: BusinessSystem) -> tuple:
+        return (source, s.id, s.name, s.tier, s.department, s.owner, s.oncall,
+                *(json.dumps(list(getattr(s, c)), ensure_ascii=False) for c in _CMDB_LISTS))
+
+    def replace_source(self, source: str, systems: Iterable[BusinessSystem]) -> int:
+        """Make ``systems`` every record of ``source`` (each stored with that source), in one transaction;
+        the count. Raises :class:`~prophecis_tui.cmdb.CmdbError` for a duplicate id (or a record the table
+        refuses: empty id or name, tier out of range), leaving everything as it was."""
+        if not source:
+            raise CmdbError("a CMDB source needs a name")
+        rows = [self._row(source, s) for s in systems]
+        seen: set[str] = set()
+        dups = sorted({r[1] for r in rows if r[1] in seen or seen.add(r[1])})
+        if dups:
+            shown = ", ".join(f'"{d}"' for d in dups[:5]) + (f" and {len(dups) - 5} more" if len(dups) > 5 else "")
+            raise CmdbError(f"{source}: duplicate id {shown}", source=source)
+        at = self.clock().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        cols = ", ".join(_CMDB_COLUMNS)
+        marks = ", ".join("?" * len(_CMDB_COLUMNS))
+        with self._lock:
+            conn = self._db.conn
+            conn.execute("BEGIN IMMEDIATE")  # the writer lock before reading what the source had
+            try:
+                old = conn.execute(f"SELECT {cols} FROM cmdb_systems WHERE source = ?", [source]).fetchall()
+                changed = sorted(old, key=lambda r: r[1]) != sorted(rows, key=lambda r: r[1])
+                conn.execute("DELETE FROM cmdb_systems WHERE source = ?", [source])
+                conn.executemany(f"INSERT INTO cmdb_systems ({cols}) VALUES ({marks})", rows)
+                conn.execute("INSERT INTO cmdb_sources (source, updated_at, count) VALUES (?, ?, ?) ON CONFLICT "
+                             "(source) DO UPDATE SET updated_at = excluded.updated_at, count = excluded.count",
+                             [source, at, len(rows)])
+                if changed:
+                    conn.execute("UPDATE cmdb_meta SET value = value + 1 WHERE key = 'version'")
+                conn.commit()
+            except sqlite3.IntegrityError as err:
+                conn.rollback()
+                raise CmdbError(f"{source}: a record the CMDB table refuses ({err})", source=source) from None
+            except BaseException:
+                conn.rollback()
+                raise
+        return len(rows)
+
+    def remove_source(self, source: str) -> int:
+        """Forget every record of a source (and the source); how many there were."""
+        with self._lock, self._db.conn as conn:
+            n = conn.execute("DELETE FROM cmdb_systems WHERE source = ?", [source]).rowcount
+            gone = conn.execute("DELETE FROM cmdb_sources WHERE source = ?", [source]).rowcount
+            if n or gone:
+                conn.execute("UPDATE cmdb_meta SET value = value + 1 WHERE key = 'version'")
+        return n
+
+    def _query(self, where: str = "", args: Iterable[Any] = ()) -> list[tuple[tuple, BusinessSystem]]:
+        cols = ", ".join(f"s.{c}" for c in _CMDB_COLUMNS)
+        with self._lock:
+            rows = self._db.conn.execute(
+                f"SELECT {cols}, coalesce(src.updated_at, '') FROM cmdb_systems s "
+                f"LEFT JOIN cmdb_sources src ON src.source = s.source {where}", list(args)).fetchall()
+        out = []
+        for r in rows:
+            values = dict(zip(_CMDB_COLUMNS, r))
+            for c in _CMDB_LISTS:
+                values[c] = tuple(json.loads(values[c] or "[]"))
+            values["department"], values["owner"], values["oncall"] = (
+                values["department"] or "", values["owner"] or "", values["oncall"] or "")
+            out.append((_cmdb_rank(r[0], r[-1]), BusinessSystem.model_construct(**values)))
+        return out
+
+    @staticmethod
+    def _winners(ranked: list[tuple[tuple, BusinessSystem]]) -> dict[str, list[BusinessSystem]]:
+        by_id: dict[str, list[tuple[tuple, BusinessSystem]]] = {}
+        for rank, s in ranked:
+            by_id.setdefault(s.id, []).append((rank, s))
+        return {k: [s for _, s in sorted(v, key=lambda x: x[0])] for k, v in by_id.items()}
+
+    def systems(self) -> list[BusinessSystem]:
+        """Every business system, one per id (the winning source's), by tier (1 first, none last), then id."""
+        found = [copies[0] for copies in self._winners(self._query()).values()]
+        return sorted(found, key=lambda s: (s.tier if s.tier is not None else TIER_MAX + 1, s.id))
+
+    def get(self, id: str) -> BusinessSystem | None:
+        """The business system with this id (the winning source's), None if no source has it."""
+        copies = self.definitions(id)
+        return copies[0] if copies else None
+
+    def definitions(self, id: str) -> list[BusinessSystem]:
+        """Every source's record of this id, the one readers see first."""
+        return self._winners(self._query("WHERE s.id = ?", [id])).get(id, [])
+
+    def sources(self) -> list[CmdbSource]:
+        with self._lock:
+            rows = self._db.conn.execute("SELECT source, count, updated_at FROM cmdb_sources ORDER BY source").fetchall()
+        return [CmdbSource(r[0], r[1], datetime.fromisoformat(r[2])) for r in rows]
+
+    def updated_at(self, source: str) -> datetime | None:
+        """When ``source`` was last replaced (changed or not); None if never."""
+        with self._lock:
+            row = self._db.conn.execute("SELECT updated_at FROM cmdb_sources WHERE source = ?", [source]).fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
+
+    @property
+    def version(self) -> int:
+        """Grows with every change to the records, by any process using this file."""
+        with self._lock:
+            row = self._db.conn.execute("SELECT value FROM cmdb_meta WHERE key = 'version'").fetchone()
+        return int(row[0]) if row else 0
 
     def close(self) -> None:
         self._db.close()
