@@ -1,4 +1,4 @@
-"""The `prophecis-tui` command: the console, `status`, `sim`, `version`.
+"""The `prophecis-tui` command: the console, `status`, `audit`, `cmdb`, `sim`, `version`.
 
 Nothing here imports Textual until the console itself starts, so `status` stays headless.
 """
@@ -25,6 +25,8 @@ EPILOG = """commands:
   prophecis-tui [options]            the console
   prophecis-tui status [--json]      a headless summary for scripts and cron
   prophecis-tui audit [--since T] [--json]   the audit trail of actions taken with the console
+  prophecis-tui cmdb import FILE     load business systems (CSV, JSON or YAML) into the CMDB store
+  prophecis-tui cmdb list|show ID|match TARGET [--json]   the business systems, and what owns a target
   prophecis-tui sim [options]        serve a simulated Prophecis platform (see sim --help)
   prophecis-tui version              print the version"""
 
@@ -387,6 +389,290 @@ def run_audit(argv: list[str]) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- cmdb
+CMDB_HELP = """targets (cmdb match):
+  ns/NAME or NAME          a namespace                   ns/ns-risk-scorecard
+  node/NAME                a node (hostname or IP)       node/gpu-node-7
+  deploy/NS/NAME           a model deployment            deploy/ns-fraud-online/fraud-xgb-v3
+  deploy/NAME              a deployment in any namespace
+  label/K=V[,K=V...]       an object with these labels   label/team=fraud
+  add --label, --node and --namespace to describe an object or alert more fully.
+
+rules, strongest first (each system is shown once, with its strongest rule):
+  namespace, deployment, label, segment (ns-<dept>-<app>), node, and for a node target
+  alone: node N runs pods of NS (give the namespaces with --node-namespaces).
+
+file format (cmdb import): CSV with a header row, JSON or YAML (a list of objects).
+  fields: id, name (required), tier (1-5, 1 most critical), department, owner, oncall,
+  namespaces, segments, labels (key=value), deployments, nodes. In CSV a list field holds
+  entries separated by ";" or "|": ns-risk-*;ns-fraud-*. Unknown fields are errors.
+  An import replaces every record of its source (import:<file name>), all or nothing.
+
+precedence: the same id from several sources (imports, the configured REST source): an
+  import wins, then the most recently updated source. `cmdb sources` lists them.
+
+exit status: 0 done; 1 a bad file, an unknown id, or match found nothing (untagged); 2 usage."""
+
+
+def cmdb_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="prophecis-tui cmdb",
+                                description="The CMDB's business systems: import them from a file, list them, and "
+                                            "find which own a namespace, node, deployment or labelled object.",
+                                epilog=CMDB_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument("--db", metavar="PATH", help="the CMDB database (default: cmdb.db in the XDG data dir, "
+                                                 "$XDG_DATA_HOME/prophecis-tui)")
+    js = argparse.ArgumentParser(add_help=False)
+    js.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    imp = sub.add_parser("import", parents=[db], help="load business systems from a CSV, JSON or YAML file",
+                         description="Load business systems from a file. All or nothing: a file with any problem "
+                                     "changes nothing, and every problem is reported by row, line and field.",
+                         epilog=CMDB_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    imp.add_argument("file", metavar="FILE", help="a .csv, .tsv, .json, .yaml or .yml file (else the format is "
+                                                  "sniffed)")
+    imp.add_argument("--source", help="record them as this source (default: import:<file name>); the import "
+                                      "replaces every record the source had")
+    imp.add_argument("--check", action="store_true", help="only validate the file; change nothing")
+    sub.add_parser("list", parents=[db, js], help="every business system, by tier",
+                   description="Every business system (one per id, the winning source's), by tier then id.")
+    show = sub.add_parser("show", parents=[db, js], help="one business system, and which sources define it",
+                          description="One business system; other sources' copies of the same id are listed "
+                                      "as shadowed.")
+    show.add_argument("id", metavar="ID")
+    m = sub.add_parser("match", parents=[db, js], help="which business systems own a target",
+                       description="Which business systems own a target, and by which rule. Exit 1 when none "
+                                   "does (the target is untagged).",
+                       epilog=CMDB_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    m.add_argument("target", metavar="TARGET", help="ns/NAME (or NAME), node/NAME, deploy/NS/NAME, label/K=V")
+    m.add_argument("--namespace", help="the target's namespace (for a node or labelled object)")
+    m.add_argument("--label", action="append", default=[], metavar="K=V", help="a label of the target (repeat)")
+    m.add_argument("--node", help="the node the target runs on")
+    m.add_argument("--node-namespaces", action="append", default=[], metavar="NS[,NS...]",
+                   help="for a node target: the namespaces with pods on that node (the console reads them from "
+                        "the cluster)")
+    sub.add_parser("sources", parents=[db, js], help="where the records came from, and when",
+                   description="Each source (file imports, the REST feed): its records and last update.")
+    rm = sub.add_parser("remove", parents=[db], help="forget every record of a source",
+                        description="Forget every record of a source (see `cmdb sources`).")
+    rm.add_argument("source", metavar="SOURCE")
+    return p
+
+
+def _cmdb_path(args: argparse.Namespace, create: bool) -> Path:
+    if args.db:
+        return Path(args.db).expanduser()
+    from .config import ConfigError, data_dir
+    from .store import CMDB_FILE
+    try:
+        return data_dir(create=create) / CMDB_FILE
+    except ConfigError as err:
+        raise CliError(str(err)) from None
+
+
+def _cmdb_store(args: argparse.Namespace, create: bool = False) -> Any:
+    """The store, or None when reading and the file does not exist (nothing was ever imported)."""
+    from .store import CmdbStore
+    path = _cmdb_path(args, create)
+    if not create and not path.exists():
+        return None
+    try:
+        return CmdbStore(path)
+    except Exception as err:  # sqlite3.DatabaseError, OSError: one line, no traceback
+        raise CliError(f"{path}: cannot open the CMDB database: {err}") from None
+
+
+def _parse_labels(items: list[str]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for item in items:
+        for part in item.split(","):
+            if not part.strip():
+                continue
+            key, eq, value = part.strip().partition("=")
+            if not eq or not key:
+                raise CliError(f"label {part.strip()!r}: must be key=value", 2)
+            labels[key] = value
+    return labels
+
+
+def cmdb_target(target: str) -> tuple[str, dict[str, Any]]:
+    """A `cmdb match` TARGET as (what it is, the keyword arguments of Matcher.match)."""
+    kind, slash, rest = target.partition("/")
+    if not slash:
+        kind, rest = "ns", target
+    kind = kind.lower()
+    parts = rest.split("/")
+    if not rest or not all(parts):
+        raise CliError(f"target {target!r}: {kind}/ needs a name (see cmdb match --help)", 2)
+    if kind in ("ns", "namespace", "namespaces") and len(parts) == 1:
+        return f"namespace {rest}", {"namespace": rest}
+    if kind in ("node", "nodes", "no") and len(parts) == 1:
+        return f"node {rest}", {"node": rest}
+    if kind in ("deploy", "deployment", "deployments", "sdep", "seldondeployment") and len(parts) <= 2:
+        if len(parts) == 2:
+            return f"deployment {parts[0]}/{parts[1]}", {"namespace": parts[0], "deployment": parts[1]}
+        return f"deployment {rest}", {"deployment": rest}
+    if kind in ("label", "labels") and len(parts) == 1:
+        return f"labels {rest}", {"labels": _parse_labels([rest])}
+    raise CliError(f"target {target!r}: not ns/NAME, node/NAME, deploy/NS/NAME or label/K=V", 2)
+
+
+def _cells_table(headers: list[str], rows: list[list[str]]) -> str:
+    """An aligned table in terminal cells (CJK characters are two wide); no trailing blanks."""
+    from rich.cells import cell_len
+    widths = [max([cell_len(h)] + [cell_len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    out = []
+    for cells in [headers, *rows]:
+        line = "  ".join(c + " " * (w - cell_len(c)) for c, w in zip(cells, widths))
+        out.append(line.rstrip())
+    return "\n".join(out)
+
+
+def _system_json(s: Any) -> dict:
+    return s.model_dump(mode="json")
+
+
+def _tier_text(tier: int | None) -> str:
+    return f"T{tier}" if tier is not None else "-"
+
+
+def run_cmdb(argv: list[str]) -> int:
+    args = cmdb_parser().parse_args(argv)
+    from .sanitize import clean
+    if args.command == "import":
+        return _cmdb_import(args)
+    if args.command == "remove":
+        store = _cmdb_store(args)
+        try:
+            known = store is not None and any(x.source == args.source for x in store.sources())
+            n = store.remove_source(args.source) if known else 0
+        finally:
+            if store is not None:
+                store.close()
+        if not known:
+            print(f"prophecis-tui: no CMDB source {clean(args.source)!r} (see cmdb sources)", file=sys.stderr)
+            return 1
+        print(f"removed {n} business system{'s' if n != 1 else ''} of {clean(args.source)}")
+        return 0
+    store = _cmdb_store(args)
+    try:
+        if args.command == "list":
+            systems = store.systems() if store is not None else []
+            if args.json:
+                print(json.dumps([_system_json(s) for s in systems], ensure_ascii=False, indent=2))
+            elif systems:
+                print(_cells_table(["TIER", "ID", "NAME", "DEPARTMENT", "OWNER", "ON-CALL", "SOURCE"],
+                                   [[_tier_text(s.tier), clean(s.id), clean(s.name), clean(s.department),
+                                     clean(s.owner), clean(s.oncall), clean(s.source)] for s in systems]))
+            else:
+                print("no business systems (load some: prophecis-tui cmdb import FILE)", file=sys.stderr)
+            return 0
+        if args.command == "show":
+            copies = store.definitions(args.id) if store is not None else []
+            if not copies:
+                print(f"prophecis-tui: no business system with id {clean(args.id)!r}", file=sys.stderr)
+                return 1
+            s = copies[0]
+            if args.json:
+                print(json.dumps({**_system_json(s), "shadowed": [_system_json(c) for c in copies[1:]]},
+                                 ensure_ascii=False, indent=2))
+                return 0
+            fields = [("id", s.id), ("name", s.name), ("tier", _tier_text(s.tier)), ("department", s.department),
+                      ("owner", s.owner), ("on-call", s.oncall)]
+            fields += [(f, ", ".join(getattr(s, f))) for f in ("namespaces", "segments", "labels", "deployments",
+                                                                  "nodes")]
+            fields.append(("source", s.source))
+            fields += [("shadowed", f"{c.source} has the same id (name {c.name!r}); {s.source} wins")
+                       for c in copies[1:]]
+            for key, value in fields:
+                print(f"{key + ':':<13}{clean(value)}".rstrip())
+            return 0
+        if args.command == "match":
+            return _cmdb_match(args, store)
+        if args.command == "sources":
+            sources = store.sources() if store is not None else []
+            if args.json:
+                print(json.dumps([{"source": x.source, "count": x.count, "updated_at": x.updated_at.isoformat()}
+                                  for x in sources], indent=2, ensure_ascii=False))
+            elif sources:
+                print(_cells_table(["SOURCE", "SYSTEMS", "UPDATED"],
+                                   [[clean(x.source), str(x.count), x.updated_at.strftime("%Y-%m-%d %H:%M:%SZ")]
+                                    for x in sources]))
+            else:
+                print("no CMDB sources (load one: prophecis-tui cmdb import FILE)", file=sys.stderr)
+            return 0
+    finally:
+        if store is not None:
+            store.close()
+    raise CliError(f"unknown cmdb command {args.command!r}", 2)
+
+
+def _cmdb_import(args: argparse.Namespace) -> int:
+    from .cmdb import CmdbError, parse_file
+    from .sanitize import clean
+    path = Path(args.file).expanduser()
+    shown = clean(str(args.file))
+    source = args.source if args.source is not None else f"import:{path.name}"
+    try:
+        systems = parse_file(path, source=source)
+    except CmdbError as err:
+        limit = 50
+        for problem in err.problems[:limit]:
+            print(f"prophecis-tui: {shown}: {problem}", file=sys.stderr)
+        more = len(err.problems) - limit
+        if more > 0:
+            print(f"prophecis-tui: {shown}: ... and {more} more problems", file=sys.stderr)
+        n = len(err.problems)
+        print(f"prophecis-tui: {shown}: nothing imported ({n} problem{'s' if n != 1 else ''})", file=sys.stderr)
+        return 1
+    plural = "s" if len(systems) != 1 else ""
+    if args.check:
+        print(f"{shown}: {len(systems)} business system{plural}, valid (--check: nothing imported)")
+        return 0
+    store = _cmdb_store(args, create=True)
+    try:
+        count = store.replace_source(source, systems)
+        winner = {s.id: s.source for s in store.systems()}
+        shadowed = [s.id for s in systems if winner.get(s.id) != source]
+    except CmdbError as err:
+        print(f"prophecis-tui: {shown}: {err}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"imported {count} business system{plural} from {shown} as {clean(source)} into {clean(str(store.path))}")
+    if shadowed:
+        ids = ", ".join(clean(i) for i in shadowed[:5]) + (" ..." if len(shadowed) > 5 else "")
+        print(f"  {len(shadowed)} of them are overridden by another source (see cmdb show ID): {ids}")
+    return 0
+
+
+def _cmdb_match(args: argparse.Namespace, store: Any) -> int:
+    from .cmdb import Matcher
+    from .sanitize import clean
+    what, kw = cmdb_target(args.target)
+    if args.namespace:
+        kw["namespace"] = args.namespace
+    if args.label:
+        kw["labels"] = {**kw.get("labels", {}), **_parse_labels(args.label)}
+    if args.node:
+        kw["node"] = args.node
+    on_node = [n.strip() for item in args.node_namespaces for n in item.split(",") if n.strip()]
+    if on_node:
+        kw["node_namespaces"] = on_node
+    matches = Matcher(store.systems() if store is not None else []).match(**kw)
+    if args.json:
+        print(json.dumps({"target": args.target, "untagged": not matches,
+                          "matches": [{"kind": m.kind, "rule": m.rule, "system": _system_json(m.system)}
+                                      for m in matches]}, ensure_ascii=False, indent=2))
+    elif matches:
+        print(_cells_table(["TIER", "ID", "NAME", "RULE", "OWNER", "ON-CALL"],
+                           [[_tier_text(m.system.tier), clean(m.system.id), clean(m.system.name), clean(m.rule),
+                             clean(m.system.owner), clean(m.system.oncall)] for m in matches]))
+    else:
+        print(f"untagged: no business system owns {clean(what)}")
+    return 0 if matches else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -400,6 +686,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_status(args[1:])
         if args and args[0] == "audit":
             return run_audit(args[1:])
+        if args and args[0] == "cmdb":
+            return run_cmdb(args[1:])
         if args and not args[0].startswith("-"):
             print(f"prophecis-tui: unknown command {args[0]!r}\n\n{EPILOG}", file=sys.stderr)
             return 2
