@@ -65,6 +65,7 @@ __all__ = [
     "ENV_PREFIX",
     "HIGH_CONTRAST_THEME",
     "SECRET_KEYS",
+    "CMDB_FIELDS",
     "CmdbOverride",
     "CmdbSettings",
     "ConfigError",
@@ -436,12 +437,70 @@ class MetricsOverride(_MetricsEndpoints):
     )
 
 
-class CmdbSettings(_Section):
+#: The console's business-system fields that ``[cmdb] fields`` may map (prophecis_tui.domain.BusinessSystem's).
+CMDB_FIELDS = ("id", "name", "tier", "department", "owner", "oncall", "namespaces", "segments", "labels",
+               "deployments", "nodes")
+DEFAULT_CMDB_REFRESH = 300.0
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LIST_KEY = re.compile(r"[^.\s]+(\.[^.\s]+)*")
+
+
+def _check_cmdb_fields(value: dict[str, str]) -> dict[str, str]:
+    for ours, theirs in value.items():
+        if ours not in CMDB_FIELDS:
+            raise ValueError(f"{ours!r} is not a business-system field (use {', '.join(CMDB_FIELDS)})")
+        if not theirs.strip():
+            raise ValueError(f"{ours} = '': name the CMDB's field")
+    return {k: v.strip() for k, v in value.items()}
+
+
+def _check_env_name(value: str) -> str:
+    if not _ENV_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not an environment variable name (letters, digits, '_'; e.g. CMDB_TOKEN)")
+    return value
+
+
+def _check_list_key(value: str) -> str:
+    if not _LIST_KEY.fullmatch(value):
+        raise ValueError(f"{value!r} is not a key: a name, or names joined by '.' for a nested one (data.list)")
+    return value
+
+
+CmdbFields = Annotated[dict[str, str], AfterValidator(_check_cmdb_fields)]
+EnvName = Annotated[str, AfterValidator(_check_env_name)]
+ListKey = Annotated[str, AfterValidator(_check_list_key)]
+CmdbRefresh = Annotated[float, Field(ge=5.0, le=86400.0, allow_inf_nan=False)]
+
+
+class _CmdbWhere(_Section):
+    """``[cmdb]`` keys shared by the written and the resolved forms (all optional)."""
+
+    path: UserPath | None = Field(
+        None, description="CMDB file (JSON) when source is 'file', e.g. ~/.local/share/prophecis-tui/cmdb.json."
+    )
+    url: Url | None = Field(
+        None, description="CMDB REST endpoint (a JSON list of business systems) when source is 'url'."
+    )
+    list_key: ListKey | None = Field(
+        None, description="Where the list is in the REST answer when it is an object: a key ('data') or a "
+        "dotted path ('data.list'). Unset: the answer is the list itself."
+    )
+    token_env: EnvName | None = Field(
+        None, description="Name of an environment variable holding a bearer token for the REST endpoint."
+    )
+    ca_file: UserPath | None = Field(None, description="CA bundle for an https CMDB with a private CA.")
+
+
+class CmdbSettings(_CmdbWhere):
     """``[cmdb]``: where business-system (CMDB) records come from (resolved form)."""
 
     source: CmdbSource = Field("none", description="'file', 'url' or 'none'.")
-    path: UserPath | None = Field(None, description="CMDB file (JSON) when source is 'file'.")
-    url: Url | None = Field(None, description="CMDB endpoint when source is 'url'.")
+    fields: CmdbFields = Field(
+        default_factory=dict, description="The REST records' field names: ours = theirs. Unlisted: our name."
+    )
+    refresh_seconds: CmdbRefresh = Field(
+        DEFAULT_CMDB_REFRESH, description="Seconds between two reads of the REST endpoint (5..86400)."
+    )
 
     @model_validator(mode="after")
     def _needs_location(self) -> CmdbSettings:
@@ -451,8 +510,18 @@ class CmdbSettings(_Section):
             raise ValueError("cmdb.source is 'url' but cmdb.url is not set")
         return self
 
+    def resolve_token(self, env: Mapping[str, str] | None = None) -> SecretStr | None:
+        """The REST endpoint's bearer token, from the environment variable ``token_env`` names; None without
+        ``token_env``. Raises :class:`ConfigError` (one line, never the token) when that variable is not set."""
+        if not self.token_env:
+            return None
+        value = _env(env).get(self.token_env, "").strip()
+        if not value:
+            raise ConfigError(f"cmdb.token_env names {self.token_env}, which is not set in the environment")
+        return SecretStr(value)
 
-class CmdbOverride(_Section):
+
+class CmdbOverride(_CmdbWhere):
     """``[cmdb]`` as written: every key optional; ``source`` defaults from what is set."""
 
     source: CmdbSource | None = Field(
@@ -460,10 +529,13 @@ class CmdbOverride(_Section):
         description="'file', 'url' or 'none'. Unset: 'file' if path is set, else 'url' if "
         "url is set, else 'none'.",
     )
-    path: UserPath | None = Field(
-        None, description="CMDB file (JSON), e.g. ~/.local/share/prophecis-tui/cmdb.json."
+    fields: CmdbFields | None = Field(
+        None, description="The REST records' field names, ours = theirs, e.g. id = 'sys_code'. In a context "
+        "section it replaces the top level's table."
     )
-    url: Url | None = Field(None, description="CMDB endpoint, e.g. https://cmdb.example/api.")
+    refresh_seconds: CmdbRefresh | None = Field(
+        None, description="Seconds between two reads of the REST endpoint (default 300)."
+    )
 
 
 class NotebooksSettings(_Section):
@@ -589,6 +661,9 @@ def _resolve_metrics(m: MetricsOverride | dict) -> dict:
 
 def _resolve_cmdb(c: CmdbOverride | dict) -> dict:
     d = c.model_dump() if isinstance(c, BaseModel) else dict(c)
+    for key in ("fields", "refresh_seconds"):  # unset: the resolved form's default
+        if d.get(key) is None:
+            d.pop(key, None)
     if d.get("source") is None:
         d["source"] = "file" if d.get("path") else "url" if d.get("url") else "none"
     return d
