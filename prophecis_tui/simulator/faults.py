@@ -1,4 +1,4 @@
-"""Faults switchable at run time: latency, error rates, dropped watches, forced 410, the API down."""
+"""Faults switchable at run time: latency, error rates, dropped watches, forced 410, the API down, the CMDB failing."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ class Faults:
     retry_after: int = 1  # seconds, on 429 and 503
     expire_watches: int = 0  # the next N watch requests get ERROR 410 at once
     drop_watch_every: float = 0.0  # seconds; close every watch stream this often (0: never)
+    cmdb_error: int = 0  # HTTP status the CMDB endpoint answers instead of its list (0: none)
     seed: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -33,6 +34,8 @@ class Faults:
             new[k] = self._check(k, getattr(self, k), v)
         if not 0.0 <= new.get("error_rate", self.error_rate) <= 1.0:
             raise ValueError("error_rate must be between 0 and 1")
+        if new.get("cmdb_error", 0) and not 400 <= new["cmdb_error"] <= 599:
+            raise ValueError("cmdb_error must be an error code (400-599), or 0 for none")
         for k, v in new.items():
             setattr(self, k, v)
         if "seed" in new:

@@ -22,6 +22,7 @@ from .predict import POD_PROXY_RE, PROXY_RE, ServiceProxy
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .store import Entry, Watcher, dumps, selected
 from .controllers import pod_runtime
+from .cmdb import PATH as CMDB_PATH, Cmdb
 from .dcgm import CONTENT_TYPE as DCGM_CONTENT_TYPE, DcgmExporter
 from .ksm import CONTENT_TYPE as KSM_CONTENT_TYPE, KubeStateMetrics
 from .world import DCGM_SERVICE, GPU_OPERATOR_NS
@@ -97,7 +98,7 @@ def resolve(path: str) -> Route | None:
 
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-EXPORTERS = ("/sim/", "/dcgm/", "/ksm/")  # not the API: no injected faults, not a write to the cluster
+EXPORTERS = ("/sim/", "/dcgm/", "/ksm/", "/cmdb/")  # not the API: no injected API faults, not a write to the cluster
 
 
 class ApiServer:
@@ -115,6 +116,7 @@ class ApiServer:
         # .../services/{id}/proxy/...: the model servers behind them, and the GPU operator's exporter Service
         self.proxy = ServiceProxy(sim.engine, {(GPU_OPERATOR_NS, DCGM_SERVICE): self.dcgm.render})
         self.ksm = KubeStateMetrics(sim.engine)  # /ksm/metrics: kube-state-metrics' ResourceQuota series
+        self.cmdb = Cmdb(sim.world, sim.engine, sim.seed)  # /cmdb/api/v1/business-systems: the bank's CMDB
         self.app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[self._middleware])
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
 
@@ -168,6 +170,8 @@ class ApiServer:
             return self._dcgm(request, path)
         if path.startswith("/ksm/"):  # nor does kube-state-metrics
             return self._ksm(request, path)
+        if path.startswith("/cmdb/"):  # nor the bank's internal CMDB (a token is checked when one is sent)
+            return self._cmdb(request, path)
         ident = self.identity(request)
         if path.startswith("/sim/admin"):
             return await self.sim.admin(request, ident, path)
@@ -205,6 +209,22 @@ class ApiServer:
             return web.Response(status=405, text="method not allowed\n", content_type="text/plain",
                                 headers={"Allow": "GET, HEAD"})
         return web.Response(body=self.ksm.render().encode(), headers={"Content-Type": KSM_CONTENT_TYPE})
+
+    def _cmdb(self, request: web.Request, path: str) -> web.Response:
+        def answer(status: int, msg: str, headers: dict | None = None) -> web.Response:
+            return web.Response(status=status, headers=headers, content_type="application/json",
+                                text=json.dumps({"code": status, "msg": msg, "data": None}))
+        if path != CMDB_PATH:
+            return answer(404, "no such API")
+        if request.method not in ("GET", "HEAD"):
+            return answer(405, "method not allowed", {"Allow": "GET, HEAD"})
+        auth = request.headers.get("Authorization")
+        if auth is not None and not (auth.lower().startswith("bearer ") and auth[7:].strip() in self.tokens):
+            return answer(401, "invalid token")
+        code = self.sim.faults.cmdb_error
+        if code:
+            return answer(code, "injected fault")
+        return web.Response(body=self.cmdb.body(), content_type="application/json", charset="utf-8")
 
     def _discovery(self, request: web.Request, path: str) -> web.Response:
         if path == "/api":

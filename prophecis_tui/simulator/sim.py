@@ -14,6 +14,7 @@ from aiohttp import web
 
 from .auth import Identity, make_identities
 from .clock import SimClock
+from .cmdb import FIELDS as CMDB_FIELDS, PATH as CMDB_PATH
 from .engine import Engine
 from .errors import ApiError, bad_request
 from .faults import Faults
@@ -256,5 +257,9 @@ class Simulation:
             # kubeconfig's CA, which `sim --write-config DIR` keeps in DIR/ca.crt), no credentials
             f"[metrics]\nsource = \"dcgm\"\ndcgm_url = {json.dumps(server + '/dcgm/metrics')}\n"
             f"ca_file = {json.dumps(str(ca))}\n\n"
-            "[contexts.sim-viewer]\nread_only = true\n")
+            # the bank's CMDB (no credentials; the simulator's tokens are accepted), its field names mapped
+            f"[cmdb]\nsource = \"url\"\nurl = {json.dumps(server + CMDB_PATH)}\nlist_key = \"data\"\n"
+            f"ca_file = {json.dumps(str(ca))}\nrefresh_seconds = 60\n\n"
+            "[cmdb.fields]\n" + "".join(f"{ours} = {json.dumps(theirs)}\n" for ours, theirs in CMDB_FIELDS.items())
+            + "\n[contexts.sim-viewer]\nread_only = true\n")
         return path
