@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Callable, Iterable
 
 from textual import on, work
@@ -29,8 +30,9 @@ from screens.quota import QuotaScreen
 from widgets.header import StatusHeader
 
 from .actions import Actions, NeedsConfirmation, NeedsReason, Result, Target
-from .domain import BackendError
-from .feeds import SOURCE, Feeds, MetricsPoller
+from .config import CmdbSettings, ConfigError, load_settings
+from .domain import BackendError, Health, SourceHealth
+from .feeds import SOURCE, CmdbPoller, Feeds, MetricsPoller
 from .state import State
 
 HIGH_CONTRAST = Theme(name="high-contrast", primary="#ffff00", secondary="#00ffff", accent="#ff00ff",
@@ -97,12 +99,15 @@ class Session:
     actions: Actions | None = None  # every change goes through it; None: this session cannot act
     metrics: MetricsPoller | None = None  # GPU numbers; None: no source (metrics_note says why and how)
     metrics_note: str = ""
+    cmdb: CmdbPoller | None = None  # business systems into the state (cmdb_poller); None: not wired
 
     def stop(self) -> None:
         if self.feeds is not None:
             self.feeds.stop()
         if self.metrics is not None:
             self.metrics.stop()
+        if self.cmdb is not None:
+            self.cmdb.stop()
         if self.actions is not None:
             self.actions.close()  # what the registry opened itself; the shared audit log stays open
         try:
@@ -112,6 +117,39 @@ class Session:
 
 
 Connect = Callable[[str], Session]
+
+
+def cmdb_poller(c: CmdbSettings, state: State, store, *, demo_dir: str | None = None,
+                env: dict[str, str] | None = None) -> CmdbPoller:
+    """Business systems for a session, started: the store's at once, then ``[cmdb]``'s source polled into the
+    store and the state every ``refresh_seconds``; stop it with the session. ``store`` is a
+    ``prophecis_tui.store.CmdbStore``: the last good CMDB survives restarts there, beside what ``prophecis-tui cmdb
+    import`` put in it (an import made while the console runs reaches the state within seconds).
+
+    ``source = "url"``: ``backends.cmdb.RestCmdb`` with the ``fields`` mapping, ``list_key``, the bearer token
+    ``token_env`` names and ``ca_file``; ``"file"``: ``backends.cmdb.FileCmdb`` (the file re-read at each poll, as an
+    import); ``"none"``: no source, the store's systems only; in the demo (``demo_dir``, the simulator's
+    ``--write-config`` folder) the simulator's CMDB as its written config.toml describes it. A token that cannot
+    be had: no source, and health ``cmdb`` failing with why."""
+    if c.source == "none" and demo_dir is not None:
+        c = load_settings(Path(demo_dir) / "config.toml", env={"HOME": demo_dir}).for_context("sim-admin").cmdb
+    from backends.cmdb import FileCmdb, RestCmdb
+    client: FileCmdb | RestCmdb | None = None
+    if c.source == "file":
+        client = FileCmdb(c.path)
+    elif c.source == "url":
+        try:
+            token = c.resolve_token(env)
+        except ConfigError as err:
+            state.set_health(CmdbPoller.KEY, SourceHealth(source=CmdbPoller.KEY, state=Health.FAILING,
+                                                          reason=str(err)))
+        else:
+            client = RestCmdb(c.url, c.fields, list_key=c.list_key,
+                              token=token.get_secret_value() if token else None,
+                              ca_file=str(c.ca_file) if c.ca_file else None)
+    poller = CmdbPoller(client, store, state, interval=c.refresh_seconds)
+    poller.start()
+    return poller
 
 
 class ProphecisApp(App):
@@ -204,7 +242,13 @@ class ProphecisApp(App):
         header.update_status(context=ident.context, cluster=ident.cluster, user=ident.user,
                              namespace=self.namespace, read_only=self.read_only,
                              sources=[self.session.state.source_health(SOURCE)]
-                             + ([self.session.state.source_health(MetricsPoller.KEY)] if self.session.metrics else []))
+                             + ([self.session.state.source_health(MetricsPoller.KEY)] if self.session.metrics else [])
+                             + self._cmdb_trouble())
+
+    def _cmdb_trouble(self) -> list[SourceHealth]:
+        """The CMDB's health in the header only when it is in trouble: reference data, live is the normal case."""
+        h = self.session.state.health().get(CmdbPoller.KEY)
+        return [h] if h is not None and h.state in (Health.STALE, Health.FAILING) else []
 
     # ------------------------------------------------------------------ namespace and context
     def set_namespace(self, namespace: str | None) -> None:

@@ -419,3 +419,111 @@ class Feeds:
             f.stop()
         for f in feeds:
             f.join(timeout / max(1, len(feeds)))
+
+
+class CmdbPoller:
+    """Business systems from a CMDB source (``backends.cmdb.RestCmdb`` or ``FileCmdb``) every ``interval`` seconds,
+    in its own daemon thread, kept in the store and published to the state.
+
+    At start the store's systems (the last good CMDB, kept across restarts, and what ``cmdb import`` put there)
+    go to the state before the first read. Each good read replaces the source's systems in the store
+    (``store.replace_source(client.source, systems)``, atomic) and publishes ``store.systems()``: screens read
+    the state, never the source. Self-rescheduling: the next read is ``interval`` after the start of the last
+    one, never two at once; after a failure the next try comes sooner (``retry``: 5 s doubling up to the
+    interval). A failure keeps what the store has; the health (key ``cmdb``) is then stale if the source ever
+    answered (or the store holds its systems from an earlier run), else failing. A read that skipped records
+    is live with the count and the first reason as its health's reason. An empty answer where the store holds
+    systems of the source is not taken (a CMDB in maintenance must not untag every alert): stale, with why.
+
+    Between reads the store's ``version`` is looked at every ``store_every`` seconds, so that a ``prophecis-tui
+    cmdb import`` (another process) reaches the state within seconds. ``client`` None: no source, only that."""
+
+    KEY = "cmdb"
+
+    def __init__(self, client, store, state: State, *, interval: float = 300.0,
+                 retry: tuple[float, float] = (5.0, 300.0), store_every: float = 10.0,
+                 clock: Callable[[], datetime] = _now) -> None:
+        self.client, self.store, self.state, self.interval, self.clock = client, store, state, interval, clock
+        self.source: str = client.source if client is not None else ""  # the store's name: rest:<host>, file:<name>
+        self.retry = (min(retry[0], interval), min(retry[1], interval))
+        self.store_every = store_every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cmdb-poller", daemon=True)
+        self._seen = -1  # the store version last published
+        self.polls = 0
+
+    def start(self) -> None:
+        if self.client is not None:
+            self.state.set_health(self.KEY, SourceHealth(source=self.KEY, state=Health.CONNECTING))
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _health(self, state: Health, reason: str = "") -> None:
+        set_health(self.state, self.KEY, state, reason, self.clock)
+
+    def _publish(self, force: bool = False) -> None:
+        version = self.store.version  # before the read: a change in between is published next time
+        if force or version != self._seen:
+            self.state.set_business_systems(self.store.systems())
+            self._seen = version
+
+    def _kept(self) -> bool:
+        """Does the store hold this source's systems from an earlier read (this run or another)?"""
+        try:
+            return self.store.updated_at(self.source) is not None
+        except Exception:  # a store that cannot say: as if not
+            return False
+
+    def _read(self) -> None:
+        systems = self.client.fetch()
+        if not systems and self._kept():
+            self._health(Health.STALE, f"the CMDB {getattr(self.client, 'where', '')} answered no business "
+                                       "systems; keeping the last ones")
+            return
+        self.store.replace_source(self.source, systems)
+        self._publish()
+        skipped = getattr(self.client, "skipped", 0)
+        self._health(Health.LIVE, f"{skipped} record{'s' if skipped != 1 else ''} skipped: "
+                                  f"{getattr(self.client, 'skip_reason', '')}" if skipped else "")
+
+    def _run(self) -> None:
+        try:
+            self._publish(force=True)  # the last good CMDB, before the first read
+        except Exception:  # an unreadable store: the reads will say so too
+            log.exception("cmdb: reading the store failed")
+        had_data = self._kept()
+        delay = self.retry[0]
+        due = time.monotonic()  # the next read
+        while not self._stop.is_set():
+            if self.client is not None and time.monotonic() >= due:
+                started = time.monotonic()
+                due = started + self.interval
+                try:
+                    self._read()
+                    had_data = had_data or self._kept()
+                    delay = self.retry[0]
+                except BackendError as err:
+                    self._health(Health.STALE if had_data else Health.FAILING, err.message)
+                    due, delay = started + delay, min(delay * 2, self.retry[1])
+                except Exception as err:  # a parser or store bug must not end the polling silently
+                    log.exception("cmdb poll failed")
+                    self._health(Health.STALE if had_data else Health.FAILING, f"internal error: {type(err).__name__}")
+                    due, delay = started + delay, min(delay * 2, self.retry[1])
+                self.polls += 1
+            else:
+                try:
+                    self._publish()  # another process's import
+                except Exception:
+                    log.exception("cmdb: reading the store failed")
+            wait = self.store_every if self.client is None else min(self.store_every, due - time.monotonic())
+            self._stop.wait(max(0.0, wait))
+        if self.client is not None:
+            try:
+                self.client.close()
+            except Exception:  # closing a dead source
+                pass

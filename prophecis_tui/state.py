@@ -12,8 +12,8 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from .domain import (DeploymentState, Event, GpuSample, Health, JobState, ModelDeployment, Namespace,
-                     NamespaceSummary, Node, Notebook, NotebookState, Pod, Quota, SourceHealth, TrainingJob)
+from .domain import (BusinessSystem, DeploymentState, Event, GpuSample, Health, JobState, ModelDeployment,
+                     Namespace, NamespaceSummary, Node, Notebook, NotebookState, Pod, Quota, SourceHealth, TrainingJob)
 
 KINDS = ("namespaces", "nodes", "pods", "notebooks", "trainingjobs", "deployments", "quotas")
 
@@ -38,6 +38,7 @@ class State:
         self._gpus: list[GpuSample] = []  # the metrics source's last look at every GPU
         self._metric_quotas: dict[str, Quota] = {}  # kube-state-metrics' quotas, by namespace
         self.gpu_source = ""  # which source that was ("dcgm", "prometheus", "nvml")
+        self._systems: tuple[BusinessSystem, ...] = ()  # the CMDB's business systems, as the store holds them
 
     # ------------------------------------------------------------------ writing (feed threads)
     def add_page(self, resource: str, kind: str, items: Iterable[Any]) -> None:
@@ -103,6 +104,19 @@ class State:
     def gpus(self) -> list[GpuSample]:
         with self._lock:
             return list(self._gpus)
+
+    def set_business_systems(self, systems: Iterable[BusinessSystem]) -> None:
+        """Every CMDB business system (the store's, published by the CMDB poller): they replace the last ones.
+        ``kind_version("cmdb")`` grows only when they changed."""
+        fresh = tuple(systems)
+        with self._lock:
+            if fresh != self._systems:
+                self._systems = fresh
+                self._changed("cmdb")
+
+    def business_systems(self) -> list[BusinessSystem]:
+        with self._lock:
+            return list(self._systems)
 
     def set_health(self, key: str, health: SourceHealth) -> None:
         with self._lock:
