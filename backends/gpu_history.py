@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from typing import Any, Callable, Iterable
 
 Point = tuple[float, float | None, float | None]  # unix time, utilisation %, memory %
 
@@ -56,10 +57,11 @@ def _accumulate(acc: dict[str, list], key: str, util: float | None, mem: float |
 
 
 class GroupHistory:
-    """The mean utilisation and memory fill of groups of GPUs, poll after poll: each node (``node:<name>``) and
-    each namespace's held GPUs (``ns:<namespace>``). Every source gets it, kept by the console from the samples
-    it polls: the history a chart of a node or a namespace shows when the source keeps none of its own (a DCGM
-    exporter, NVML), and the recent trend behind each node's sparkline (one point per ``spark_step``).
+    """The mean utilisation and memory fill of groups of GPUs, poll after poll: each node (``node:<name>``),
+    each namespace's held GPUs (``ns:<namespace>``) and each business system's GPUs (``sys:<id>``). Every
+    source gets it, kept by the console from the samples it polls: the history a chart of a group shows when
+    the source keeps none of its own (a DCGM exporter, NVML), and the recent trend behind each node's
+    sparkline (one point per ``spark_step``).
 
     Thread-safe: the poller adds, the screens' workers read."""
 
@@ -73,16 +75,23 @@ class GroupHistory:
         self._spark_args = (0.0, spark_step, spark_seconds)
         self.keep = coarse_seconds
 
-    def add(self, now: float, samples) -> None:
+    def add(self, now: float, samples, systems_of: Callable[[Any], Iterable[str]] | None = None) -> None:
+        """One poll's samples. ``systems_of(sample)``: the ids of the business systems a GPU serves, for the
+        groups ``sys:<id>`` (the core works them out from the CMDB; none without one)."""
         nodes: dict[str, list] = {}  # name -> [util sum, util n, mem sum, mem n]
         spaces: dict[str, list] = {}
+        systems: dict[str, list] = {}
         for g in samples:
             util, mem = g.util, g.mem_pct
             _accumulate(nodes, g.node, util, mem)
             if g.pod and g.namespace:
                 _accumulate(spaces, g.namespace, util, mem)
+            if systems_of is not None:
+                for sid in systems_of(g):
+                    _accumulate(systems, sid, util, mem)
         acc = {f"node:{k}": v for k, v in nodes.items()}
         acc.update((f"ns:{k}", v) for k, v in spaces.items())
+        acc.update((f"sys:{k}", v) for k, v in systems.items())
         with self._lock:
             for key, (us, un, ms, mn) in acc.items():
                 u = us / un if un else None

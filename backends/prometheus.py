@@ -21,11 +21,12 @@ the client.
 from __future__ import annotations
 
 import math
+import re
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from prophecis_tui.domain import BackendError, GpuSample, Quota, Unavailable
+from prophecis_tui.domain import BackendError, GpuGroup, GpuSample, Quota, Unavailable
 
 from .gpu_labels import FIELDS, gpu_entry, identify, target_pods
 from .k8s_parse import _QUOTA_KEYS
@@ -58,6 +59,11 @@ def _hard_used(hard: dict[str, float], used: dict[str, float], keys: tuple[str, 
 
 def _quote(v: str) -> str:
     return v.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _alternatives(values) -> str:
+    """A PromQL regex (RE2, anchored by Prometheus) matching exactly these values, quoted for a label matcher."""
+    return _quote("|".join(re.escape(v) for v in sorted(values)))
 
 
 class _HeaderAuth:
@@ -169,9 +175,34 @@ class PrometheusMetrics:
             return f'{name}{{Hostname="{v}"}} or {name}{{hostname="{v}"}}'
         return f'{name}{{exported_namespace="{v}"}} or {name}{{namespace="{v}",exported_namespace=""}}'
 
-    def group_history(self, key: str, seconds: float) -> list[tuple[float, float | None, float | None]]:
-        """(unix time, mean utilisation %, mean memory %) of a node's or a namespace's GPUs: Prometheus' own
-        history (older than the console)."""
+    def _members(self, name: str, members: GpuGroup) -> str:
+        """The GPUs of a group named by its members (a business system's): held in its namespaces, held by its
+        pods, or on its nodes; ``or`` keeps a GPU once when it is in several."""
+        parts = []
+        if members.namespaces:
+            ns = _alternatives(members.namespaces)
+            parts += [f'{name}{{exported_namespace=~"{ns}"}}', f'{name}{{namespace=~"{ns}",exported_namespace=""}}']
+        by_ns: dict[str, list[str]] = {}
+        for ns, pod in members.pods:
+            by_ns.setdefault(ns, []).append(pod)
+        for ns, pods in sorted(by_ns.items()):
+            v, p = _quote(ns), _alternatives(pods)
+            parts += [f'{name}{{exported_namespace="{v}",exported_pod=~"{p}"}}',
+                      f'{name}{{namespace="{v}",pod=~"{p}",exported_namespace=""}}']
+        if members.nodes:
+            nodes = _alternatives(members.nodes)
+            parts += [f'{name}{{Hostname=~"{nodes}"}}', f'{name}{{hostname=~"{nodes}"}}']
+        return " or ".join(parts)
+
+    def group_history(self, key: str, seconds: float,
+                      members: GpuGroup | None = None) -> list[tuple[float, float | None, float | None]]:
+        """(unix time, mean utilisation %, mean memory %) of a node's or a namespace's GPUs, or of a group the
+        caller names by its ``members`` (``sys:<id>``, a business system's GPUs now): Prometheus' own history
+        (older than the console)."""
+        if members is not None:
+            if not members:
+                return []
+            return self._range("avg", lambda name: self._members(name, members), seconds)
         return self._range("avg", lambda name: self._group(name, key), seconds)
 
     def quotas(self, name: str = QUOTA_NAME) -> dict[str, Quota]:

@@ -170,12 +170,14 @@ def run_console(args: argparse.Namespace) -> int:
         demo_dir = str(Path(kubeconfig).parent) if args.demo and kubeconfig else None
         effective = settings.for_context(context or "")
         from .actions import Actions, builtin_actions
-        from .app import ProphecisApp, Session
+        from .app import ProphecisApp, Session, cmdb_poller
         from .config import data_dir
         from .feeds import Feeds, MetricsPoller, tune_interpreter
         from .state import State
-        from .store import AuditLog
+        from .store import CMDB_FILE, AuditLog, CmdbStore
         audit = AuditLog(data_dir() / "audit.db")
+        # the demo's simulated CMDB stays in the demo's folder, out of the user's own store
+        cmdb_store = CmdbStore(Path(demo_dir) / CMDB_FILE if demo_dir else data_dir() / CMDB_FILE)
         tune_interpreter()
 
         def connect(ctx: str | None) -> Session:
@@ -199,7 +201,8 @@ def run_console(args: argparse.Namespace) -> int:
                                    idle_minutes=m.idle_minutes) if source is not None else None
             if poller is not None:
                 poller.start()
-            return Session(backend, state, feeds, identity, read_only, actions, poller, note)
+            cmdb = cmdb_poller(settings.for_context(ctx or "").cmdb, state, cmdb_store, demo_dir=demo_dir)
+            return Session(backend, state, feeds, identity, read_only, actions, poller, note, cmdb=cmdb)
 
         session = connect(context)
         namespace = None if settings.all_namespaces else (effective.namespace or session.identity.namespace)

@@ -311,6 +311,18 @@ class BusinessSystem(Model):
     source: str = ""  # where the record came from: "import:<file>" or "rest:<url host>"
 
 
+class GpuGroup(Model):
+    """The GPUs of a group defined elsewhere (a business system), as a metrics query selects them: every GPU
+    held in ``namespaces``, those held by ``pods`` ((namespace, pod) pairs), and every GPU on ``nodes``."""
+
+    namespaces: tuple[str, ...] = ()
+    pods: tuple[tuple[str, str], ...] = ()
+    nodes: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.namespaces or self.pods or self.nodes)
+
+
 class NamespaceSummary(Model):
     """One row of the overview."""
 

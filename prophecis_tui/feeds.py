@@ -20,6 +20,7 @@ from backends.base import KubernetesBackend, MetricsBackend, QuotaMetrics, Resou
 from backends.gpu_history import GroupHistory, IdleRuns
 
 from .domain import BackendError, Expired, Forbidden, Health, SourceHealth
+from .gpu_systems import GpuSystems
 from .state import State
 
 log = logging.getLogger(__name__)
@@ -243,7 +244,8 @@ class MetricsPoller:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="metrics-poller", daemon=True)
         self.polls = 0
-        self.groups = GroupHistory()  # nodes' and namespaces' mean utilisation, poll after poll
+        self.groups = GroupHistory()  # nodes', namespaces' and business systems' mean utilisation, poll after poll
+        self.systems = GpuSystems(state)  # which business systems each GPU serves (the CMDB's, through the state)
         # since when each GPU has stayed under the idle threshold; three missed polls (at least 10 s) break a run
         self.idle = IdleRuns(idle_threshold, max_gap=max(3 * interval, 10.0))
         self.idle_window = idle_minutes * 60.0
@@ -263,15 +265,19 @@ class MetricsPoller:
             log.info("kube-state-metrics quotas: %s", err.message)
 
     def history(self, key: str, seconds: float) -> list[tuple[float, float | None, float | None]]:
-        """(unix time, utilisation %, memory %) of one GPU (``node/index``), a node (``node:<name>``) or a
-        namespace's GPUs (``ns:<name>``) over the last ``seconds``. Blocking (Prometheus answers over the network):
-        call it from a worker thread. A source with a history of groups (Prometheus) answers for them; otherwise
-        the console's own, since it started."""
-        if key.startswith(("node:", "ns:")):
+        """(unix time, utilisation %, memory %) of one GPU (``node/index``), a node (``node:<name>``), a
+        namespace's GPUs (``ns:<name>``) or a business system's (``sys:<id>``) over the last ``seconds``. Blocking
+        (Prometheus answers over the network): call it from a worker thread. A source with a history of groups
+        (Prometheus) answers for them (for a business system: of the namespaces, pods and nodes through which it
+        holds GPUs now); otherwise the console's own, since it started."""
+        if key.startswith(("node:", "ns:", "sys:")):
             group = getattr(self.backend, "group_history", None)
-            if group is not None:
-                return group(key, seconds)
-            return self.groups.window(key, self.clock().timestamp(), seconds)
+            if group is None:
+                return self.groups.window(key, self.clock().timestamp(), seconds)
+            if key.startswith("sys:"):
+                members = self.systems.members(key[4:], self.state.gpus())
+                return group(key, seconds, members=members) if members else []
+            return group(key, seconds)
         return self.backend.history(key, seconds)
 
     def start(self) -> None:
@@ -295,7 +301,7 @@ class MetricsPoller:
                 samples = self.backend.current()
                 self._poll_quotas()
                 now = self.clock().timestamp()
-                self.groups.add(now, samples)
+                self.groups.add(now, samples, self.systems.of if self.systems.known else None)
                 self.idle.add(now, samples)
                 self.state.set_gpus(samples, self.backend.name)
                 had_data = True

@@ -1,19 +1,21 @@
-"""GPUs (`:gpu`): a node x GPU heat map over five views of the same numbers, and a history chart.
+"""GPUs (`:gpu`): a node x GPU heat map over six views of the same numbers, and a history chart.
 
-Views (`v` / `V`): every GPU with who holds it; nodes with their sparkline; top consumers by namespace and by
-pod; and the idle-GPU board (held, under the idle threshold for the idle window), with the notebook stop
-action (`s`, through the action registry: permission, confirmation, reason, audit). `h` opens the history
-chart of the selected GPU, node, namespace or pod over 15 min / 1 h / 6 h / 24 h (`t`).
+Views (`v` / `V`): every GPU with who holds it; nodes with their sparkline; top consumers by namespace, by
+CMDB business system (tier first, with the GPUs no system claims as "untagged") and by pod; and the idle-GPU
+board (held, under the idle threshold for the idle window), with the notebook stop action (`s`, through the
+action registry: permission, confirmation, reason, audit). `h` opens the history chart of the selected GPU,
+node, namespace, business system or pod over 15 min / 1 h / 6 h / 24 h (`t`).
 
 The numbers come from the context's metrics source (Prometheus, a DCGM exporter, or local NVML), polled every
-second into the state; the histories of nodes and namespaces and the idle runs are kept by the poller
-(backends/gpu_history.py). The screen recomputes on each poll only, in a worker. With no source it says so and
-how to configure one. A chart of a business system comes with the CMDB (issue 7).
+second into the state; the histories of nodes, namespaces and business systems and the idle runs are kept by
+the poller (backends/gpu_history.py; which systems a GPU serves: prophecis_tui/gpu_systems.py). The screen
+recomputes on each poll only, in a worker. With no source it says so and how to configure one.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
@@ -35,15 +37,18 @@ from widgets.gpu_heatmap import cells as heat_cells  # the name `cells` reads as
 from widgets.resource_table import Column, cell_text
 from widgets.key_bar import KeyBar
 
-from .gpu_rows import (GpuContext, GpuRow, IdleRow, NamespaceRow, NodeRow, PodRow, mean, conditions, num, sparkline,
-                       tally, util_bar)
+from .gpu_rows import (GpuContext, GpuRow, IdleRow, NamespaceRow, NodeRow, PodRow, SystemRow, conditions, mean, num,
+                       sparkline, tally, util_bar)
 from .resources import ResourceScreen, duration
 
-VIEWS = ("gpus", "nodes", "namespaces", "pods", "idle")
-VIEW_TITLES = {"gpus": "GPUs", "nodes": "Nodes", "namespaces": "Namespaces", "pods": "Pods", "idle": "Idle GPUs"}
-SUMMARY_TITLES = {"gpus": "GPUs", "nodes": "GPU nodes", "namespaces": "GPU use by namespace", "pods": "GPU use by pod",
-                  "idle": "Idle GPUs"}
-VIEW_SORT = {"gpus": "node", "nodes": "node", "namespaces": "gpus", "pods": "gpus", "idle": "since"}
+VIEWS = ("gpus", "nodes", "namespaces", "systems", "pods", "idle")
+VIEW_TITLES = {"gpus": "GPUs", "nodes": "Nodes", "namespaces": "Namespaces", "systems": "Systems", "pods": "Pods",
+               "idle": "Idle GPUs"}
+SUMMARY_TITLES = {"gpus": "GPUs", "nodes": "GPU nodes", "namespaces": "GPU use by namespace",
+                  "systems": "GPU use by business system", "pods": "GPU use by pod", "idle": "Idle GPUs"}
+VIEW_SORT = {"gpus": "node", "nodes": "node", "namespaces": "gpus", "systems": "tier", "pods": "gpus", "idle": "since"}
+NO_CMDB = ("No CMDB business systems: set [cmdb] in the config (a REST source, or a file), or load a file with "
+           "`prophecis-tui cmdb import FILE`.")
 
 
 class GpuScreen(ResourceScreen):
@@ -146,6 +151,27 @@ class GpuScreen(ResourceScreen):
                    sort=lambda r: -r.idle, justify="right"),
         ]
 
+    def _columns_systems(self) -> list[Column]:
+        def tier(r: SystemRow) -> Text:
+            return Text("" if r.tier is None else f"T{r.tier}", "bold red" if r.tier == 1 else "")
+        return [
+            Column("system", "BUSINESS SYSTEM", 22, lambda r: cell_text(r.title, "" if r.id else "dim italic"),
+                   sort=lambda r: (r.id == "", r.title), flex=True, max_width=36),
+            Column("tier", "TIER", 5, tier, sort=lambda r: (r.id == "", r.tier or 99, -r.gpus)),
+            Column("dept", "DEPT", 10, lambda r: cell_text(r.department, "dim"), sort=lambda r: r.department,
+                   narrow=False),
+            Column("gpus", "GPUS", 4, lambda r: str(r.gpus), sort=lambda r: (-r.gpus, -(r.util or 0)), justify="right"),
+            Column("pods", "PODS", 4, lambda r: str(r.pods), sort=lambda r: -r.pods, justify="right"),
+            Column("util", "UTIL", 13, lambda r: util_bar(r.util), sort=lambda r: -(r.util or 0)),
+            Column("spark", "LAST 10 MIN", 20, lambda r: sparkline(r.spark), sort=lambda r: -(mean(list(r.spark)) or 0),
+                   narrow=False),
+            Column("mem", "MEM", 4, lambda r: num(r.mem, "%"), sort=lambda r: -(r.mem or 0), justify="right"),
+            Column("idle", "IDLE NOW", 8, lambda r: Text(str(r.idle), "yellow") if r.idle else Text("0", "dim"),
+                   sort=lambda r: -r.idle, justify="right"),
+            Column("oncall", "ON CALL", 16, lambda r: cell_text(r.oncall, "dim"), sort=lambda r: r.oncall,
+                   flex=True, narrow=False),
+        ]
+
     def _columns_pods(self) -> list[Column]:
         return [
             Column("namespace", "NAMESPACE", 18, lambda r: cell_text(r.namespace), sort=lambda r: r.namespace),
@@ -216,6 +242,8 @@ class GpuScreen(ResourceScreen):
             return self._node_rows(gpus)
         if view == "namespaces":
             return self._namespace_rows(gpus)
+        if view == "systems":
+            return self._system_rows(gpus)
         if view == "pods":
             return self._pod_rows(gpus)
         return self._idle_rows(gpus)
@@ -244,6 +272,35 @@ class GpuScreen(ResourceScreen):
         return [NamespaceRow(ns, len(gs), len({g.pod for g in gs}), mean([g.util for g in gs]),
                              mean([g.mem_pct for g in gs]), tally(gs, threshold)["idle"])
                 for ns, gs in by.items()]
+
+    def _system_rows(self, gpus: list[GpuSample]) -> list[SystemRow]:
+        """One row per business system that has GPUs, and one for the held GPUs no system claims (untagged)."""
+        poller = self.poller
+        if poller is None or not poller.systems.known:
+            return []
+        systems = poller.systems
+        by: dict[str, list[GpuSample]] = {}
+        rules: dict[str, Counter] = {}
+        for g in gpus:
+            found = systems.matches(g)
+            for m in found:
+                by.setdefault(m.system.id, []).append(g)
+                rules.setdefault(m.system.id, Counter())[m.rule] += 1
+            if not found and g.pod:
+                by.setdefault("", []).append(g)
+        threshold = self.idle_threshold
+        out = []
+        for sid, gs in by.items():
+            s = systems.system(sid) if sid else None
+            if sid and s is None:
+                continue
+            out.append(SystemRow(
+                sid, s.name if s else "untagged", s.tier if s else None, s.department if s else "",
+                s.oncall if s else "", len(gs), len({(g.namespace, g.pod) for g in gs if g.pod}),
+                mean([g.util for g in gs]), mean([g.mem_pct for g in gs]), tally(gs, threshold)["idle"],
+                rules[sid].most_common(1)[0][0] if sid else "held by pods no business system claims",
+                tuple(poller.groups.spark(f"sys:{sid}")) if sid else ()))
+        return out
 
     def _pod_rows(self, gpus: list[GpuSample]) -> list[PodRow]:
         by: dict[tuple[str, str], list[GpuSample]] = {}
@@ -294,11 +351,16 @@ class GpuScreen(ResourceScreen):
     def search_text(self, r: Any) -> str:
         """`/` matches names, and on GPUs the words free, held, idle, busy and hot."""
         if isinstance(r, GpuRow):
-            return " ".join((r.g.pod, r.g.model, r.g.node, *conditions(r.g, self.idle_threshold)))
+            poller = self.poller
+            systems = [f"{m.system.id} {m.system.name}" for m in poller.systems.matches(r.g)] \
+                if poller is not None and poller.systems.known else []
+            return " ".join((r.g.pod, r.g.model, r.g.node, *conditions(r.g, self.idle_threshold), *systems))
         if isinstance(r, NodeRow):
             return r.node
         if isinstance(r, PodRow):
             return f"{r.namespace} {r.pod} {r.workload}"
+        if isinstance(r, SystemRow):
+            return f"{r.id} {r.department} {r.oncall}"
         if isinstance(r, IdleRow):
             return f"{r.g.node} {r.g.workload_kind} {r.g.workload}"
         return ""
@@ -361,6 +423,11 @@ class GpuScreen(ResourceScreen):
             self.app.show_events(pod, "Pod")  # type: ignore[attr-defined]
 
     def open(self, r: Any) -> None:
+        if isinstance(r, SystemRow):  # enter on a business system: its GPUs (the filter matches their systems)
+            if r.id:
+                self.filter_text = r.id
+                self.show_view("gpus")
+            return
         if isinstance(r, (NodeRow, NamespaceRow)):  # enter on a node or a namespace: its GPUs
             self.filter_text = r.name if isinstance(r, NodeRow) else ""
             if isinstance(r, NamespaceRow):
@@ -415,6 +482,11 @@ class GpuScreen(ResourceScreen):
             return f"node:{r.node}", f"node {r.node} ({r.gpus} GPUs, mean)"
         if isinstance(r, NamespaceRow):
             return f"ns:{r.namespace}", f"namespace {r.namespace} ({r.gpus} GPUs, mean)"
+        if isinstance(r, SystemRow):
+            if not r.id:
+                return None  # untagged: no group to chart
+            tier = f"T{r.tier}, " if r.tier is not None else ""
+            return f"sys:{r.id}", f"{clean_line(r.title, 40)} ({tier}{r.gpus} GPUs, mean)"
         if isinstance(r, PodRow):
             more = f", first of {r.gpus}" if r.gpus > 1 else ""
             return r.keys[0], f"{r.namespace}/{r.pod} (GPU {r.keys[0]}{more})"
@@ -467,6 +539,9 @@ class GpuScreen(ResourceScreen):
 
     def summary_extra(self) -> Text | None:
         if self.context is None or not sum(self.context.counts.values()):
+            poller = self.poller
+            if self.view == "systems" and (poller is None or not poller.systems.known):
+                return Text(f"  {NO_CMDB}", "yellow")
             return None
         n = self.context.counts
         held, busy, idle, hot = n["held"], n["busy"], n["idle"], n["hot"]
@@ -484,6 +559,8 @@ class GpuScreen(ResourceScreen):
             t.append(f"  {clean_line(caveat, 160)}", "yellow")
         if self.view == "idle" and self.poller is not None:
             t.append_text(self._idle_note())
+        if self.view == "systems" and (poller is None or not poller.systems.known):
+            t.append(f"  {NO_CMDB}", "yellow")
         return t
 
     def _idle_note(self) -> Text:
@@ -508,6 +585,18 @@ class GpuScreen(ResourceScreen):
             t.append(f"namespace {r.namespace}", "bold")
             t.append(f"  {r.gpus} GPUs held by {r.pods} pods, {r.idle} idle now", "dim")
             t.append("\nenter: its GPUs   h: their history", "dim")
+        elif isinstance(r, SystemRow):
+            t.append(r.title, "bold")
+            if r.id:
+                t.append(f"  {r.id}" + (f"  tier {r.tier}" if r.tier is not None else "") +
+                         (f"  {r.department}" if r.department else ""), "dim")
+                t.append(f"\n{r.gpus} GPUs ({r.pods} pods), {r.idle} idle now; tagged by {r.rule}", "")
+                if r.oncall:
+                    t.append(f"  on call: {r.oncall}", "")
+                t.append("\nenter: its GPUs   h: their history", "dim")
+            else:
+                t.append(f"  {r.gpus} GPUs held by {r.pods} pods that no business system claims", "dim")
+                t.append("\nadd them to the CMDB (a namespace, segment, label or deployment rule) to tag them", "dim")
         elif isinstance(r, PodRow):
             t.append(f"{r.namespace}/{r.pod}", "bold")
             t.append(f"  {r.workload}  GPUs {', '.join(r.keys)}", "dim")
@@ -534,4 +623,16 @@ class GpuScreen(ResourceScreen):
                 t.append(f" ({g.container})", "dim")
         else:
             t.append("\nfree: no pod holds it", "dim")
+        poller = self.poller
+        found = poller.systems.matches(g) if poller is not None and poller.systems.known else ()
+        if found:
+            t.append("\nserves ", "dim")
+            for i, m in enumerate(found[:3]):
+                t.append(", " if i else "", "dim")
+                t.append(m.system.name, "bold")
+                t.append((f" (T{m.system.tier})" if m.system.tier is not None else "") + f" by {m.rule}", "dim")
+            if len(found) > 3:
+                t.append(f" and {len(found) - 3} more", "dim")
+        elif poller is not None and poller.systems.known and g.pod:
+            t.append("\nuntagged: no business system claims its pod", "yellow")
         return t

@@ -81,6 +81,37 @@ class NamespaceRow:
 
 
 @dataclass(frozen=True)
+class SystemRow:
+    """A CMDB business system's GPUs: those its pods hold and those on its nodes. ``id`` "" is the row of GPUs
+    held by pods no system claims (untagged: shown, never dropped)."""
+
+    id: str
+    title: str  # the system's name (often Chinese), or "untagged"
+    tier: int | None
+    department: str
+    oncall: str
+    gpus: int
+    pods: int
+    util: float | None
+    mem: float | None
+    idle: int
+    rule: str  # the rule that tagged most of its GPUs (namespace ns-risk-*, label model=..., node ...)
+    spark: tuple[float | None, ...] = ()
+
+    @property
+    def uid(self) -> str:
+        return f"sys:{self.id}"
+
+    @property
+    def name(self) -> str:
+        return self.title
+
+    @property
+    def namespace(self) -> str:
+        return ""
+
+
+@dataclass(frozen=True)
 class PodRow:
     """A pod's GPUs (one pod of a training job, a notebook, a model server)."""
 

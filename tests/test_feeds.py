@@ -220,3 +220,32 @@ def test_a_source_that_never_answers_is_failing_not_stale():
     finally:
         poller.stop()
         poller.join(2)
+
+
+def test_the_metrics_poller_keeps_each_business_systems_history_once_there_is_a_cmdb():
+    """The chart of a business system on :gpu, from a source that keeps no history of groups: the poller's own
+    mean of the GPUs the system's pods hold, from the first poll after the CMDB reached the state."""
+    from backends.dcgm import DcgmScrape
+    from prophecis_tui.domain import BusinessSystem
+    from prophecis_tui.feeds import MetricsPoller
+    from tests.backends.test_dcgm_scrape import MODERN, Exporter
+
+    exporter = Exporter()
+    exporter.text = MODERN
+    state = State()
+    poller = MetricsPoller(DcgmScrape(exporter.url, timeout=1.0), state, interval=0.05)
+    try:
+        poller.start()
+        wait_until(lambda: len(state.gpus()) == 2, what="GPUs in the state")
+        assert poller.history("sys:MNIST", 60) == []  # no CMDB yet
+        state.set_business_systems([BusinessSystem(id="MNIST", name="手写识别", namespaces=("ns-a",)),
+                                    BusinessSystem(id="POOL", name="GPU 池", nodes=("gpu-1",))])
+        wait_until(lambda: len(poller.history("sys:MNIST", 60)) >= 2, what="the system's history")
+        assert {u for _, u, _ in poller.history("sys:MNIST", 60)} == {87.0}  # its one held GPU
+        assert poller.history("sys:MNIST", 60)[-1][2] == 75.0  # 60000 of 80000 MiB
+        wait_until(lambda: poller.history("sys:POOL", 60), what="the pool's history")
+        assert poller.history("sys:POOL", 60)[-1][1] == 43.5  # both GPUs of its node, the free one too
+    finally:
+        poller.stop()
+        poller.join(2)
+        exporter.close()

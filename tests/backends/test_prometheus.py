@@ -35,7 +35,7 @@ from backends.base import QuotaMetrics
 from backends.dcgm import DcgmScrape
 from backends.kubernetes import Kubernetes
 from backends.prometheus import PrometheusMetrics
-from prophecis_tui.domain import Health, Quota, Unavailable
+from prophecis_tui.domain import GpuGroup, Health, Quota, Unavailable
 from prophecis_tui.feeds import MetricsPoller
 from prophecis_tui.state import State
 from tests.conftest import CONTEXTS, Cluster, _cluster, wait_until
@@ -232,6 +232,32 @@ def test_a_nodes_and_a_namespaces_history_are_the_means_of_their_gpus(prometheus
         assert mem == pytest.approx(sum(g.mem_pct for g in members) / len(members)), key
     assert src.group_history("node:gpu-head", 60)[-1][1] == 40.0  # the lowercase hostname spelling
     assert src.group_history("ns:no-such-namespace", 60) == []
+
+
+def test_a_business_systems_history_is_the_mean_of_the_gpus_its_members_select(prometheus, cluster):
+    """A business system's chart (sys:<id>): the mean over the GPUs its namespaces, pods and nodes hold now, each
+    GPU once even when two members select it; the label spellings of both exporter forms."""
+    direct = list(_direct(cluster).current())
+    held = sorted((g for g in direct if g.pod), key=lambda g: g.key)
+    ns = held[0].namespace
+    other = next(g for g in held if g.namespace != ns)
+    node = next(n for n in sorted({g.node for g in direct}) if n != other.node)
+    members = GpuGroup(namespaces=(ns,), pods=((other.namespace, other.pod),), nodes=(node, "gpu-head"))
+    src = PrometheusMetrics(prometheus)
+    wait_until(lambda: "gpu-head/3" in {g.key for g in src.current()}, timeout=30, what="hand-written scraped")
+    chosen = [g for g in src.current() if g.pod and g.namespace == ns or (g.namespace, g.pod) == (
+        other.namespace, other.pod) or g.node in (node, "gpu-head")]
+    assert {g.node for g in chosen} >= {node, "gpu-head", other.node}
+    wait_until(lambda: len(src.group_history("sys:X", 60, members=members)) >= 2, timeout=30, what="system history")
+    _, util, mem = src.group_history("sys:X", 60, members=members)[-1]
+    assert util == pytest.approx(sum(g.util for g in chosen) / len(chosen))
+    assert mem is not None
+    assert src.group_history("sys:X", 60, members=GpuGroup()) == []  # holds no GPU now: nothing to ask
+    only_pod = GpuGroup(pods=((other.namespace, other.pod),))
+    wait_until(lambda: src.group_history("sys:Y", 60, members=only_pod), timeout=30, what="one pod's history")
+    pod_gpus = [g for g in direct if (g.namespace, g.pod) == (other.namespace, other.pod)]
+    assert src.group_history("sys:Y", 60, members=only_pod)[-1][1] == pytest.approx(
+        sum(g.util for g in pod_gpus) / len(pod_gpus))
 
 
 def test_the_poller_brings_kube_state_metrics_quotas_to_a_user_who_may_not_list_them(prometheus, cluster):

@@ -27,6 +27,7 @@ class Console:
         self.audit = audit
         self.sessions: list[Session] = []
         self.metrics: dict | None = None  # [metrics] settings for new sessions; None: no metrics at all
+        self.cmdb = False  # the simulator's CMDB into new sessions, as the demo reads it
 
     def session(self, context: str = "sim-admin", *, wait: bool = True, read_only: bool = False) -> Session:
         backend = Kubernetes.from_kubeconfig(str(self.kubeconfig), context, read_only=read_only)
@@ -48,11 +49,20 @@ class Console:
                 s.metrics = MetricsPoller(source, state, interval=0.2, idle_threshold=m.idle_threshold,
                                           idle_minutes=m.idle_minutes)
                 s.metrics.start()
+        if self.cmdb:
+            from prophecis_tui.app import cmdb_poller
+            from prophecis_tui.config import CmdbSettings
+            from prophecis_tui.store import CmdbStore
+            folder = self.kubeconfig.parent
+            s.cmdb = cmdb_poller(CmdbSettings(), state, CmdbStore(folder / f"cmdb-{len(self.sessions)}.db"),
+                                 demo_dir=str(folder))
         self.sessions.append(s)
         if wait:
             wait_until(lambda: feeds.planned.is_set() and all(f.live for f in feeds.feeds))
             if s.metrics is not None:
                 wait_until(lambda: state.gpus(), what="GPU numbers")
+            if s.cmdb is not None:
+                wait_until(lambda: state.business_systems(), what="the CMDB's business systems")
         return s
 
     def app(self, context: str = "sim-admin", *, read_only_contexts: tuple[str, ...] = (), **kw) -> ProphecisApp:

@@ -4,7 +4,7 @@ stop action) and its history chart, against the simulator's dcgm-exporter."""
 from __future__ import annotations
 
 from screens.gpu import GpuScreen
-from screens.gpu_rows import IdleRow, NamespaceRow, NodeRow, PodRow
+from screens.gpu_rows import IdleRow, NamespaceRow, NodeRow, PodRow, SystemRow
 from widgets.gpu_chart import GpuChart
 
 from .test_console import settle
@@ -36,13 +36,50 @@ async def test_nodes_namespaces_and_pods_add_up_to_the_gpus(console):
         assert {r.namespace: r.gpus for r in spaces} == {ns: sum(1 for g in gpus if g.pod and g.namespace == ns)
                                                          for ns in {g.namespace for g in gpus if g.pod}}
         assert [r.gpus for r in spaces] == sorted((r.gpus for r in spaces), reverse=True)  # top consumers first
+        await pilot.press("v")  # business systems: none without a CMDB, and the screen says how to get one
+        await settle(pilot, lambda: screen.view == "systems" and "No CMDB" in str(screen.query_one("#summary").render()))
+        assert screen.table.row_count == 0 and "cmdb import" in str(screen.query_one("#summary").render())
         await pilot.press("v")
         await settle(pilot, lambda: screen.view == "pods" and screen.table.row_count)
         pods = screen.table.rows
         assert all(isinstance(r, PodRow) for r in pods) and sum(r.gpus for r in pods) == sum(1 for g in gpus if g.pod)
         assert [r.gpus for r in pods] == sorted((r.gpus for r in pods), reverse=True)
-        await pilot.press("V", "V")
+        await pilot.press("V", "V", "V")
         await settle(pilot, lambda: screen.view == "nodes" and screen.table.row_count)
+
+
+async def test_business_systems_group_the_gpus_their_pods_and_nodes_hold_and_chart_them(console):
+    """With the simulator's CMDB: a row per business system holding GPUs (tier first), each GPU counted in every
+    system it serves, the held GPUs no system claims as "untagged"; enter shows the system's GPUs and h its
+    history, which the poller keeps from the first poll with the CMDB."""
+    console.metrics, console.cmdb = {}, True
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = await _gpu(console, pilot, app)
+        systems = app.session.metrics.systems
+        gpus = app.session.state.gpus()
+        await pilot.press("v", "v", "v")
+        await settle(pilot, lambda: screen.view == "systems" and screen.table.row_count)
+        rows = screen.table.rows
+        assert all(isinstance(r, SystemRow) for r in rows)
+        expected: dict[str, int] = {}
+        for g in gpus:
+            for sid in systems.of(g) or (("",) if g.pod else ()):
+                expected[sid] = expected.get(sid, 0) + 1
+        assert {r.id: r.gpus for r in rows} == expected
+        tiers = [r.tier or 99 for r in rows if r.id]
+        assert tiers == sorted(tiers) and tiers[0] == 1  # the most critical first
+        assert any(r.title and not r.title.isascii() for r in rows)  # the CMDB's Chinese names, as written
+        first = rows[0]
+        assert first.title in screen.table.row_texts()[0] and first.rule in str(screen.query_one("#detail").render())
+        await pilot.press("h")
+        chart = screen.query_one(GpuChart)
+        await settle(pilot, lambda: chart.title.startswith(first.title) and chart.points)
+        assert f"T{first.tier}" in chart.title
+        await pilot.press("h", "enter")  # its GPUs: the GPU view filtered to the system
+        await settle(pilot, lambda: screen.view == "gpus" and screen.table.row_count == first.gpus)
+        assert all(first.id in systems.of(r.g) for r in screen.table.rows)
+        assert first.title in str(screen.query_one("#detail").render())  # "serves <system> (T1) by <rule>"
 
 
 async def test_the_idle_board_lists_held_gpus_under_the_threshold_and_stops_a_notebook(console):

@@ -86,6 +86,25 @@ def test_gpu_top_consumers(console, snap_compare):
     assert snap_compare(app, terminal_size=(200, 50), run_before=ready)
 
 
+def test_gpu_business_systems(console, snap_compare):
+    """:gpu's business-system view (v v v) with the simulator's CMDB: Chinese names aligned in their columns, tier
+    first, the top one's rule and on-call line. 80x24, where the sparkline column (its length follows the wall
+    clock) is left out."""
+    console.metrics, console.cmdb = {}, True
+    app = console.app()
+
+    async def ready(pilot):
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        app.run_command("gpu")
+        await settle(pilot, lambda: getattr(app.screen, "NAME", "") == "gpu" and app.screen.table.row_count >= 64)
+        await pilot.press("v", "v", "v")
+        await settle(pilot, lambda: app.screen.view == "systems" and app.screen.table.row_count >= 5
+                     and "from dcgm" in str(app.screen.query_one("#summary").render()))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
+
+
 @pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
 def test_quota_screen(console, snap_compare, size):
     """GPU quota per namespace of the small world, highest pressure first, the top one's detail line; one

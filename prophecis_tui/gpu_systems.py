@@ -1,0 +1,116 @@
+"""Which CMDB business systems each GPU serves: the GPU screen's business-system view and chart read it.
+
+A GPU serves the systems of the pod that holds it (its namespace, its labels, its model deployment, as
+``prophecis_tui.cmdb`` matches them) and the systems that own its node by a node rule. A free GPU on nobody's
+node serves none. The answers are cached per pod and per node, and worked out again only when the CMDB
+changes (``State.kind_version("cmdb")``), so the metrics poller can ask for 2,000 GPUs every second.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Iterable
+
+from .cmdb import Match, Matcher
+from .domain import BusinessSystem, GpuGroup, GpuSample
+
+_CAP = 100_000  # cached pods before the cache starts again (pods come and go)
+_BY_NAMESPACE = ("namespace", "segment")
+
+
+class GpuSystems:
+    """The business systems of GPUs, from the state's CMDB and pods. Thread-safe: the poller asks every poll,
+    a screen's worker asks for its rows."""
+
+    def __init__(self, state) -> None:
+        self.state = state
+        self._lock = threading.Lock()
+        self._version = -1
+        self._matcher = Matcher(())
+        self._by_id: dict[str, BusinessSystem] = {}
+        self._pods: dict[tuple[str, str], tuple[Match, ...]] = {}
+        self._nodes: dict[str, tuple[Match, ...]] = {}
+        self._index: dict[tuple[str, str], object] | None = None  # (namespace, name) -> Pod, built on a miss
+        self._index_version = -1
+
+    def _current(self) -> Matcher:
+        version = self.state.kind_version("cmdb")
+        if version != self._version:
+            with self._lock:
+                if version != self._version:
+                    systems = self.state.business_systems()
+                    self._matcher = Matcher(systems)
+                    self._by_id = {s.id: s for s in systems}
+                    self._pods, self._nodes = {}, {}
+                    self._version = version
+        return self._matcher
+
+    @property
+    def known(self) -> bool:
+        """Whether there is a CMDB at all (else every GPU is untagged, and the view says how to get one)."""
+        self._current()
+        return bool(self._by_id)
+
+    def system(self, id: str) -> BusinessSystem | None:
+        self._current()
+        return self._by_id.get(id)
+
+    def systems(self) -> list[BusinessSystem]:
+        self._current()
+        return list(self._by_id.values())
+
+    def _pod(self, namespace: str, name: str):
+        """The pod from the state, through an index made again only when a pod is missed and pods changed."""
+        version = self.state.kind_version("pods")
+        index = self._index
+        if index is None or ((namespace, name) not in index and version != self._index_version):
+            index = self._index = {(p.namespace, p.name): p for p in self.state.pods()}
+            self._index_version = version
+        return index.get((namespace, name))
+
+    def matches(self, g: GpuSample) -> tuple[Match, ...]:
+        """Every system the GPU serves and the rule that says so, the strongest first."""
+        matcher = self._current()
+        node = self._nodes.get(g.node)
+        if node is None:
+            node = self._nodes[g.node] = tuple(matcher.match(node=g.node)) if g.node else ()
+        if not (g.pod and g.namespace):
+            return node
+        key = (g.namespace, g.pod)
+        held = self._pods.get(key)
+        if held is None:
+            pod = self._pod(g.namespace, g.pod)
+            labels = dict(pod.labels) if pod is not None else {}
+            held = tuple(matcher.match(namespace=g.namespace, labels=labels,
+                                       deployment=labels.get("seldon-deployment-id")))
+            if len(self._pods) > _CAP:
+                self._pods.clear()
+            self._pods[key] = held
+        if not node:
+            return held
+        ids = {m.system.id for m in held}
+        return held + tuple(m for m in node if m.system.id not in ids)
+
+    def of(self, g: GpuSample) -> tuple[str, ...]:
+        """The ids of the systems the GPU serves."""
+        return tuple(m.system.id for m in self.matches(g))
+
+    def members(self, id: str, gpus: Iterable[GpuSample]) -> GpuGroup:
+        """The namespaces, pods and nodes through which system ``id`` holds some of ``gpus`` (the GPUs now): what
+        a Prometheus query of its history selects. The history is of the GPUs it holds now."""
+        namespaces: set[str] = set()
+        pods: set[tuple[str, str]] = set()
+        nodes: set[str] = set()
+        for g in gpus:
+            for m in self.matches(g):
+                if m.system.id != id:
+                    continue
+                if m.kind in _BY_NAMESPACE:
+                    namespaces.add(g.namespace)
+                elif m.kind == "node":
+                    nodes.add(g.node)
+                else:
+                    pods.add((g.namespace, g.pod))
+                break
+        pods = {p for p in pods if p[0] not in namespaces}
+        return GpuGroup(namespaces=tuple(sorted(namespaces)), pods=tuple(sorted(pods)), nodes=tuple(sorted(nodes)))
