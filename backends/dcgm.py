@@ -27,6 +27,7 @@ _NAMES = frozenset(FIELDS)
 _PREFIX = os.path.commonprefix(sorted(_NAMES))  # "DCGM_FI_DEV_"
 _MISSING = object()
 _TIMESTAMPED = object()
+_WHOLE = object()  # a line whose change makes the next scrape be read whole (a timestamp, a value not a number)
 
 
 _PROXIED = re.compile(r"/api/v1/namespaces/([^/]+)/(services|pods)/(?:https?:)?([^/:]+)(?::[^/]*)?/proxy/")
@@ -38,6 +39,16 @@ def _where(url: str) -> str:
     parts = urlsplit(url)
     m = _PROXIED.search(parts.path)
     return f"{m[2][:-1]} {unquote(m[1])}/{unquote(m[3])} through {parts.netloc}" if m else parts.netloc
+
+
+class _Reading:
+    """An exporter's last scrape: its lines, what each line set (the series head, the GPU's fields, the field;
+    None for a line not read), and the GPUs' fields. The next scrape reads only the lines that differ."""
+
+    __slots__ = ("lines", "slots", "gpus")
+
+    def __init__(self, lines: list[str], slots: list, gpus: dict[tuple[str, int], dict]) -> None:
+        self.lines, self.slots, self.gpus = lines, slots, gpus
 
 
 class DcgmScrape:
@@ -75,6 +86,7 @@ class DcgmScrape:
         self._args = (fine_seconds, coarse_step, coarse_seconds)
         self._series: dict[str, dict[str, Any]] = {}  # exporter host -> series head -> what _learn() made of it
         self._idents: dict[str, dict[str, Any]] = {}  # exporter host -> label text -> the GPU and its pod
+        self._readings: dict[str, _Reading] = {}  # URL -> its last scrape, for reading only what changed
 
     def set_urls(self, urls: list[str], nodes: dict[str, str] | None = None) -> None:
         """Scrape ``urls`` from the next ``current()`` on (the exporter pods of a DaemonSet come and go), on the same
@@ -89,6 +101,7 @@ class DcgmScrape:
             self._idents.pop(key, None)
         self._nodes = nodes
         self.urls = list(urls)
+        self._readings = {u: r for u, r in self._readings.items() if u in self.urls}
 
     def _fetch(self, url: str) -> str:
         try:
@@ -106,8 +119,7 @@ class DcgmScrape:
     def current(self) -> list[GpuSample]:
         now = self.clock()
         at = datetime.fromtimestamp(now, timezone.utc)
-        gpus: dict[tuple[str, int], dict] = {}
-        filled: dict[tuple[str, int], Any] = {}  # GPU -> the identity its labels were taken from
+        gpus: dict[tuple[str, int], dict] = {}  # GPU -> its fields (an exporter's reading's own dict: not written)
         errors = []
         for url in self.urls:
             try:
@@ -115,43 +127,22 @@ class DcgmScrape:
             except Unavailable as err:
                 errors.append(err)
                 continue
-            host = self._nodes.get(url) or urlsplit(url).hostname or ""  # an exporter pod's node, else the host
-            cache = self._series.get(host)
-            if cache is None or len(cache) > 200_000:  # pods come and go: their series with them
-                cache = self._series[host] = {}
-                self._idents[host] = {}
-            for line in text.split("\n"):
-                if not line.startswith(_PREFIX):  # comments, other exporters' series
-                    continue
-                # A series' line is its name and labels, then its value: the same head scrape after scrape,
-                # so what it means is read once (by the full parser) and found again with one lookup.
-                head, _, value_text = line.rstrip().rpartition(" ")
-                hit = cache.get(head, _MISSING)
-                if hit is _MISSING:
-                    hit = self._learn(head, host)
-                    if hit is _TIMESTAMPED:  # "name{labels} value timestamp": read whole, every time
-                        head, _, value_text = head.rpartition(" ")
-                        hit = self._learn(head, host)
-                    else:
-                        cache[head] = hit
-                if hit is None or hit is _TIMESTAMPED:
-                    continue
-                attr, ident, key, base = hit
-                try:
-                    value = float(value_text)
-                except ValueError:
-                    try:
-                        value = parse_value(value_text)  # "+Inf", as Prometheus spells it
-                    except ValueError:
-                        continue
-                g = gpus.get(key)
-                if g is None:
-                    g = gpus[key] = base.copy()
-                    g["at"] = at
-                    filled[key] = ident
-                elif filled[key] is not ident:  # another label text for the same GPU: fill what it lacked
-                    g = gpu_entry(gpus, ident)
-                g[attr] = None if value != value else value  # NaN: no number
+            lines = text.split("\n")
+            last = self._readings.get(url)
+            reading = self._update(last, lines) if last is not None and len(last.lines) == len(lines) else None
+            if reading is None:
+                host = self._nodes.get(url) or urlsplit(url).hostname or ""  # an exporter pod's node, else the host
+                reading = self._read(lines, host)
+            self._readings[url] = reading
+            for key, g in reading.gpus.items():
+                have = gpus.get(key)
+                if have is None:
+                    gpus[key] = g
+                else:  # two exporters answer for one GPU: each fills what the other lacks
+                    have = gpus[key] = have.copy()
+                    for attr, v in g.items():
+                        if v is not None and v != "" and (have[attr] is None or have[attr] == ""):
+                            have[attr] = v
         if errors and not gpus:
             status = errors[0].status if all(e.status == errors[0].status for e in errors) else None
             raise errors[0] if len(errors) == 1 else Unavailable(
@@ -159,7 +150,8 @@ class DcgmScrape:
         out = []
         hist = self._hist
         for key in sorted(gpus):  # (node, index): compared in C, no key function
-            g = gpus[key]
+            g = gpus[key].copy()
+            g["at"] = at
             sample = gpu_sample(g, complete=True)
             out.append(sample)
             h = hist.get(sample.key)
@@ -169,6 +161,89 @@ class DcgmScrape:
             h.add(now, g["util"], 100.0 * used / (used + free)
                   if used is not None and free is not None and used + free > 0 else None)
         return out
+
+    def _update(self, last: _Reading, lines: list[str]) -> _Reading | None:
+        """The last reading brought up to date with a scrape of as many lines, reading only the lines that
+        changed: most do not (an exporter writes its series in the same order each time, and only some numbers
+        move; 70% of the lines of 2,000 GPUs repeat from one second to the next). None when a changed line is
+        not the same series with another value (a pod came or went, a timestamp): then the scrape is read whole."""
+        slots = last.slots
+        for i, (line, was) in enumerate(zip(lines, last.lines)):
+            if line == was:
+                continue
+            slot = slots[i]
+            if slot is None:  # a comment or another exporter's series: still one, or the layout changed
+                if line.startswith(_PREFIX):
+                    return None
+                continue
+            if slot is _WHOLE:
+                return None
+            head, g, attr = slot
+            if not line.startswith(head) or line[len(head):len(head) + 1] != " ":
+                return None
+            if g is None:  # a series the console does not read, with another value
+                continue
+            value_text = line[len(head) + 1:].strip()
+            try:
+                value = float(value_text)
+            except ValueError:
+                try:
+                    value = parse_value(value_text)
+                except ValueError:
+                    return None  # "1 1700000000000": a timestamp after all
+            g[attr] = None if value != value else value  # NaN: no number
+        last.lines = lines
+        return last
+
+    def _read(self, lines: list[str], host: str) -> _Reading:
+        """An exporter's scrape read whole: what each line sets, kept for ``_update``."""
+        cache = self._series.get(host)
+        if cache is None or len(cache) > 200_000:  # pods come and go: their series with them
+            cache = self._series[host] = {}
+            self._idents[host] = {}
+        gpus: dict[tuple[str, int], dict] = {}
+        filled: dict[tuple[str, int], Any] = {}  # GPU -> the identity its labels were taken from
+        slots: list[tuple[str, dict, str] | None] = [None] * len(lines)
+        for i, line in enumerate(lines):
+            if not line.startswith(_PREFIX):  # comments, other exporters' series
+                continue
+            # A series' line is its name and labels, then its value: the same head scrape after scrape,
+            # so what it means is read once (by the full parser) and found again with one lookup.
+            head, _, value_text = line.rstrip().rpartition(" ")
+            hit = cache.get(head, _MISSING)
+            slots[i] = _WHOLE  # until it is known to be a series with a number: a change reads the scrape whole
+            if hit is _MISSING:
+                hit = self._learn(head, host)
+                if hit is _TIMESTAMPED:  # "name{labels} value timestamp": read whole, every time
+                    head, _, value_text = head.rpartition(" ")
+                    hit = self._learn(head, host)
+                    head = ""  # no slot
+                else:
+                    cache[head] = hit
+            if hit is None:
+                if head:
+                    slots[i] = (head, None, None)  # a series not read (another field), whatever its value
+                continue
+            if hit is _TIMESTAMPED:
+                continue
+            attr, ident, key, base = hit
+            try:
+                value = float(value_text)
+            except ValueError:
+                try:
+                    value = parse_value(value_text)  # "+Inf", as Prometheus spells it
+                except ValueError:
+                    continue
+            g = gpus.get(key)
+            if g is None:
+                g = gpus[key] = base.copy()
+                filled[key] = ident
+            elif filled[key] is not ident:  # another label text for the same GPU: fill what it lacked
+                g = gpu_entry(gpus, ident)
+            g[attr] = None if value != value else value  # NaN: no number
+            if head:
+                slots[i] = (head, g, attr)
+        return _Reading(lines, slots, gpus)
 
     def _learn(self, head: str, host: str) -> tuple | None:
         """What a series' head (``name{labels}``) means: (GpuSample attribute, the GPU and its pod, its key, the

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import pairwise
@@ -64,14 +64,19 @@ class Assessment:
 
 
 # ------------------------------------------------------------------------------------------ holders
-def workload_of(pod: Pod) -> tuple[str, str]:
-    """(kind, name) of the workload a pod serves: ("notebook", n), ("training job", j), ("deployment", d),
-    else its owner's kind and name, else ("pod", its own name)."""
-    notebook = pod.labels.get("notebook-name") or (pod.owner_name if pod.owner_kind == "StatefulSet" else "")
+def workload_of(pod: Pod, notebooks: Collection[tuple[str, str]] | None = None) -> tuple[str, str]:
+    """(kind, name) of the workload a pod serves, as people call it: ("notebook", n) (its ``notebook-name``
+    label, or a StatefulSet owner that is one of ``notebooks``, (namespace, name) pairs; any StatefulSet when
+    they are not known), (the job's kind, j) for a training job or batch Job ("PyTorchJob", "Job"; "training
+    job" when the owner is not known), ("deployment", d) for a Seldon model server, else its owner's kind and
+    name, else ("pod", its own name). The one naming rule of the GPU screen and the idle board."""
+    notebook = pod.labels.get("notebook-name") or (
+        pod.owner_name if pod.owner_kind == "StatefulSet" and (
+            notebooks is None or (pod.namespace, pod.owner_name) in notebooks) else "")
     if notebook:
         return "notebook", notebook
     if pod.job_name:
-        return "training job", pod.job_name
+        return pod.owner_kind or "training job", pod.job_name
     seldon = pod.labels.get("seldon-deployment-id")
     if seldon:
         return "deployment", seldon

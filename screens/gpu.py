@@ -29,6 +29,7 @@ from textual.widgets import Static
 
 from prophecis_tui.actions import Target
 from prophecis_tui.domain import GpuSample
+from prophecis_tui.gpu_systems import Workloads
 from prophecis_tui.sanitize import clean_line
 from prophecis_tui.idle import DEFAULT_THRESHOLD, holders_from_samples, idle_from_runs
 from widgets.gpu_chart import GpuChart
@@ -307,7 +308,7 @@ class GpuScreen(ResourceScreen):
         for g in gpus:
             if g.pod:
                 by.setdefault((g.namespace, g.pod), []).append(g)
-        owners = self._owners()
+        owners = self._owners([gs[0] for gs in by.values()])
         return [PodRow(ns, pod, owners.get((ns, pod), ""), tuple(g.key for g in gs), mean([g.util for g in gs]),
                        mean([g.mem_pct for g in gs])) for (ns, pod), gs in by.items()]
 
@@ -322,31 +323,17 @@ class GpuScreen(ResourceScreen):
 
     def prepare(self, rows: list[Any]) -> Any:
         gpus = [r.g for r in rows] if self.view == "gpus" else self.state.gpus()
-        return GpuContext(self._owners() if self.view == "gpus" else {}, tally(gpus, self.idle_threshold),
+        return GpuContext(self._owners(gpus) if self.view == "gpus" else {}, tally(gpus, self.idle_threshold),
                           heat_cells(gpus))
 
-    def _owners(self) -> dict[tuple[str, str], str]:
-        """(namespace, pod) -> the workload that owns it, as people call it (a notebook, not its StatefulSet), for
-        every pod that holds GPUs. Worked out again only when pods or notebooks changed, not on every metrics poll."""
-        versions = (self.state.kind_version("pods"), self.state.kind_version("notebooks"))
-        cached = getattr(self, "_owners_cache", None)
-        if cached is not None and cached[0] == versions:
-            return cached[1]
-        notebooks = {(n.namespace, n.name) for n in self.state.notebooks()}
-        owners: dict[tuple[str, str], str] = {}
-        for p in self.state.pods():
-            if not p.gpus:
-                continue
-            if p.owner_kind == "StatefulSet" and (p.namespace, p.owner_name) in notebooks:
-                owners[(p.namespace, p.name)] = f"Notebook/{p.owner_name}"
-            elif p.job_name:
-                owners[(p.namespace, p.name)] = f"{p.owner_kind}/{p.job_name}"
-            elif p.labels.get("seldon-deployment-id"):
-                owners[(p.namespace, p.name)] = f"SeldonDeployment/{p.labels['seldon-deployment-id']}"
-            elif p.owner_name:
-                owners[(p.namespace, p.name)] = f"{p.owner_kind}/{p.owner_name}"
-        self._owners_cache = (versions, owners)
-        return owners
+    def _owners(self, gpus: list[GpuSample]) -> dict[tuple[str, str], str]:
+        """(namespace, pod) -> the workload that holds these GPUs, as people call it ("notebook lab", not its
+        StatefulSet; "PyTorchJob mnist"): the idle board's naming, cached per pod (gpu_systems.Workloads), so a poll
+        of 2,000 GPUs costs dict lookups, not a pass over every pod."""
+        workloads = getattr(self, "_workloads", None)
+        if workloads is None:
+            workloads = self._workloads = Workloads(self.state)
+        return {(g.namespace, g.pod): workloads.of(g.namespace, g.pod) for g in gpus if g.pod}
 
     def search_text(self, r: Any) -> str:
         """`/` matches names, and on GPUs the words free, held, idle, busy and hot."""

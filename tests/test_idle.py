@@ -138,7 +138,10 @@ def test_the_workload_of_a_pod():
              owner_name="x")
     bare = Pod(uid="5", namespace="n", name="bare", phase="Running", status="Running")
     assert [workload_of(p) for p in (nb, job, dep, rs, bare)] == [
-        ("notebook", "lab"), ("training job", "mnist"), ("deployment", "fraud"), ("ReplicaSet", "x"), ("pod", "bare")]
+        ("notebook", "lab"), ("PyTorchJob", "mnist"), ("deployment", "fraud"), ("ReplicaSet", "x"), ("pod", "bare")]
+    sts = rs.model_copy(update={"owner_kind": "StatefulSet", "owner_name": "db"})  # not every StatefulSet is a notebook
+    assert workload_of(sts) == ("notebook", "db") and workload_of(sts, notebooks={("n", "lab")}) == ("StatefulSet", "db")
+    assert workload_of(sts, notebooks={("n", "db")}) == ("notebook", "db")
     started = datetime(2026, 11, 29, 10, 0, tzinfo=timezone.utc)
     h = holder_of(nb.model_copy(update={"started": started}))
     assert (h.namespace, h.pod, h.owner_kind, h.owner_name, h.workload_kind, h.workload, h.since) == \

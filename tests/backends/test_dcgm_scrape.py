@@ -12,6 +12,8 @@ import threading
 from typing import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backends.dcgm import DcgmScrape
 from backends.gpu_labels import identify
@@ -124,6 +126,57 @@ def test_labels_missing_from_a_gpus_first_series_come_from_its_others_on_every_s
         assert (busy.key, busy.model, busy.namespace, busy.pod, busy.container) == (
             "gpu-1/0", "NVIDIA A100-SXM4-80GB", "ns-a", "mnist-worker-0", "trainer")
         assert (busy.util, busy.temp_c, busy.power_w, busy.mem_pct) == (87, 86, 312.5, 75.0)
+
+
+IGNORED = 'DCGM_FI_DEV_MEM_COPY_UTIL{gpu="0",UUID="GPU-aaa",Hostname="gpu-1"} 5'  # a field the console does not read
+
+
+def test_a_scrape_like_the_last_reads_only_its_changed_lines(exporter):
+    exporter.text = MODERN + IGNORED + "\n"
+    src = DcgmScrape(exporter.url, clock=lambda: 1000.0)
+    src.current()
+    reading = src._readings[exporter.url]
+    exporter.text = MODERN.replace("} 87", "} 12") + IGNORED.replace("} 5", "} 9") + "\n"
+    assert src.current()[0].util == 12
+    assert src._readings[exporter.url] is reading  # brought up to date, not read again
+    exporter.text = MODERN.replace('pod="mnist-worker-0"', 'pod="mnist-worker-1"') + "\n"
+    assert src.current()[0].pod == "mnist-worker-1" and src._readings[exporter.url] is not reading
+
+
+_CHANGES = st.sampled_from(["value", "value", "value", "nan", "pod", "drop", "timestamp", "comment", "crlf"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(_CHANGES, st.integers(0, 40), st.floats(0, 100)), min_size=1, max_size=12))
+def test_a_scrape_read_after_another_says_what_a_first_read_of_it_says(exporter, steps):
+    """Scrape after scrape only the lines that changed are read again (dcgm._Reading); whatever changed (numbers,
+    a NaN, another pod on a GPU, a line gone, a timestamp, a comment, CRLF), the GPUs are those a fresh scrape
+    reads from the same text."""
+    base = [ln for ln in MODERN.splitlines() if ln] + [
+        ln for ln in (HEAD + THROUGH_PROMETHEUS).splitlines() if ln] + [IGNORED]
+    lines = list(base)
+    exporter.text = "\n".join(lines) + "\n"
+    src = DcgmScrape(exporter.url, clock=lambda: 1000.0)
+    src.current()
+    for change, where, number in steps:
+        i = where % len(lines)
+        line = lines[i]
+        series = not line.startswith("#") and "} " in line
+        if change in ("value", "nan") and series:
+            lines[i] = line.rsplit(" ", 1)[0] + " " + ("NaN" if change == "nan" else repr(number))
+        elif change == "pod" and 'pod="' in line:
+            lines[i] = line.replace('pod="', 'pod="x', 1)
+        elif change == "drop" and len(lines) > 2:
+            del lines[i]
+        elif change == "timestamp" and series:
+            lines[i] = line + " 1700000000000"
+        elif change == "comment":
+            lines[i] = "# " + line
+        elif change == "crlf":
+            lines[i] = line.rstrip("\r") + "\r"
+        exporter.text = "\n".join(lines) + "\n"
+        fresh = DcgmScrape(exporter.url, clock=lambda: 1000.0).current()
+        assert [g.model_dump() for g in src.current()] == [g.model_dump() for g in fresh], (change, i)
 
 
 def test_history_keeps_every_scrape_then_minute_averages(exporter):

@@ -22,7 +22,7 @@ async def test_every_gpu_with_its_numbers_and_holder(console):
         pods = {(p.namespace, p.name): p for p in app.session.state.pods()}
         assert held and all(pods[(g.namespace, g.pod)].node == g.node for g in held)
         texts = t.row_texts()
-        nb = next(i for i, r in enumerate(t.rows) if texts[i].find("Notebook/") >= 0)
+        nb = next(i for i, r in enumerate(t.rows) if texts[i].find("notebook ") >= 0)
         assert t.rows[nb].g.pod in texts[nb]  # a notebook's GPU names the notebook, not its StatefulSet
         heat = app.screen.query_one(GpuHeatmap).plain
         assert all(node in heat for node in nodes)
