@@ -100,18 +100,19 @@ class Holder:
     since: float | None = None
 
 
-def holder_of(pod: Pod) -> Holder:
-    kind, name = workload_of(pod)
+def holder_of(pod: Pod, notebooks: Collection[tuple[str, str]] | None = None) -> Holder:
+    kind, name = workload_of(pod, notebooks)
     start = pod.started or pod.created
     return Holder(namespace=pod.namespace, pod=pod.name, pod_uid=pod.uid, owner_kind=pod.owner_kind,
                   owner_name=pod.owner_name, workload_kind=kind, workload=name,
                   since=start.timestamp() if start is not None else None)
 
 
-def holders_from_samples(samples: Iterable[GpuSample], pods: Iterable[Pod]) -> dict[str, Holder]:
+def holders_from_samples(samples: Iterable[GpuSample], pods: Iterable[Pod],
+                         notebooks: Collection[tuple[str, str]] | None = None) -> dict[str, Holder]:
     """Who holds each GPU (by ``GpuSample.key``, "node/index"): the sample's pod (by uid, else namespace
     and name) joined to the state's pods. A GPU whose sample names no pod is not held and left out; a
-    pod the state does not know yet is named as the sample names it."""
+    pod the state does not know yet is named as the sample names it. ``notebooks``: as ``workload_of`` takes them."""
     by_uid: dict[str, Pod] = {}
     by_name: dict[tuple[str, str], Pod] = {}
     for p in pods:
@@ -121,7 +122,7 @@ def holders_from_samples(samples: Iterable[GpuSample], pods: Iterable[Pod]) -> d
     for s in samples:
         pod = (by_uid.get(s.pod_uid) if s.pod_uid else None) or by_name.get((s.namespace, s.pod))
         if pod is not None:
-            out[s.key] = holder_of(pod)
+            out[s.key] = holder_of(pod, notebooks)
         elif s.pod:
             out[s.key] = Holder(namespace=s.namespace, pod=s.pod, pod_uid=s.pod_uid, workload=s.pod)
     return out

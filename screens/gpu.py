@@ -316,7 +316,8 @@ class GpuScreen(ResourceScreen):
         poller = self.poller
         if poller is None:
             return []
-        holders = holders_from_samples([g for g in gpus if g.pod], self.state.pods())
+        notebooks = {(n.namespace, n.name) for n in self.state.notebooks()}
+        holders = holders_from_samples([g for g in gpus if g.pod], self.state.pods(), notebooks)
         board = idle_from_runs(holders, poller.idle.runs(), time.time(), window=poller.idle_window,
                                max_age=poller.idle.max_gap)
         return [IdleRow(g) for g in board]
