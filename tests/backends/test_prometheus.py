@@ -276,6 +276,28 @@ def test_the_poller_brings_kube_state_metrics_quotas_to_a_user_who_may_not_list_
         poller.join(5)
 
 
+def test_the_poller_asks_prometheus_for_a_business_systems_history_through_its_members(prometheus, cluster):
+    """The :gpu chart of a business system on Prometheus: the poller names the system's members (its namespace,
+    from the CMDB in the state, as the GPUs show it now) and Prometheus answers with its own history of them."""
+    from prophecis_tui.domain import BusinessSystem
+    src = PrometheusMetrics(prometheus)
+    wait_until(lambda: any(g.pod for g in src.current()), timeout=30, what="held GPUs scraped")
+    ns = next(g.namespace for g in src.current() if g.pod and g.namespace.startswith("ns-"))
+    state = State()
+    poller = MetricsPoller(src, state, interval=0.2)
+    poller.start()
+    try:
+        wait_until(lambda: state.gpus(), timeout=10, what="GPUs in the state")
+        assert poller.history("sys:S1", 60) == []  # no CMDB: no members, nothing asked
+        state.set_business_systems([BusinessSystem(id="S1", name="测试系统", namespaces=(ns,))])
+        wait_until(lambda: len(poller.history("sys:S1", 60)) >= 2, timeout=30, what="the system's history")
+        held = [g for g in state.gpus() if g.pod and g.namespace == ns]
+        assert poller.history("sys:S1", 60)[-1][1] == pytest.approx(sum(g.util for g in held) / len(held))
+    finally:
+        poller.stop()
+        poller.join(5)
+
+
 # ------------------------------------------------------------------------------------------ quotas
 def _fields(q: Quota) -> tuple:
     return (q.namespace, q.name, q.gpu_hard, q.gpu_used, q.gpu_base, q.gpu_limit, q.cpu_hard, q.cpu_used,
