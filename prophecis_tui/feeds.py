@@ -228,7 +228,30 @@ class ResourceFeed:
                 rv = None
 
 
-class MetricsPoller:
+class _Poller:
+    """A poll loop in its own daemon thread (``_run``), stopped with ``stop``; its health under ``KEY``."""
+
+    KEY = ""
+
+    def __init__(self, state: State, clock: Callable[[], datetime], name: str) -> None:
+        self.state, self.clock = state, clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _health(self, state: Health, reason: str = "") -> None:
+        set_health(self.state, self.KEY, state, reason, self.clock)
+
+
+class MetricsPoller(_Poller):
     """GPU numbers from a metrics backend every ``interval`` seconds, in its own daemon thread.
 
     Self-rescheduling: the next poll is ``interval`` after the start of the last one (never two at once,
@@ -240,9 +263,8 @@ class MetricsPoller:
     def __init__(self, backend: MetricsBackend, state: State, *, interval: float = 2.0,
                  clock: Callable[[], datetime] = _now, idle_threshold: float = 5.0,
                  idle_minutes: float = 30.0) -> None:
-        self.backend, self.state, self.interval, self.clock = backend, state, interval, clock
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="metrics-poller", daemon=True)
+        super().__init__(state, clock, "metrics-poller")
+        self.backend, self.interval = backend, interval
         self.polls = 0
         self.groups = GroupHistory()  # nodes', namespaces' and business systems' mean utilisation, poll after poll
         self.systems = GpuSystems(state)  # which business systems each GPU serves (the CMDB's, through the state)
@@ -283,15 +305,6 @@ class MetricsPoller:
     def start(self) -> None:
         self.state.set_health(self.KEY, SourceHealth(source=self.KEY, state=Health.CONNECTING))
         self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def _health(self, state: Health, reason: str = "") -> None:
-        set_health(self.state, self.KEY, state, reason, self.clock)
 
     def _run(self) -> None:
         had_data = False
@@ -427,7 +440,7 @@ class Feeds:
             f.join(timeout / max(1, len(feeds)))
 
 
-class CmdbPoller:
+class CmdbPoller(_Poller):
     """Business systems from a CMDB source (``backends.cmdb.RestCmdb`` or ``FileCmdb``) every ``interval`` seconds,
     in its own daemon thread, kept in the store and published to the state.
 
@@ -449,12 +462,11 @@ class CmdbPoller:
     def __init__(self, client, store, state: State, *, interval: float = 300.0,
                  retry: tuple[float, float] = (5.0, 300.0), store_every: float = 10.0,
                  clock: Callable[[], datetime] = _now) -> None:
-        self.client, self.store, self.state, self.interval, self.clock = client, store, state, interval, clock
+        super().__init__(state, clock, "cmdb-poller")
+        self.client, self.store, self.interval = client, store, interval
         self.source: str = client.source if client is not None else ""  # the store's name: rest:<host>, file:<name>
         self.retry = (min(retry[0], interval), min(retry[1], interval))
         self.store_every = store_every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cmdb-poller", daemon=True)
         self._seen = -1  # the store version last published
         self.polls = 0
 
@@ -462,15 +474,6 @@ class CmdbPoller:
         if self.client is not None:
             self.state.set_health(self.KEY, SourceHealth(source=self.KEY, state=Health.CONNECTING))
         self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def _health(self, state: Health, reason: str = "") -> None:
-        set_health(self.state, self.KEY, state, reason, self.clock)
 
     def _publish(self, force: bool = False) -> None:
         version = self.store.version  # before the read: a change in between is published next time
