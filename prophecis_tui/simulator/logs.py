@@ -27,6 +27,7 @@ and never reads the clock: time is always passed in.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import operator
@@ -42,6 +43,7 @@ __all__ = [
     "ContainerLog",
     "failure_signature",
     "format_timestamp",
+    "format_timestamps",
 ]
 
 #: The log profiles a container can have.
@@ -176,6 +178,21 @@ def format_timestamp(ts: float) -> str:
     """
     sec, ns = _sec_ns(ts)
     return f"{_strftime('%Y-%m-%dT%H:%M:%S', _gmtime(sec))}.{ns:09d}Z"
+
+
+def format_timestamps(stamps: Sequence[float]) -> list[str]:
+    """:func:`format_timestamp` of many times (a log's lines, in order): the date and time of day are
+    formatted once per second, which is most of the cost at tens of thousands of lines a second."""
+    out: list[str] = []
+    last_sec = None
+    head = ""
+    for ts in stamps:
+        sec, ns = _sec_ns(ts)
+        if sec != last_sec:
+            head = _strftime('%Y-%m-%dT%H:%M:%S', _gmtime(sec))
+            last_sec = sec
+        out.append(f"{head}.{ns:09d}Z")
+    return out
 
 
 def _hms(tm: time.struct_time) -> str:
@@ -403,6 +420,11 @@ class ContainerLog:
     ``context`` may name the pod, namespace, user, job, replica_type,
     replica_index, world_size, model, notebook (and optionally rank,
     component); missing names are made up from the seed.
+    ``rate_changes`` switches the body's rate while the container runs:
+    ``(at, rate)`` pairs in time order; every line stamped at or before
+    ``at`` keeps its timestamp and text, and the body goes on at the new
+    rate from the first line slot after ``at`` (how a test bench makes a
+    running pod chatty without rewriting the log it has already written).
 
     Lines are numbered from 0.  While running, the log is an endless
     stream of which :meth:`count_at` lines have been written by a given
@@ -417,9 +439,17 @@ class ContainerLog:
     ended_at: float | None = None
     failure: str | None = None
     context: Mapping[str, str] = field(default_factory=dict, hash=False)
+    rate_changes: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         """Validate the parameters."""
+        last = -math.inf
+        for at, rate in self.rate_changes:
+            if not (math.isfinite(at) and math.isfinite(rate) and rate > 0):
+                raise ValueError(f"a rate change must be a finite time and a positive rate, not {(at, rate)!r}")
+            if at < last:
+                raise ValueError("rate changes must be in time order")
+            last = at
         if self.profile not in PROFILES:
             raise ValueError(f"unknown log profile {self.profile!r}")
         if self.failure is not None and self.failure not in FAILURES:
@@ -555,13 +585,42 @@ class ContainerLog:
     def _body_origin(self) -> float:
         return self.started_at + len(self._header) * self._header_step
 
+    @cached_property
+    def _segments(self) -> tuple[tuple[int, float, float], ...]:
+        """The body's rate segments: (first body index, time of its first slot, rate), in order.
+
+        Body line ``k`` of segment ``(k0, t0, r)`` is stamped ``t0 + (k - k0 + f_k) / r``. A change at
+        ``at`` starts a segment at the first slot of the current one that begins at or after ``at``,
+        so no line stamped at or before ``at`` moves."""
+        segs = [(0, self._body_origin, self.rate)]
+        for at, rate in self.rate_changes:
+            k0, t0, r0 = segs[-1]
+            k1 = k0 + max(0, math.ceil((at - t0) * r0))
+            if k1 == k0:
+                segs[-1] = (k0, t0, rate)
+            else:
+                segs.append((k1, t0 + (k1 - k0) / r0, rate))
+        return tuple(segs)
+
+    @cached_property
+    def _seg_ks(self) -> list[int]:
+        return [k for k, _, _ in self._segments]
+
+    @cached_property
+    def _seg_ts(self) -> list[float]:
+        return [t for _, t, _ in self._segments]
+
     def _open_ts(self, i: int) -> float:
         """Timestamp of header/body line ``i`` (ignoring the end)."""
         frac = (_mix((self._tbase + i) & _M64) >> 11) * _INV53
         hlen = len(self._header)
         if i < hlen:
             return self.started_at + (i + frac) * self._header_step
-        return self._body_origin + (i - hlen + frac) / self.rate
+        if not self.rate_changes:
+            return self._body_origin + (i - hlen + frac) / self.rate
+        k = i - hlen
+        k0, t0, r = self._segments[bisect.bisect_right(self._seg_ks, k) - 1]
+        return t0 + (k - k0 + frac) / r
 
     def _open_text(self, i: int, ts: float) -> str:
         hlen = len(self._header)
@@ -574,8 +633,13 @@ class ContainerLog:
         if t < self.started_at:
             return 0
         hlen = len(self._header)
-        x = (t - self._body_origin) * self.rate
-        i = hlen + int(x) if x > 0 else hlen
+        if self.rate_changes:
+            k0, t0, r = self._segments[max(0, bisect.bisect_right(self._seg_ts, t) - 1)]
+            x = (t - t0) * r
+            i = hlen + k0 + (int(x) if x > 0 else 0)
+        else:
+            x = (t - self._body_origin) * self.rate
+            i = hlen + int(x) if x > 0 else hlen
         ts = self._open_ts
 
         def hit(k: int) -> bool:
