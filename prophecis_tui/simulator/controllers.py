@@ -11,6 +11,7 @@ from .resources import ResourceType
 
 PLAN_ANN = "sim.prophecis.io/plan"  # a test may decide a workload's fate: succeed, OOMKilled, NCCLTimeout, ...
 DURATION_ANN = "sim.prophecis.io/duration"  # seconds of running before the outcome
+INIT_SECONDS = "sim.prophecis.io/init-seconds"  # how long each of a pod's init containers runs (default 5)
 OUTCOMES = ("succeed", "OOMKilled", "NCCLTimeout", "CudaOOM", "Error", "pullfail", "crash")
 
 
@@ -65,10 +66,17 @@ def pod_runtime(pod: dict, profile: str, owner: tuple[str, str, str] | None, con
     md = pod["metadata"]
     containers = [ContainerRT(c["name"], c.get("image", ""), profile, rate=rate, fate=fate, failure=failure,
                               crash_after=crash_after) for c in spec["containers"]]
+    # init containers: a platform-style log; each runs ``sim.prophecis.io/init-seconds`` (default 5) and exits 0
+    try:
+        init_for = max(0.0, float((md.get("annotations") or {}).get(INIT_SECONDS, 5.0)))
+    except (TypeError, ValueError):
+        init_for = 5.0
+    init = [ContainerRT(c["name"], c.get("image", ""), "platform", rate=max(rate, 2.0), crash_after=init_for)
+            for c in spec.get("initContainers") or [] if isinstance(c, dict) and c.get("name")]
     return PodRT(md.get("namespace", ""), md["name"], md.get("uid", ""), requests_of(spec),
                  spec.get("restartPolicy", "Always"), containers,
                  context={"pod": md["name"], "namespace": md.get("namespace", ""), **context}, owner=owner,
-                 ready_delay=ready_delay, pull_delay=pull_delay)
+                 ready_delay=ready_delay, pull_delay=pull_delay, init_containers=init)
 
 
 def user_of(obj: dict) -> str:

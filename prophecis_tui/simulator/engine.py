@@ -74,6 +74,7 @@ class PodRT:
     restart_policy: str
     containers: list[ContainerRT]
     context: dict[str, str] = field(default_factory=dict)
+    init_containers: list[ContainerRT] = field(default_factory=list)  # run in order, each to completion, first
     owner: tuple[str, str, str] | None = None  # (resource key, namespace, name) of the controlling object
     node: str | None = None
     gpu_ids: list[int] = field(default_factory=list)
@@ -97,6 +98,11 @@ class PodRT:
     @property
     def key(self) -> tuple[str, str]:
         return (self.ns, self.name)
+
+    def container(self, name: str) -> "ContainerRT | None":
+        """A container by name, init containers included."""
+        return next((c for c in self.containers if c.name == name), None) or \
+            next((c for c in self.init_containers if c.name == name), None)
 
 
 @dataclass
@@ -518,6 +524,15 @@ class Engine:
     def _start_pod(self, p: PodRT, gen: int) -> None:
         if p.gen != gen or p.deleting or p.key not in self.pods:
             return
+        init = next((c for c in p.init_containers if c.state != "terminated"), None)
+        if init is not None:  # the init containers first, one at a time; the others wait (PodInitializing)
+            for c in p.containers:
+                c.reason = "PodInitializing"
+            self._run_container(p, init, first=True)
+            p.start_time = p.start_time or self.now()
+            self._write_pod(p)
+            self.after(init.crash_after, self._init_done, p, gen, init.name)
+            return
         for c in p.containers:
             if c.fate == "pullfail":
                 self._pull_fails(p, c)
@@ -529,6 +544,19 @@ class Engine:
         self._write_pod(p)
         if any(c.state == "running" for c in p.containers):
             self.after(p.ready_delay, self._mark_ready, p, gen)
+
+    def _init_done(self, p: PodRT, gen: int, cname: str) -> None:
+        """An init container exits 0 (Completed); the next one starts, or the pod's containers."""
+        if p.gen != gen or p.deleting or p.key not in self.pods:
+            return
+        c = next(c for c in p.init_containers if c.name == cname)
+        if c.state != "running":
+            return
+        now = self.now()
+        c.state, c.reason, c.exit_code, c.finished_at, c.ready = "terminated", "Completed", 0, now, False
+        if c.log is not None:
+            c.log = dataclasses.replace(c.log, ended_at=now)
+        self._start_pod(p, gen)
 
     def _pull_fails(self, p: PodRT, c: ContainerRT) -> None:
         ref = {**self.pod_ref(p), "fieldPath": f"spec.containers{{{c.name}}}"}
@@ -562,7 +590,8 @@ class Engine:
 
     def _run_container(self, p: PodRT, c: ContainerRT, first: bool) -> None:
         now = self.now()
-        ref = {**self.pod_ref(p), "fieldPath": f"spec.containers{{{c.name}}}"}
+        field_path = "spec.initContainers" if c in p.init_containers else "spec.containers"
+        ref = {**self.pod_ref(p), "fieldPath": f"{field_path}{{{c.name}}}"}
         if first:
             self.event(ref, "Normal", "Pulled", f'Container image "{c.image}" already present on machine',
                        "kubelet", p.node)
@@ -677,7 +706,7 @@ class Engine:
     def _finish_delete(self, p: PodRT) -> None:
         if p.key not in self.pods:
             return
-        for c in p.containers:
+        for c in p.init_containers + p.containers:
             if c.state == "running":
                 c.state, c.reason, c.exit_code, c.finished_at, c.ready = "terminated", "Completed", 0, self.now(), False
                 if c.log is not None:
@@ -751,34 +780,52 @@ class Engine:
             st["podIPs"] = [{"ip": p.ip}]
         if p.start_time is not None:
             st["startTime"] = rfc3339(p.start_time)
-        statuses = []
-        for c in p.containers:
-            if c.state == "running":
-                state = {"running": {"startedAt": rfc3339(c.started_at or p.start_time or 0)}}
-            elif c.state == "terminated":
-                state = self._terminated_wire(c)
-            else:
-                w: dict[str, Any] = {"reason": c.reason}
-                if c.message:
-                    w["message"] = c.message
-                state = {"waiting": w}
-            cs: dict[str, Any] = {"name": c.name, "state": state, "lastState": c.last or {}, "ready": c.ready,
-                                  "restartCount": c.restarts, "image": c.image,
-                                  "imageID": "" if not c.container_id else
-                                  f"{c.image.split(':')[0]}@sha256:{stable_hex(c.image, 64)}",
-                                  "started": c.state == "running"}
-            if c.container_id:
-                cs["containerID"] = c.container_id
-            statuses.append(cs)
-        st["containerStatuses"] = statuses
+        if p.init_containers:
+            st["initContainerStatuses"] = [self._container_status(c, p) for c in p.init_containers]
+            waiting = [c.name for c in p.init_containers if c.state != "terminated"]
+            if waiting:
+                st["conditions"][1] = cond("Initialized", False, p.scheduled_at, "ContainersNotInitialized",
+                                           f"containers with incomplete status: [{' '.join(waiting)}]")
+        st["containerStatuses"] = [self._container_status(c, p) for c in p.containers]
         return st
+
+    def _container_status(self, c: ContainerRT, p: PodRT) -> dict:
+        if c.state == "running":
+            state = {"running": {"startedAt": rfc3339(c.started_at or p.start_time or 0)}}
+        elif c.state == "terminated":
+            state = self._terminated_wire(c)
+        else:
+            w: dict[str, Any] = {"reason": c.reason}
+            if c.message:
+                w["message"] = c.message
+            state = {"waiting": w}
+        cs: dict[str, Any] = {"name": c.name, "state": state, "lastState": c.last or {}, "ready": c.ready,
+                              "restartCount": c.restarts, "image": c.image,
+                              "imageID": "" if not c.container_id else
+                              f"{c.image.split(':')[0]}@sha256:{stable_hex(c.image, 64)}",
+                              "started": c.state == "running"}
+        if c.container_id:
+            cs["containerID"] = c.container_id
+        return cs
 
     # ------------------------------------------------------------------ logs
     def container_log(self, ns: str, name: str, container: str, previous: bool) -> ContainerLog | None:
         p = self.pods.get((ns, name))
         if p is None:
             return None
-        c = next((c for c in p.containers if c.name == container), None)
+        c = p.container(container)
         if c is None:
             return None
         return c.prev_log if previous else c.log
+
+    def set_log_rate(self, ns: str, name: str, container: str, rate: float) -> ContainerRT:
+        """From now on the container writes ``rate`` lines a second (and so does any restart of it); what it
+        has written keeps its timestamps. Raises KeyError for an unknown pod or container."""
+        p = self.pods.get((ns, name))
+        c = p.container(container) if p is not None else None
+        if c is None:
+            raise KeyError(container if p is not None else name)
+        c.rate = rate
+        if c.log is not None and c.log.ended_at is None:
+            c.log = dataclasses.replace(c.log, rate_changes=c.log.rate_changes + ((self.now(), rate),))
+        return c

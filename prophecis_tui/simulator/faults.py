@@ -1,4 +1,5 @@
-"""Faults switchable at run time: latency, error rates, dropped watches, forced 410, the API down, the CMDB failing."""
+"""Faults switchable at run time: latency, error rates, dropped watches and log follows, forced 410, the API down,
+the CMDB failing."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class Faults:
     retry_after: int = 1  # seconds, on 429 and 503
     expire_watches: int = 0  # the next N watch requests get ERROR 410 at once
     drop_watch_every: float = 0.0  # seconds; close every watch stream this often (0: never)
+    drop_log_every: float = 0.0  # seconds; cut every log follow this long after it opened (0: never)
     cmdb_error: int = 0  # HTTP status the CMDB endpoint answers instead of its list (0: none)
     seed: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import time
 from typing import Any
@@ -111,6 +112,7 @@ class ApiServer:
         self.tokens: dict[str, Identity] = {i.token: i for i in sim.identities}
         self.bookmark_interval = 10.0
         self.streams: set[asyncio.Task] = set()
+        self.log_drop_gen = 0  # drop_log_streams() bumps it: every open log follow is cut
         self.writes: list[tuple[str, str]] = []  # every write request received (reviews excluded), in order
         self.dcgm = DcgmExporter(sim.engine)  # /dcgm/metrics, /dcgm/{node}/metrics: the GPU nodes' exporters
         # .../services/{id}/proxy/...: the model servers behind them, and the GPU operator's exporter Service
@@ -789,26 +791,30 @@ class ApiServer:
 
     # ------------------------------------------------------------------ logs
     async def _log(self, request: web.Request, route: Route) -> web.StreamResponse:
-        from .logs import format_timestamp
+        from .logs import format_timestamps
         ns, name = route.namespace, route.name
         pod_obj = self.store.get(PODS, ns, name)
         if pod_obj is None:
             raise not_found(PODS, name)
         q = request.query
         names = [c["name"] for c in pod_obj["spec"].get("containers", [])]
+        init_names = [c["name"] for c in pod_obj["spec"].get("initContainers") or []]
         cname = q.get("container")
         if not cname:
             if len(names) != 1:
                 raise bad_request(f"a container name must be specified for pod {name}, choose one of: "
-                                  f"[{' '.join(names)}]")
+                                  f"[{' '.join(names)}]" + (f" or one of the init containers: [{' '.join(init_names)}]"
+                                                            if init_names else ""))
             cname = names[0]
-        if cname not in names:
+        if cname not in names and cname not in init_names:
             raise bad_request(f"container {cname} is not valid for pod {name}")
         p = self.engine.pod_rt(ns, name)
         if p is None or p.node is None:
             # not scheduled: the apiserver has no kubelet to ask and answers an empty log
             return web.Response(body=b"", content_type="text/plain")
-        c = next(c for c in p.containers if c.name == cname)
+        c = p.container(cname)
+        if c is None:
+            raise bad_request(f"container {cname} is not valid for pod {name}")
         previous = qbool(q.get("previous"))
         log = c.prev_log if previous else c.log
         if log is None:
@@ -833,17 +839,20 @@ class ApiServer:
             start = log.index_at(now - since_s)
         elif since_t:
             try:
-                start = log.index_at(parse_rfc3339(since_t))
+                # the apiserver hands sinceTime to the kubelet in whole seconds (RFC 3339 without a fraction):
+                # a client resuming from its last line's stamp gets that second's earlier lines again
+                start = log.index_at(float(math.floor(parse_rfc3339(since_t))))
             except ValueError:
                 raise bad_request(f'parsing time "{since_t}" as "2006-01-02T15:04:05Z07:00": cannot parse') from None
         if tail is not None and tail >= 0:
             start = max(start, end - tail)
 
         def render(a: int, b: int) -> bytes:
-            out = []
-            for ts, text in log.lines(a, b):
-                out.append(f"{format_timestamp(ts)} {text}\n" if stamps else f"{text}\n")
-            return "".join(out).encode()
+            lines = log.lines(a, b)
+            if stamps:
+                heads = format_timestamps([ts for ts, _ in lines])
+                return "".join([f"{h} {text}\n" for h, (_, text) in zip(heads, lines)]).encode()
+            return "".join([f"{text}\n" for _, text in lines]).encode()
 
         if not follow:
             data = render(start, end)
@@ -857,9 +866,17 @@ class ApiServer:
         if task is not None:
             self.streams.add(task)
         sent_bytes = 0
+        drop_every = self.sim.faults.drop_log_every
+        drop_at = time.monotonic() + drop_every if drop_every else None
+        drop_gen = self.log_drop_gen
         try:
             pos = start
             while True:
+                if self.log_drop_gen != drop_gen or (drop_at is not None and time.monotonic() >= drop_at):
+                    # an injected drop: the connection is cut, not ended (the client sees a broken stream)
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return resp
                 now = self.engine.now()
                 cur_log = log
                 if c.log is not None and c.log.seed == log.seed:
@@ -868,6 +885,8 @@ class ApiServer:
                     cur_log = c.prev_log
                 log = cur_log
                 end = log.count_at(now)
+                if request.transport is None or request.transport.is_closing():
+                    break  # the client went away
                 if end > pos:
                     for a in range(pos, end, 2000):
                         chunk = render(a, min(end, a + 2000))
@@ -882,7 +901,7 @@ class ApiServer:
                 gone = self.engine.pod_rt(ns, name) is not p
                 if gone or (log.ended_at is not None and now >= log.ended_at and pos >= log.count_at(now)):
                     break
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.1)  # the kubelet sends lines as they are written: keep the lag short
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -893,6 +912,10 @@ class ApiServer:
         except Exception:
             pass
         return resp
+
+    def drop_log_streams(self) -> None:
+        """Cut every open log follow (within 0.1 s): the fault a test injects to check a client's resume."""
+        self.log_drop_gen += 1
 
     def cancel_streams(self) -> int:
         n = 0

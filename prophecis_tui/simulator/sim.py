@@ -171,11 +171,16 @@ class Simulation:
                 drop = body.pop("drop_watches", False)
                 if not isinstance(drop, bool):
                     raise ValueError("drop_watches must be true or false")
+                drop_logs = body.pop("drop_logs", False)
+                if not isinstance(drop_logs, bool):
+                    raise ValueError("drop_logs must be true or false")
                 self.faults.update(body)
             except (ValueError, TypeError) as err:
                 raise bad_request(str(err)) from None
             if drop:
                 self.engine.store.close_watchers()
+            if drop_logs:
+                self.api.drop_log_streams()
             if down > 0:
                 asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.go_down(down)))
             return json_response(self.state())
@@ -196,6 +201,34 @@ class Simulation:
                 self.engine.advance(advance)
             self.engine.run_due()
             return json_response(self.state())
+        if what == "chatty":  # the bench: one container writes `rate` lines a second from now on
+            unknown = set(body) - {"namespace", "pod", "container", "rate"}
+            if unknown:
+                raise bad_request(f"unknown chatty setting: {sorted(unknown)[0]}")
+            ns, pod, cname = body.get("namespace"), body.get("pod"), body.get("container")
+            if not isinstance(ns, str) or not isinstance(pod, str) or not ns or not pod:
+                raise bad_request("chatty needs namespace and pod")
+            if cname is not None and not isinstance(cname, str):
+                raise bad_request("chatty container must be a string")
+            try:
+                rate = _number(body.get("rate"), "rate")
+                if not 0 < rate <= 1_000_000:
+                    raise ValueError("rate must be more than 0 and at most 1000000 lines a second")
+            except ValueError as err:
+                raise bad_request(str(err)) from None
+            p = self.engine.pod_rt(ns, pod)
+            if p is None:
+                raise ApiError(404, f'pods "{pod}" not found', "NotFound", {"name": pod, "kind": "pods"})
+            if not cname:
+                if len(p.containers) != 1:
+                    raise bad_request(f"a container name must be specified for pod {pod}")
+                cname = p.containers[0].name
+            try:
+                c = self.engine.set_log_rate(ns, pod, cname, rate)
+            except KeyError:
+                raise bad_request(f"container {cname} is not valid for pod {pod}") from None
+            return json_response({"namespace": ns, "pod": pod, "container": c.name, "rate": c.rate,
+                                  "running": c.log is not None and c.log.ended_at is None})
         if what == "compact":
             self.engine.store.compact(None)
             return json_response(self.state())
