@@ -52,6 +52,28 @@ class WatchStream(Protocol):
     def close(self) -> None: ...
 
 
+class LogStream(Protocol):
+    """An open container log: iterate it once for batches of whole lines (decoded UTF-8, errors replaced, without
+    their newline) as they arrive; it ends when the server ends the stream, and also when the stream breaks
+    mid-way (the caller resumes from its last line). ``close()`` from another thread ends the iteration soon."""
+
+    def __iter__(self) -> Iterator[list[str]]: ...
+
+    def close(self) -> None: ...
+
+
+class LogSource(Protocol):
+    """Where container logs come from: Kubernetes now; the Linkis issue adds a task-log source.
+
+    ``open_log`` blocks until the answer's head is in (not the body) and raises prophecis_tui.domain errors:
+    NotFound (pod or container gone), Invalid (``container "x" in pod "y" is waiting to start: ContainerCreating``,
+    ``previous terminated container "x" in pod "y" not found``), Forbidden, Unavailable, Timeout."""
+
+    def open_log(self, namespace: str, pod: str, container: str, *, follow: bool = True,
+                 previous: bool = False, since_seconds: int | None = None, since_time: str | None = None,
+                 tail_lines: int | None = None, timestamps: bool = True) -> LogStream: ...
+
+
 class KubernetesBackend(Protocol):
     read_only: bool
 

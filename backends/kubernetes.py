@@ -42,6 +42,7 @@ import urllib3
 import yaml
 
 from backends.base import DomainObject, Identity, ListResult, Resource, WatchEvent
+from backends.log_stream import HttpLogStream
 from backends import k8s_parse as parse
 from backends.page_worker import Job, PageError, PageWorker, WorkerGone
 from prophecis_tui.domain import (BackendError, Conflict, Expired, Forbidden, Invalid, NotFound, ReadOnly,
@@ -52,6 +53,7 @@ READ_TIMEOUT = 30.0
 PAGE_SIZE = 500
 CAN_I_TTL = 60.0
 WATCH_READ_SLACK = 30.0
+FOLLOW_READ_TIMEOUT = 300.0  # a log follow with nothing to say for this long breaks (and is resumed)
 SOURCE = "kubernetes"
 NOTEBOOK_VERSIONS = ("v1", "v1beta1", "v1alpha1")  # preferred first
 
@@ -356,7 +358,7 @@ class Kubernetes:
         self._lock = threading.Lock()
         self._served: dict[str, str] | None = None  # resource name -> version
         self._can_i: dict[tuple[str, str, str, str], tuple[bool, float]] = {}
-        self._streams: set[KubernetesWatch] = set()
+        self._streams: set[KubernetesWatch | HttpLogStream] = set()  # open watches and log streams
         self._closed = False
         self._contexts: list[str] = [target.context]
 
@@ -654,16 +656,60 @@ class Kubernetes:
         k, version = self._kind(resource)
         return self._json("POST", self._path(k, version, namespace), body=body)
 
+    @staticmethod
+    def _log_request(namespace: str, pod: str, container: str = "", *, follow: bool = False, previous: bool = False,
+                     since_seconds: int | None = None, since_time: str | None = None, tail_lines: int | None = None,
+                     timestamps: bool = False) -> tuple[str, list[tuple[str, str]]]:
+        """The path and query of a pods/log read (PodLogOptions)."""
+        if since_seconds is not None and since_time:
+            raise ValueError("at most one of since_seconds and since_time")
+        query: list[tuple[str, str]] = []
+        if container:
+            query.append(("container", container))
+        if follow:
+            query.append(("follow", "true"))
+        if previous:
+            query.append(("previous", "true"))
+        if since_seconds is not None:
+            query.append(("sinceSeconds", str(max(1, int(since_seconds)))))  # the API refuses 0
+        if since_time:
+            query.append(("sinceTime", since_time))
+        if tail_lines is not None:
+            query.append(("tailLines", str(max(0, int(tail_lines)))))
+        if timestamps:
+            query.append(("timestamps", "true"))
+        return f"/api/v1/namespaces/{_segment(namespace)}/pods/{_segment(pod)}/log", query
+
     def log_tail(self, namespace: str, pod: str, container: str = "", tail: int = 200,
                  previous: bool = False) -> str:
         """The last lines of a container's log (text), e.g. to find a failed replica's last error."""
-        query = [("tailLines", str(int(tail)))]
-        if container:
-            query.append(("container", container))
-        if previous:
-            query.append(("previous", "true"))
-        resp = self._request("GET", f"/api/v1/namespaces/{_segment(namespace)}/pods/{_segment(pod)}/log", query)
+        path, query = self._log_request(namespace, pod, container, previous=previous, tail_lines=tail)
+        resp = self._request("GET", path, query)
         return _text(self._read(resp))
+
+    def open_log(self, namespace: str, pod: str, container: str, *, follow: bool = True,
+                 previous: bool = False, since_seconds: int | None = None, since_time: str | None = None,
+                 tail_lines: int | None = None, timestamps: bool = True) -> HttpLogStream:
+        """A container's log as it streams (``backends.base.LogSource``): blocks until the answer's head, then the
+        body is read in batches of lines by whoever iterates it. ``since_time`` is RFC 3339 (the API server
+        passes it on in whole seconds). Errors before the body are the API's Status message in a domain error:
+        NotFound (the pod), Invalid (a container waiting to start, no previous container, a wrong name),
+        Forbidden; transport failures Unavailable or Timeout. A follow read waits up to FOLLOW_READ_TIMEOUT for
+        the next bytes: a quiet pod's stream then breaks, and the caller resumes it."""
+        path, query = self._log_request(namespace, pod, container, follow=follow and not previous,
+                                        previous=previous, since_seconds=since_seconds, since_time=since_time,
+                                        tail_lines=tail_lines, timestamps=timestamps)
+        read = FOLLOW_READ_TIMEOUT if follow and not previous else READ_TIMEOUT
+        resp = self._request("GET", path, query, timeout=(CONNECT_TIMEOUT, read),
+                             accept="text/plain, application/json")
+        stream = HttpLogStream(resp, on_release=self._forget)
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._streams.add(stream)
+        if closed:
+            stream.close()
+        return stream
 
     def proxy_post(self, namespace: str, service: str, port: int, path: str, body: Any) -> tuple[int, str]:
         """POST JSON to a Service through the API server's proxy: (HTTP status, response text).
@@ -840,7 +886,7 @@ class Kubernetes:
             self._streams.add(stream)
         return stream
 
-    def _forget(self, stream: "KubernetesWatch") -> None:
+    def _forget(self, stream: "KubernetesWatch | HttpLogStream") -> None:
         with self._lock:
             self._streams.discard(stream)
 
