@@ -885,10 +885,10 @@ class ApiServer:
                     cur_log = c.prev_log
                 log = cur_log
                 end = log.count_at(now)
-                if request.transport is None or request.transport.is_closing():
-                    break  # the client went away
                 if end > pos:
                     for a in range(pos, end, 2000):
+                        if request.transport is None or request.transport.is_closing():
+                            break  # the client went away
                         chunk = render(a, min(end, a + 2000))
                         if limit_bytes is not None:
                             chunk = chunk[: max(0, limit_bytes - sent_bytes)]
@@ -898,6 +898,8 @@ class ApiServer:
                     pos = end
                 if limit_bytes is not None and sent_bytes >= limit_bytes:
                     break
+                if request.transport is None or request.transport.is_closing():
+                    break  # the client went away
                 gone = self.engine.pod_rt(ns, name) is not p
                 if gone or (log.ended_at is not None and now >= log.ended_at and pos >= log.count_at(now)):
                     break
