@@ -34,15 +34,15 @@ Reading (a thread per target):
 Merging (one merger thread):
 - A single target's lines go to the buffer as they come, in batches (one ``extend`` per tick, at most
   every TICK seconds).
-- Several targets: each target's lines are in time order already; a line is released once every target that
-  is streaming has delivered a line stamped at or after it (nothing older can still come from them), or when
-  it has waited HOLD_BACK seconds (a quiet replica delays the others by no more than that), and then with it
-  every held line of the others stamped no later (so a release by time never overtakes older held lines). At the start, while
-  some replica's first answer has not come (its connection is slower), lines wait up to FIRST_HOLD instead:
-  the tails of all replicas then go in in order. The released runs are merged by timestamp (a stable sort of
-  a few sorted runs) and added in one ``extend``. A replica that resumes after a break may bring lines older
-  than some already added (at most its own backlog since the break): order across replicas is kept within
-  the hold-back, never at the price of holding the others.
+- Several targets: each target's lines are in time order already. A line is released once every *active*
+  replica has delivered a line stamped at or after it (nothing older can still come from it). Active: it
+  delivered something within the last HOLD_BACK seconds (a replica that is busy catching up, however far
+  behind, is waited for), or it is connecting, or it has just been opened (again, after a break) and its
+  first batch has not come (its backlog since the break is merged into place). A quiet replica is not
+  waited for, so it delays the others by at most HOLD_BACK. And a line that has waited MAX_HOLD seconds goes
+  anyway, with every older held line of the others (a replica whose node clock is behind, or starved of CPU,
+  cannot stall the rest for longer). The released runs are merged by timestamp (a stable sort of a few
+  sorted runs) and added in one ``extend``.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ from prophecis_tui.sanitize import clean
 
 WAIT_RETRY = 2.0  # seconds between asks while a container waits to start
 QUICK_END = 2.0  # a follow stream that ends this soon with nothing new: the container has finished
-HOLD_BACK = 0.2  # seconds a line may wait for the other replicas before it is released out of order
-FIRST_HOLD = 2.0  # at the start, lines wait this long for replicas whose first answer has not come yet
+HOLD_BACK = 0.2  # a replica silent this long is quiet: the merge no longer waits for it
+MAX_HOLD = 2.0  # no line waits longer than this for the other replicas
 TICK = 0.03  # the merger adds to the buffer at most this often (lines in between go in one batch)
 WAITING = "is waiting to start"
 
@@ -179,7 +179,8 @@ class _Resume:
 class _State:
     """One target's reader: its status, where its log was left, its open stream, its lines not merged yet."""
 
-    __slots__ = ("target", "status", "resume", "stream", "thread", "pending", "last_key", "after_end", "heard")
+    __slots__ = ("target", "status", "resume", "stream", "thread", "pending", "last_key", "after_end",
+                 "last_arrival", "opened_at", "fresh")
 
     def __init__(self, target: LogTarget) -> None:
         self.target = target
@@ -190,7 +191,9 @@ class _State:
         self.pending: list[tuple[float, list[LogLine], list[float]]] = []  # (arrival, lines, sort keys)
         self.last_key = float("-inf")  # the timestamp of the last line offered (for the merge)
         self.after_end = False  # this read was opened again after a follow stream ended cleanly
-        self.heard = False  # its first open has been answered (lines, an error, or an end)
+        self.last_arrival = float("-inf")  # when it last offered lines
+        self.opened_at = float("-inf")  # when its current stream was opened
+        self.fresh = False  # its current stream has given no lines yet
 
 
 def _keys(lines: list[LogLine], last: float) -> list[float]:
@@ -285,8 +288,6 @@ class LogFollow:
     def _set(self, st: _State, status: str) -> None:
         status = clean(status)  # the API's messages name things from the cluster: shown as text, never as escapes
         with self._lock:
-            if status != "streaming":
-                st.heard = True  # waiting, failed, ended, reconnecting: nothing to wait for at the start
             if st.status != status:
                 st.status = status
                 self.version += 1
@@ -334,6 +335,7 @@ class LogFollow:
                 continue
             with self._lock:
                 st.stream = stream
+                st.opened_at, st.fresh = self._clock(), True
             if stop.is_set():
                 stream.close()
                 return
@@ -389,8 +391,9 @@ class LogFollow:
     def _offer(self, st: _State, lines: list[LogLine]) -> None:
         keys = _keys(lines, st.last_key) if len(self._states) > 1 else []
         with self._lock:
-            st.pending.append((self._clock(), lines, keys))
-            st.heard = True
+            now = self._clock()
+            st.pending.append((now, lines, keys))
+            st.last_arrival, st.fresh = now, False
             if keys:
                 st.last_key = keys[-1]
             self._wake.notify_all()
@@ -419,22 +422,31 @@ class LogFollow:
             if len(batches) == 1:
                 return batches[0][1], None
             return [ln for _, lines, _ in batches for ln in lines], None
-        # released: up to the oldest point every streaming replica has reached, or held for HOLD_BACK
-        everyone = self._states.values()
-        live = [st.last_key for st in everyone if st.status == "streaming" or not st.heard]
-        mark = min(live) if live else float("inf")
-        hold = self.hold_back
-        if now - self._t0 < FIRST_HOLD and not all(st.heard for st in everyone):
-            hold = max(hold, FIRST_HOLD)
-        due = now - hold
+        # released: what every active replica has passed (see the module text)
+        marks: list[float] = []  # where each active replica has got to
+        wake: list[float] = []  # when one stops being active
+        for st in self._states.values():
+            if st.status == "waiting: connecting" and now - self._t0 < MAX_HOLD:
+                marks.append(float("-inf"))
+                wake.append(self._t0 + MAX_HOLD)
+            elif st.status != "streaming":
+                continue
+            elif st.fresh and now - st.opened_at < MAX_HOLD:
+                marks.append(st.last_key)
+                wake.append(st.opened_at + MAX_HOLD)
+            elif now - st.last_arrival < self.hold_back:
+                marks.append(st.last_key)
+                wake.append(st.last_arrival + self.hold_back)
+        mark = min(marks) if marks else float("inf")
         # a batch held too long goes now, and with it every line of the others stamped no later than its last
+        due = now - MAX_HOLD
         for st in states:
             for arrival, _, keys in st.pending:
                 if arrival > due:
                     break
                 mark = max(mark, keys[-1])
         runs: list[tuple[list[LogLine], list[float]]] = []
-        wait_for: float | None = None
+        held = False
         for st in states:
             keep = 0
             for arrival, lines, keys in st.pending:
@@ -446,10 +458,11 @@ class LogFollow:
                 if cut:
                     runs.append((lines[:cut], keys[:cut]))
                     st.pending[keep] = (arrival, lines[cut:], keys[cut:])
-                left = arrival + hold - now
-                wait_for = left if wait_for is None else min(wait_for, left)
+                wake.append(arrival + MAX_HOLD)
+                held = True
                 break
             del st.pending[:keep]
+        wait_for = max(0.0, min(wake) - now) if held and wake else None
         if not runs:
             return [], wait_for
         if len(runs) == 1:
@@ -460,4 +473,4 @@ class LogFollow:
         return [lines[i] for i in order], wait_for
 
 
-__all__ = ["LogFollow", "LogTarget", "stamp_ns", "QUICK_END", "WAIT_RETRY", "HOLD_BACK"]
+__all__ = ["LogFollow", "LogTarget", "stamp_ns", "QUICK_END", "WAIT_RETRY", "HOLD_BACK", "MAX_HOLD"]
