@@ -217,6 +217,20 @@ class LogLine:
         return got[0] / _NS if got else None
 
     @property
+    def ns(self) -> int | None:
+        """The stamp's time in nanoseconds since the epoch, exact (a float ``ts`` is not: ~0.25 µs); None when
+        the line has no stamp (a line made with a ``ts`` only: that, rounded)."""
+        t = self._t
+        if t.__class__ is int:
+            return t
+        if t is None:
+            return None
+        if t.__class__ is str:
+            got = _stamp_ns(t)
+            return got[0] if got else None
+        return round(t * _NS)
+
+    @property
     def stamp(self) -> str:
         """The stamp as the API wrote it, "" when none."""
         t = self._t
@@ -384,11 +398,8 @@ def _detect(text: str) -> int:
             level = _WORDS[m.group().rstrip(" :").lower()]
     if level == ERROR:
         return ERROR
-    kv = None
-    if level < 0 and "=" in text and ("level" in text or "lvl" in text or "everity" in text or "LEVEL" in text):
-        kv = _KV.search(text, 0, 160)
-    limit = 160 if kv is None else kv.start()
     searching = level < 0  # for a level token still
+    token_at = -1
     found = None  # the signature words seen
     for m in _SCAN.finditer(text):
         w = m.group()
@@ -405,20 +416,25 @@ def _detect(text: str) -> int:
                 found.add(w)
         elif searching:
             p = m.start()
-            if p >= limit:
+            if p >= 160:
                 searching = False
                 continue
             if w[0] != "[":
                 e = m.end()
                 if (p and text[p - 1] in _WORDISH) or (e < len(text) and text[e] in _WORDISH):
                     continue
-            if lv == ERROR:
-                return ERROR
-            level = lv
-            searching = False
+            level, token_at, searching = lv, p, False
+            if lv == ERROR and "=" not in text[:p]:
+                return ERROR  # no level=... before it
+    if level < 0 or token_at >= 0:  # a level=... before the token (or anywhere near the start) wins
+        head = text[:token_at if token_at >= 0 else 160]
+        if "=" in head and ("vel" in head or "lvl" in head or "rity" in head or "VEL" in head or "RITY" in head):
+            kv = _KV.search(head)
+            if kv is not None:
+                level = _WORDS.get(kv.group(1).lower(), level)
     if level < 0:
-        level = _WORDS.get(kv.group(1).lower(), NONE) if kv is not None else NONE
-    if found is not None and _signature_of(text, found) is not None:
+        level = NONE
+    if level != ERROR and found is not None and _signature_of(text, found) is not None:
         return ERROR
     return level
 
@@ -765,15 +781,6 @@ class _Columns:
         line.text = self.texts[i]
         line.level = self.levels[i]
         return line
-
-    def stamp(self, i: int) -> str:
-        odd = self.odd
-        if odd:
-            t = odd.get(self.seqs[i])
-            if t is not None:
-                return t if t.__class__ is str else ""
-        ns = self.ns[i]
-        return "" if ns == _NO_TS else _format_ns(ns)
 
     def take(self, b: _Batch, keep: list[int] | None = None) -> int:
         """Append ``b``'s lines (those at the indexes ``keep``, all when None); how many."""
@@ -1298,13 +1305,27 @@ class LogView:
             os.close(fd)
             raise
         c = self._c
-        n = len(c)
+        odd = c.odd
+        last_sec, prefix = None, ""
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as fh:
             for c0, texts in c.texts.parts():
-                sources = c.sources.slice(c0, c0 + len(texts))
+                c1 = c0 + len(texts)
+                sources, times = c.sources.slice(c0, c1), c.ns.slice(c0, c1)
+                seqs = c.seqs.slice(c0, c1) if odd else None
                 out = []
                 for i, text in enumerate(texts):
-                    stamp = c.stamp(c0 + i)
+                    t = times[i]
+                    if seqs is not None and seqs[i] in odd:
+                        stamp = odd[seqs[i]]
+                        if stamp.__class__ is not str:
+                            stamp = ""
+                    elif t == _NO_TS:
+                        stamp = ""
+                    else:
+                        sec, frac = divmod(t, _NS)
+                        if sec != last_sec:
+                            last_sec, prefix = sec, _format_ns(sec * _NS)[:19]
+                        stamp = f"{prefix}.{frac:09d}Z"
                     src = sources[i]
                     if stamp and src:
                         out.append(f"{stamp} {src} {text}\n")
@@ -1313,4 +1334,4 @@ class LogView:
                     else:
                         out.append(text + "\n")
                 fh.write("".join(out))
-        return n
+        return len(c)

@@ -120,6 +120,15 @@ def test_timestamps_round_trip(dt, extra_ns, digits, offset_min, text):
     assert kept.ts == pytest.approx(expected, abs=2e-6)
 
 
+def test_exact_nanoseconds():
+    ns = int(T0) * 1_000_000_000 + 123456789
+    assert parse_line(f"{STAMP} x").ns == ns
+    assert parse_line("2026-11-29T18:00:00.123456789+08:00 x").ns == ns
+    assert parse_line("2026-11-29T10:00:00.5Z x").ns == int(T0) * 1_000_000_000 + 500_000_000
+    assert parse_line("x").ns is None
+    assert LogLine("x", ts=1.5).ns == 1_500_000_000
+
+
 def test_a_stamp_and_a_time_given_to_the_constructor():
     assert LogLine("x", stamp=STAMP).stamp == STAMP
     assert LogLine("x", ts=12.5).ts == 12.5
