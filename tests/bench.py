@@ -199,6 +199,41 @@ def bench_pods_table(rows: list[tuple[str, str, str]]) -> None:
                          f"longest UI stall {churned['churn_worst_stall_ms']:.0f} ms"))
 
 
+def bench_logs(rows: list[tuple[str, str, str]]) -> None:
+    """Issue 6's figures of the log core (prophecis_tui.logs): parse, memory of a full 1,000,000-line buffer,
+    search over it; a child process, so the memory is its own."""
+    out = subprocess.run([sys.executable, "-m", "tests.bench_logs", "1000000"], capture_output=True, text=True,
+                         cwd=ROOT)
+    if out.returncode != 0:
+        print(f"logs bench run failed:\n{out.stderr[-3000:]}", file=sys.stderr)
+        return
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    n = r["lines"]
+    rate = r["parse_lines_per_s"]
+    rows.append(("log lines: parse (training-job lines with the kubelet's stamp)", f"{rate:,.0f} lines/s",
+                 f"{1e6 / rate:.1f} µs a line of {r['parse_avg_chars']:.0f} characters, CPU time, batches of 2,000: "
+                 f"{5e6 / rate:.0f}% of a core at 50,000 lines/s; lines with nothing to detect "
+                 f"{r['parse_plain_lines_per_s']:,.0f}/s, with colours and tabs {r['parse_coloured_lines_per_s']:,.0f}/s"))
+    per_line = (r["buffer_rss_mib"] - r["text_mib"]) * 2**20 / n
+    rows.append((f"log buffer: memory with {n:,} lines", f"{r['buffer_rss_mib']:.0f} MiB RSS",
+                 f"of which the texts themselves {r['text_mib']:.0f} MiB ({per_line:.0f} bytes a line besides); "
+                 f"with a view over all of them {r['buffer_and_view_rss_mib']:.0f} MiB; "
+                 f"a full garbage-collector pass then {r['full_gc_ms']:.1f} ms"))
+    rows.append((f"log view: search {n:,} lines, a regex matching 1%", f"{r['search_1pct_ms']:.0f} ms",
+                 f"{r['search_1pct_hits']:,} lines; matching none {r['search_none_ms']:.0f} ms; case-insensitive "
+                 f"{r['search_1pct_ignorecase_ms']:.0f} ms; \\b-led {r['search_1pct_word_ms']:.0f} ms. A search call "
+                 f"per line instead: {r['search_1pct_per_line_ms']:.0f} / {r['search_none_per_line_ms']:.0f} / "
+                 f"{r['search_1pct_ignorecase_per_line_ms']:.0f} / {r['search_1pct_word_per_line_ms']:.0f} ms"))
+    rows.append(("log view: 5,000 new lines into a full buffer, view refreshed",
+                 f"{r['extend_5000_ms'] + r['refresh_5000_ms']:.1f} ms",
+                 f"extend {r['extend_5000_ms']:.1f} ms (5,000 oldest dropped) + refresh {r['refresh_5000_ms']:.1f} ms; "
+                 f"a filter over {n:,} lines {r['filter_rebuild_ms']:.0f} ms; next error over them (none) "
+                 f"{r['next_error_none_ms']:.2f} ms"))
+    # The follow-stream figures (issue 6: lines/s ingested from the simulator's chatty pod with the log screen
+    # on view, key press to update) come from the same child (tests/bench_logs.py, follow_figures): their rows
+    # go here.
+
+
 def bench_demo(rows: list[tuple[str, str, str]]) -> None:
     """`prophecis-tui --demo` in a real terminal (tmux 200x50): command to the overview on screen."""
     if not shutil.which("tmux"):
@@ -250,6 +285,7 @@ def main() -> int:
     bench_demo(rows)
     bench_pods_table(rows)
     bench_console(rows)
+    bench_logs(rows)
     bench_simulator(rows)
     after = machine_speed()
     rows.insert(0, ("this machine's speed: a fixed piece of pure Python (lower is faster)",
