@@ -30,7 +30,10 @@ removed, so a coloured ``\x1b[33mWARNING\x1b[0m`` is a warning; the first rule t
    ``FATAL``, ``CRITICAL``, ``CRIT``, ``SEVERE``, ``PANIC``, ``WARNING``, ``WARN``, ``NOTICE``, ``INFO``,
    ``DEBUG``, ``TRACE``: so ``- ERROR -``, ``ERROR [main]``, ``[ERROR]``, ``ERROR:root:`` count and
    ``ERRORS``, ``ERROR_CODE`` or ``no errors found`` do not), a bracketed word in any case (``[error]``,
-   ``[Warning]``, ``[crit]``), or ``level=error`` / ``lvl=warn`` / ``severity=ERROR`` (quoted or not).
+   ``[Warning]``, ``[crit]``), a Python warning (``dataloader.py:557: UserWarning: ...``), or ``level=error`` /
+   ``lvl=warn`` / ``severity=ERROR`` (quoted or not) before any of those.
+
+torchrun's ``[rank0]: `` prefix is looked through.
 
 FATAL, CRITICAL, PANIC, SEVERE, EMERG and ALERT count as ERROR; NOTICE as INFO; TRACE as DEBUG.
 Lower-case words in running text are never a level (``connection error, retrying`` is not an error line).
@@ -335,6 +338,7 @@ _JSON_LEVEL = re.compile(r"\"(?:level|lvl|severity|levelname|loglevel|log\.level
 _TOKENS = {w: _WORDS[w.lower()] for w in
            ("ERROR", "ERR", "FATAL", "CRITICAL", "CRIT", "SEVERE", "PANIC", "WARNING", "WARN", "NOTICE", "INFO",
             "DEBUG", "TRACE")}
+_TOKENS["Warning:"] = WARN  # Python's warnings: "train.py:12: UserWarning: ...", any ...Warning: counts
 _TOKENS.update({f"[{w}]": _WORDS[w.lower()] for w in (
     "error", "Error", "err", "fatal", "Fatal", "critical", "Critical", "crit", "severe", "panic", "emerg", "alert",
     "warning", "Warning", "warn", "Warn", "notice", "Notice", "info", "Info", "debug", "Debug", "trace", "Trace")})
@@ -386,6 +390,10 @@ def _detect(text: str) -> int:
         m = _BRACKET_HEAD.match(text)
         if m is not None:
             level = _LETTERS[m.group(m.lastindex)]
+        elif text.startswith("[rank"):  # torchrun's prefix: "[rank0]: Traceback ...", "[rank0]: KeyError: ..."
+            k = text.find("]: ", 5, 12)
+            if k > 0:
+                return _detect(text[k + 3:])
     elif c0.isdigit():
         k = text.find(": ", 19, 34)  # TensorFlow: 2026-11-29 10:00:00.123456: E path]
         if k > 0 and text[k + 2:k + 3] in _LETTERS and text[k + 3:k + 4] == " " and text[10:11] == " ":
@@ -421,7 +429,8 @@ def _detect(text: str) -> int:
                 continue
             if w[0] != "[":
                 e = m.end()
-                if (p and text[p - 1] in _WORDISH) or (e < len(text) and text[e] in _WORDISH):
+                if ((p and text[p - 1] in _WORDISH and w != "Warning:")
+                        or (e < len(text) and text[e] in _WORDISH)):
                     continue
             level, token_at, searching = lv, p, False
             if lv == ERROR and "=" not in text[:p]:
