@@ -35,14 +35,17 @@ Merging (one merger thread):
 - A single target's lines go to the buffer as they come, in batches (one ``extend`` per tick, at most
   every TICK seconds).
 - Several targets: each target's lines are in time order already. A line is released once every *active*
-  replica has delivered a line stamped at or after it (nothing older can still come from it). Active: it
-  delivered something within the last HOLD_BACK seconds (a replica that is busy catching up, however far
-  behind, is waited for), or it is connecting, or it has just been opened (again, after a break) and its
-  first batch has not come (its backlog since the break is merged into place). A quiet replica is not
-  waited for, so it delays the others by at most HOLD_BACK. And a line that has waited MAX_HOLD seconds goes
+  replica has delivered a line stamped at or after it (nothing older can still come from it). Active: its
+  reader is busy with a batch, or has waited less than HOLD_BACK seconds for the next one (a replica that
+  is catching up, however far behind, is waited for; a thread starved of the CPU in the middle of a batch
+  too), or it is connecting, or it has just been opened (again, after a break) and its first batch has
+  not come (its backlog since the break is merged into place). A quiet replica (its reader has waited
+  HOLD_BACK for the network) is not waited for, so it delays the others by at most HOLD_BACK. And a line that has waited MAX_HOLD seconds goes
   anyway, with every older held line of the others (a replica whose node clock is behind, or starved of CPU,
   cannot stall the rest for longer). The released runs are merged by timestamp (a stable sort of a few
-  sorted runs) and added in one ``extend``.
+  sorted runs) and added in one ``extend``. A replica far ahead of the others (AHEAD lines held) pauses
+  its reading until the merge takes them: when the readers compete for the CPU (a big tail of every
+  replica), the ones behind get it, and what is held stays bounded.
 """
 
 from __future__ import annotations
@@ -64,8 +67,9 @@ from prophecis_tui.sanitize import clean
 
 WAIT_RETRY = 2.0  # seconds between asks while a container waits to start
 QUICK_END = 2.0  # a follow stream that ends this soon with nothing new: the container has finished
-HOLD_BACK = 0.2  # a replica silent this long is quiet: the merge no longer waits for it
+HOLD_BACK = 0.2  # a replica whose reader has waited this long for the network is quiet: not waited for
 MAX_HOLD = 2.0  # no line waits longer than this for the other replicas
+AHEAD = 50_000  # a replica with this many lines held for the merge waits before reading more
 TICK = 0.03  # the merger adds to the buffer at most this often (lines in between go in one batch)
 WAITING = "is waiting to start"
 
@@ -179,8 +183,8 @@ class _Resume:
 class _State:
     """One target's reader: its status, where its log was left, its open stream, its lines not merged yet."""
 
-    __slots__ = ("target", "status", "resume", "stream", "thread", "pending", "last_key", "after_end",
-                 "last_arrival", "opened_at", "fresh")
+    __slots__ = ("target", "status", "resume", "stream", "thread", "pending", "held", "last_key", "after_end",
+                 "waiting_since", "opened_at", "fresh")
 
     def __init__(self, target: LogTarget) -> None:
         self.target = target
@@ -189,9 +193,10 @@ class _State:
         self.stream: LogStream | None = None
         self.thread: threading.Thread | None = None
         self.pending: list[tuple[float, list[LogLine], list[float]]] = []  # (arrival, lines, sort keys)
+        self.held = 0  # lines in pending
         self.last_key = float("-inf")  # the timestamp of the last line offered (for the merge)
         self.after_end = False  # this read was opened again after a follow stream ended cleanly
-        self.last_arrival = float("-inf")  # when it last offered lines
+        self.waiting_since: float | None = None  # since when its reader waits for the stream (None: busy)
         self.opened_at = float("-inf")  # when its current stream was opened
         self.fresh = False  # its current stream has given no lines yet
 
@@ -375,7 +380,14 @@ class LogFollow:
         resume = st.resume
         new = 0
         stop = self._stop
-        for raws in stream:
+        batches = iter(stream)
+        while True:
+            st.waiting_since = self._clock()  # (one attribute store: read by the merger without the lock)
+            try:
+                raws = next(batches)
+            except StopIteration:
+                break  # still "waiting": an ended stream holds nothing back
+            st.waiting_since = None
             if stop.is_set():
                 break
             lines = parse_lines(raws, source=t.source, timestamps=True)
@@ -389,14 +401,18 @@ class LogFollow:
         return new
 
     def _offer(self, st: _State, lines: list[LogLine]) -> None:
-        keys = _keys(lines, st.last_key) if len(self._states) > 1 else []
+        several = len(self._states) > 1
+        keys = _keys(lines, st.last_key) if several else []
         with self._lock:
             now = self._clock()
             st.pending.append((now, lines, keys))
-            st.last_arrival, st.fresh = now, False
+            st.held += len(lines)
+            st.fresh = False
             if keys:
                 st.last_key = keys[-1]
             self._wake.notify_all()
+            while several and st.held >= AHEAD and not self._stop.is_set():
+                self._wake.wait(0.05)  # far ahead of the others: let them catch up (the lock is let go meanwhile)
 
     # ---------------------------------------------------------------- the merger
     def _merge_loop(self) -> None:
@@ -418,7 +434,7 @@ class LogFollow:
             return [], None
         if len(self._states) == 1:
             st = states[0]
-            batches, st.pending = st.pending, []
+            batches, st.pending, st.held = st.pending, [], 0
             if len(batches) == 1:
                 return batches[0][1], None
             return [ln for _, lines, _ in batches for ln in lines], None
@@ -434,9 +450,13 @@ class LogFollow:
             elif st.fresh and now - st.opened_at < MAX_HOLD:
                 marks.append(st.last_key)
                 wake.append(st.opened_at + MAX_HOLD)
-            elif now - st.last_arrival < self.hold_back:
-                marks.append(st.last_key)
-                wake.append(st.last_arrival + self.hold_back)
+            else:
+                since = st.waiting_since
+                if since is None:  # busy with a batch (or starved of the CPU while at it): waited for
+                    marks.append(st.last_key)
+                elif now - since < self.hold_back:
+                    marks.append(st.last_key)
+                    wake.append(since + self.hold_back)
         mark = min(marks) if marks else float("inf")
         # a batch held too long goes now, and with it every line of the others stamped no later than its last
         due = now - MAX_HOLD
@@ -452,11 +472,13 @@ class LogFollow:
             for arrival, lines, keys in st.pending:
                 if keys[-1] <= mark:
                     runs.append((lines, keys))
+                    st.held -= len(lines)
                     keep += 1
                     continue
                 cut = bisect.bisect_right(keys, mark)
                 if cut:
                     runs.append((lines[:cut], keys[:cut]))
+                    st.held -= cut
                     st.pending[keep] = (arrival, lines[cut:], keys[cut:])
                 wake.append(arrival + MAX_HOLD)
                 held = True
@@ -465,6 +487,7 @@ class LogFollow:
         wait_for = max(0.0, min(wake) - now) if held and wake else None
         if not runs:
             return [], wait_for
+        self._wake.notify_all()  # a replica waiting for the merge to take its lines may read on
         if len(runs) == 1:
             return runs[0][0], wait_for
         lines = [ln for run, _ in runs for ln in run]

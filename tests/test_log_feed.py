@@ -470,3 +470,53 @@ def watch_status(f: LogFollow, t: LogTarget, seen: list[str], until, limit: floa
             return
         time.sleep(0.005)
     raise AssertionError(f"not reached; statuses seen: {seen}")
+
+
+class Body:
+    """An in-memory HTTP body for HttpLogStream, given in 64 KiB reads as fast as they are taken."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, amt: int, decode_content: bool = True):
+        for i in range(0, len(self.data), amt):
+            yield self.data[i:i + amt]
+
+    def close(self) -> None:
+        pass
+
+    def release_conn(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+
+def test_replicas_read_as_fast_as_the_cpu_allows_still_merge_in_order(feed) -> None:
+    """Four targets whose whole logs are there at once: their reader threads take turns at the CPU, so one
+    may fall far behind another; the merge waits for the busy ones (a fixed hold-back did not), and one far
+    ahead pauses until the merge takes its lines (without that, a reader starved for MAX_HOLD lost its place)."""
+    from backends.log_stream import HttpLogStream
+
+    n = 100_000  # with 25,000 a reader rarely falls 2 s behind; with 100,000 it usually did before the fix
+    bodies = {}
+    for i in range(4):
+        rows = []
+        for j in range(n):
+            ns = 1_795_946_400 * 10**9 + j * 2_000_000 + i * 500_000
+            sec, frac = divmod(ns, 10**9)
+            rows.append(f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(sec))}.{frac:09d}Z replica {i} line {j}\n")
+        bodies[f"r{i}"] = "".join(rows).encode()
+
+    class Source:
+        def open_log(self, namespace, pod, container, **kw):
+            return HttpLogStream(Body(bodies[pod]))
+
+    buf = LogBuffer(4 * n)
+    targets = [LogTarget("ns", p, "c", source=p) for p in bodies]
+    f = feed(Source(), targets, buf, follow=False)
+    assert poll(lambda: buf.total == 4 * n, 60)
+    got = everything(buf)
+    stamps = [stamp_ns(ln.stamp) for ln in got]
+    assert stamps == sorted(stamps)
+    assert set(f.status().values()) == {"ended"}
