@@ -613,6 +613,7 @@ VIEW_OPS = st.lists(st.one_of(
 def test_after_a_refresh_the_view_is_the_buffer_filtered(capacity, ops):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(logs, "_B", 3)
+        mp.setattr(logs, "_STEP", 2)  # a refresh takes its backlog a few lines at a time
         buf = LogBuffer(capacity)
         view = LogView(buf)
         pattern = mode = source = None
