@@ -570,7 +570,7 @@ def render_json(text: str, mode: str, *, keep_time: bool = False) -> list[str] |
             parts.append(v if isinstance(v, str) else _kv_value(v))
             break
     parts.extend(f"{k}={_kv_value(v)}" for k, v in rest.items())
-    return [clean(" ".join(parts))]
+    return [clean(" ".join(parts))] if parts else ["{}"]
 
 
 # --------------------------------------------------------------------------------------------------

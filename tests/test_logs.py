@@ -431,7 +431,8 @@ def test_json_not_an_object_is_none(text):
 
 def test_json_empty_object_and_bad_mode():
     assert render_json("{}", "pretty") == ["{}"]
-    assert render_json("{}", "kv") == [""]
+    assert render_json("{}", "kv") == ["{}"]
+    assert render_json('{"time":"x"}', "kv") == ["{}"]
     with pytest.raises(ValueError):
         render_json("{}", "yaml")
 
