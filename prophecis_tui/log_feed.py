@@ -72,6 +72,7 @@ MAX_HOLD = 2.0  # no line waits longer than this for the other replicas
 AHEAD = 50_000  # a replica with this many lines held for the merge waits before reading more
 TICK = 0.03  # the merger adds to the buffer at most this often (lines in between go in one batch)
 WAITING = "is waiting to start"
+STARTING = "waiting: not started"  # a target's status before its first open has answered
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ class _State:
 
     def __init__(self, target: LogTarget) -> None:
         self.target = target
-        self.status = "waiting: connecting"
+        self.status = STARTING
         self.resume = _Resume()
         self.stream: LogStream | None = None
         self.thread: threading.Thread | None = None
@@ -215,7 +216,7 @@ def _keys(lines: list[LogLine], last: float) -> list[float]:
 def _waiting_reason(message: str) -> str:
     """'ContainerCreating' of 'container "x" in pod "y" is waiting to start: ContainerCreating'."""
     _, _, reason = message.partition(WAITING)
-    return reason.lstrip(": ").strip() or "not started"
+    return reason.lstrip(": ").strip() or "unknown reason"
 
 
 class LogFollow:
@@ -442,7 +443,7 @@ class LogFollow:
         marks: list[float] = []  # where each active replica has got to
         wake: list[float] = []  # when one stops being active
         for st in self._states.values():
-            if st.status == "waiting: connecting" and now - self._t0 < MAX_HOLD:
+            if st.status == STARTING and now - self._t0 < MAX_HOLD:
                 marks.append(float("-inf"))
                 wake.append(self._t0 + MAX_HOLD)
             elif st.status != "streaming":
@@ -496,4 +497,4 @@ class LogFollow:
         return [lines[i] for i in order], wait_for
 
 
-__all__ = ["LogFollow", "LogTarget", "stamp_ns", "QUICK_END", "WAIT_RETRY", "HOLD_BACK", "MAX_HOLD"]
+__all__ = ["LogFollow", "LogTarget", "stamp_ns", "QUICK_END", "WAIT_RETRY", "HOLD_BACK", "MAX_HOLD", "STARTING"]
