@@ -1087,12 +1087,25 @@ def _matches(texts: Sequence[str], pattern: re.Pattern) -> list[int]:
         m = search(s)
         if m is None:
             continue
-        starts = _line_starts(chunk) if block is None else texts.line_starts(block)
+        # which line a match is in: a block's line starts are kept for every search; otherwise newlines
+        # are counted from one match to the next (no table to build for a chunk searched once)
+        starts = None if block is None else texts.line_starts(block)
         hits = 0
+        i = 0  # the line that starts at pos
+        pos = 0
         while m is not None:
             p = m.start()
-            i = bisect.bisect_right(starts, p) - 1
-            end = starts[i + 1] - 1  # the newline after line i (or the end)
+            if starts is not None:
+                i = bisect.bisect_right(starts, p) - 1
+                end = starts[i + 1] - 1  # the newline after line i (or the end)
+            else:
+                nls = s.count("\n", pos, p)
+                if nls:
+                    i += nls
+                    pos = s.rfind("\n", pos, p) + 1
+                end = s.find("\n", p)
+                if end < 0:
+                    end = size
             if m.end() <= end or verify(chunk[i]) is not None:
                 append(c0 + i)
             hits += 1
@@ -1101,7 +1114,9 @@ def _matches(texts: Sequence[str], pattern: re.Pattern) -> list[int]:
             if hits > 64 and hits * 16 > i:  # dense: a search per line is cheaper than one per match
                 out.extend(c0 + j for j in range(i + 1, len(chunk)) if verify(chunk[j]) is not None)
                 break
-            m = search(s, end + 1)
+            i += 1
+            pos = end + 1
+            m = search(s, pos)
     return out
 
 
