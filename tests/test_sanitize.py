@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from prophecis_tui.sanitize import clean, clean_line
 
 BIDI_AND_INVISIBLE = "\u061c\u200b\u200c\u200d\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e" \
-                     "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"
-FORBIDDEN = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{BIDI_AND_INVISIBLE}\ud800-\udfff]")
+                     "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff\u00ad\ufff9\ufffa\ufffb" \
+                     "\U000e0001\U000e0041\U000e007f"
+FORBIDDEN = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{BIDI_AND_INVISIBLE}\ud800-\udfff\U000e0000-\U000e007f]")
 
 # text rich in what attackers use: controls, C1, bidi and zero-width characters, among ordinary letters
 nasty = st.text(alphabet=st.one_of(
@@ -107,3 +108,12 @@ def test_cells_fold_line_breaks_and_cut_with_an_ellipsis():
 
 def test_non_strings_are_shown_as_text():
     assert clean(42) == "42"  # type: ignore[arg-type]
+
+
+def test_invisible_characters_that_hide_text_are_shown():
+    """The soft hyphen, the interlinear annotation characters and the tag characters (which can spell a hidden
+    instruction inside a label or a log line) show as escapes like every other invisible character."""
+    hidden = "ok\u00ad\ufff9\ufffb" + "".join(chr(0xE0000 + ord(c)) for c in "rm -rf") + "\U000e007f"
+    shown = clean(hidden)
+    assert shown.isascii() and shown.startswith("ok\\xad\\ufff9\\ufffb\\U000e0072")
+    assert clean(shown) == shown
