@@ -30,9 +30,10 @@ from screens.quota import QuotaScreen
 from widgets.header import StatusHeader
 
 from .actions import Actions, NeedsConfirmation, NeedsReason, Result, Target
-from .config import CmdbSettings, ConfigError, load_settings
+from .config import CmdbSettings, ConfigError, LogsSettings, load_settings
 from .domain import BackendError, Health, SourceHealth
 from .feeds import SOURCE, CmdbPoller, Feeds, MetricsPoller
+from .sanitize import clean
 from .state import State
 
 HIGH_CONTRAST = Theme(name="high-contrast", primary="#ffff00", secondary="#00ffff", accent="#ff00ff",
@@ -51,12 +52,14 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "gpu": (("gpus",), "every GPU: heat map, utilisation, memory, temperature, who holds it"),
     "quota": (("quotas",), "GPU quota per namespace: used/base/max, pressure, blocked work, edit quota"),
     "events": (("ev", "event"), "the cluster's events, warnings first"),
+    "logs": (("log",), "follow a log: :logs NAME (a pod, job, deployment or notebook), or :logs alone to pick"),
     "audit": ((), "every action taken with this console"),
     "help": (("h",), "every key and command"),
     "quit": (("q", "q!"), "leave the console"),
 }
-PLANNED = {"alerts": "alerts", "linkis": "Linkis",
-           "logs": "the log view"}
+PLANNED = {"alerts": "alerts", "linkis": "Linkis"}
+DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"  # the pod annotation kubectl logs reads
+PICK_LIMIT = 2_000  # :logs' picker lists at most this many (an OptionList of 10,000 pods is slow)
 RESOURCE_SCREENS = {"nb": NotebooksScreen, "jobs": JobsScreen, "deploy": DeploymentsScreen, "pods": PodsScreen,
                     "events": EventsScreen, "gpu": GpuScreen, "quota": QuotaScreen}
 
@@ -174,8 +177,9 @@ class ProphecisApp(App):
                  keymap: dict[str, str] | None = None, refresh_seconds: float = 0.1,
                  notebook_images: list[str] | None = None, notebook_url_base: str = "",
                  notebook_workspace: str = "", clock: Callable[[], datetime] | None = None,
-                 quota_max_annotation: str = "") -> None:
+                 quota_max_annotation: str = "", logs: LogsSettings | None = None) -> None:
         super().__init__()
+        self.logs = logs or LogsSettings()  # [logs]: the log screen's buffer, since window and tail
         if clock is not None:
             from screens import resources
             resources.CLOCK["now"] = clock
@@ -359,6 +363,11 @@ class ProphecisApp(App):
     def _focus_table(self) -> None:
         from textual.widgets import DataTable
 
+        focus_main = getattr(self.screen, "focus_main", None)  # a screen without a table (the log screen)
+        if focus_main is not None:
+            focus_main()
+            return
+
         from widgets.resource_table import ResourceTable
         for kind in (ResourceTable, DataTable):
             try:
@@ -427,6 +436,8 @@ class ProphecisApp(App):
             self.switch_context(arg) if arg else self.action_pick_context()
         elif name in RESOURCE_SCREENS:
             self.open_screen(RESOURCE_SCREENS[name](self.session.state, self.namespace), arg)
+        elif name == "logs":
+            self.pick_logs(arg)
         elif name == "audit":
             self.open_screen(AuditScreen(self.session.actions.audit if self.session.actions else None), arg)
         elif word in PLANNED:
@@ -480,19 +491,78 @@ class ProphecisApp(App):
     def show_events(self, obj, kind: str) -> None:
         self.push_screen(EventsScreen(self.session.state, obj.namespace, about=(kind, obj.name, obj.uid)))
 
-    def show_log_tail(self, namespace: str, pod: str, container: str = "", previous: bool = False) -> None:
-        self._log_tail(namespace, pod, container, previous)
+    # ------------------------------------------------------------------ logs
+    def show_logs(self, kind: str, namespace: str, name: str, *, container: str = "", previous: bool = False) -> None:
+        """The log screen for a pod, a notebook, a training job (every replica merged) or a deployment (every
+        pod). Without a container: the one the first pod's ``kubectl.kubernetes.io/default-container``
+        annotation names (read in a worker when the pod has several), else its first."""
+        from screens.logs import LogSubject, pods_of
+        subject = LogSubject(kind, namespace, name)
+        pods = pods_of(self.session.state, subject)
+        if not container and pods and len(pods[0].container_names) > 1:
+            self._open_logs_default_container(subject, pods[0].name, previous)
+            return
+        self._push_logs(subject, container, previous)
 
     @work(thread=True, group="fetch", exit_on_error=False)
-    def _log_tail(self, namespace: str, pod: str, container: str, previous: bool) -> None:
+    def _open_logs_default_container(self, subject, pod: str, previous: bool) -> None:
+        container = ""
         try:
-            text = self.session.backend.log_tail(namespace, pod, container, 500, previous)  # type: ignore[attr-defined]
-        except BackendError as err:
-            self.call_from_thread(self.notify, f"cannot read the log of {pod}: {err.message}", severity="error")
-            return
-        label = f"Log  {namespace}/{pod}" + (f" [{container}]" if container else "") + (
-            "  (PREVIOUS container)" if previous else "") + "  last 500 lines"
-        self.call_from_thread(self.push_screen, TextView(label, text or "(the log is empty)"))
+            raw = self.session.backend.get("pods", subject.namespace, pod)  # type: ignore[attr-defined]
+            container = str(((raw.get("metadata") or {}).get("annotations") or {}).get(DEFAULT_CONTAINER) or "")
+        except Exception:  # BackendError, an odd object: the first container then
+            pass
+        self.call_from_thread(self._push_logs, subject, container, previous)
+
+    def _push_logs(self, subject, container: str, previous: bool) -> None:
+        from screens.logs import LogScreen
+        self.push_screen(LogScreen(subject, self.session.state, self.log_follow, settings=self.logs,
+                                   container=container, previous=previous))
+
+    def log_follow(self, targets: list, buffer, *, previous: bool = False, since_seconds: int | None = None,
+                   tail_lines: int | None = None):
+        """A LogFollow over this session's backend (the log screen starts and stops it; it never sees the
+        backend)."""
+        from .log_feed import LogFollow
+        return LogFollow(self.session.backend, targets, buffer, follow=not previous,  # type: ignore[arg-type]
+                         previous=previous, since_seconds=since_seconds, tail_lines=tail_lines)
+
+    def pick_logs(self, text: str = "") -> None:
+        """:logs [NAME]: the one object of that name (a training job, a deployment, a notebook or a pod, in
+        that order) opens at once; otherwise a picker of what has logs, in scope, filtered by the text."""
+        state, ns = self.session.state, self.namespace
+        entries: list[tuple[str, str, str, str]] = []  # (kind, namespace, name, label)
+        for j in state.training_jobs(ns):
+            entries.append((j.kind, j.namespace, j.name, f"{j.kind:<18} {j.namespace}/{j.name}  ({j.replicas} "
+                            f"replica{'s' if j.replicas != 1 else ''}, {j.state.value})"))
+        for d in state.deployments(ns):
+            entries.append(("SeldonDeployment", d.namespace, d.name, f"{'deployment':<18} {d.namespace}/{d.name}"))
+        for n in state.notebooks(ns):
+            entries.append(("Notebook", n.namespace, n.name, f"{'notebook':<18} {n.namespace}/{n.name}"))
+        for p in sorted(state.pods(ns), key=lambda p: (p.namespace, p.name)):
+            entries.append(("Pod", p.namespace, p.name, f"{'pod':<18} {p.namespace}/{p.name}  {p.status}"))
+        word = text.strip()
+        if word:
+            exact = [e for e in entries if e[2] == word or f"{e[1]}/{e[2]}" == word]
+            if exact:
+                kind, namespace, name, _ = exact[0]
+                self.show_logs(kind, namespace, name)
+                return
+            entries = [e for e in entries if word.lower() in e[3].lower()]
+            if not entries:
+                self.notify(f"nothing named like {clean(word)!r} has logs here", severity="error")
+                return
+        if len(entries) > PICK_LIMIT:
+            self.notify(f"{len(entries):,} candidates: the first {PICK_LIMIT:,} listed; :logs NAME narrows them",
+                        severity="warning")
+            entries = entries[:PICK_LIMIT]
+        options = [("\x00".join(e[:3]), clean(e[3])) for e in entries]
+        self.push_screen(Picker("Logs of", options), self._picked_logs)
+
+    def _picked_logs(self, choice: str | None) -> None:
+        if choice:
+            kind, namespace, name = choice.split("\x00", 2)
+            self.show_logs(kind, namespace, name)
 
     def last_error_line(self, pod, callback: Callable[[str], None]) -> None:
         """Read the end of a failed pod's log in a worker; call back with its last error line ("" if none)."""

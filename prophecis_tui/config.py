@@ -47,6 +47,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import (
@@ -599,6 +600,69 @@ class QuotaOverride(_Section):
     )
 
 
+SINCE_WINDOWS = ("1m", "5m", "15m", "1h", "all")  # what `s` cycles through on the log screen
+TAIL_SIZES = (100, 1000, 10000, "all")  # what `T` cycles through
+
+
+def _check_since(value: str) -> str:
+    v = value.strip().lower()
+    if v == "all" or re.fullmatch(r"[1-9][0-9]*[smhd]", v):
+        return v
+    raise ValueError("a since window is 'all' or a duration such as '30s', '5m', '1h', '2d'")
+
+
+def since_seconds(window: str) -> int | None:
+    """'5m' -> 300; 'all' -> None (the whole log the kubelet keeps)."""
+    if window == "all":
+        return None
+    return int(window[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[window[-1]]
+
+
+def _check_tail(value: int | str) -> int | str:
+    if value == "all" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        return value
+    raise ValueError("tail is a number of lines above 0, or 'all'")
+
+
+SinceWindow = Annotated[str, AfterValidator(_check_since)]
+TailSize = Annotated[int | Literal["all"], AfterValidator(_check_tail)]
+
+
+class LogsSettings(_Section):
+    """``[logs]``: the log screen's buffer and what a new log view asks the API for."""
+
+    buffer_lines: int = Field(
+        100_000, ge=1_000, le=5_000_000,
+        description="Lines a log view keeps (a ring: the oldest go, and the screen counts them as "
+        "dropped). About 200 bytes a line.",
+    )
+    since: SinceWindow = Field(
+        "all",
+        description="How far back a new log view starts: 'all' or a duration ('1m', '5m', '15m', "
+        "'1h', '30s', '2d'). The screen's s key cycles 1m, 5m, 15m, 1h, all.",
+    )
+    tail: TailSize = Field(
+        1000,
+        description="How many of the last lines a new log view starts with (a number, or 'all'). The "
+        "screen's T key cycles 100, 1000, 10000, all.",
+    )
+
+    @field_validator("tail", mode="before")
+    @classmethod
+    def _no_bool_tail(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("tail is a number of lines above 0, or 'all'")
+        return value
+
+    @property
+    def since_seconds(self) -> int | None:
+        return since_seconds(self.since)
+
+    @property
+    def tail_lines(self) -> int | None:
+        return None if self.tail == "all" else int(self.tail)
+
+
 class ContextSettings(_Section):
     """``[contexts.<kube-context>]``: overrides for one Kubernetes context (unset = inherit)."""
 
@@ -708,6 +772,7 @@ class EffectiveSettings(BaseModel):
     cmdb: CmdbSettings
     notebooks: NotebooksSettings = Field(default_factory=NotebooksSettings)
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
+    logs: LogsSettings = Field(default_factory=LogsSettings)
 
     def resolve_linkis_token(self) -> SecretStr | None:
         """The Linkis token: from the environment, else read from ``linkis_token_file``."""
@@ -846,6 +911,10 @@ class Settings(BaseSettings):
         default_factory=QuotaSettings,
         description="Where each tenant's GPU max is kept on its quota.",
     )
+    logs: LogsSettings = Field(
+        default_factory=LogsSettings,
+        description="The log screen: buffer size, and the since window and tail a log view starts with.",
+    )
     contexts: dict[NonEmpty, ContextSettings] = Field(
         default_factory=dict,
         description="Per-Kubernetes-context overrides, [contexts.<name>].",
@@ -981,6 +1050,7 @@ class Settings(BaseSettings):
         values["cmdb"] = _resolve_cmdb(cmdb)
         values["notebooks"] = notebooks
         values["quota"] = quota
+        values["logs"] = self.logs.model_dump()
         where = f"contexts.{_dotted((ctx_name,))}: " if section is not None else ""
         try:
             return EffectiveSettings(**values)

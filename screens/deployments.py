@@ -172,9 +172,8 @@ class DeploymentsScreen(ResourceScreen):
         d = self._live()
         if d is None:
             return
-        pods = sorted((p for p in self.state.pods(d.namespace) if p.labels.get("seldon-deployment-id") == d.name),
-                      key=lambda p: p.name)
-        if not pods:
+        if not any(p.labels.get("seldon-deployment-id") == d.name for p in self.state.pods(d.namespace)):
             self.notify(f"{d.name} has no pods", severity="warning")
             return
-        self.app.show_log_tail(pods[0].namespace, pods[0].name, "")  # type: ignore[attr-defined]
+        # every pod of it merged, each line prefixed with its pod
+        self.app.show_logs("SeldonDeployment", d.namespace, d.name)  # type: ignore[attr-defined]

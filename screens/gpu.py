@@ -68,6 +68,7 @@ class GpuScreen(ResourceScreen):
         Binding("h", "chart", "History", id="gpu.chart"),
         Binding("t", "range", "Range", id="gpu.range"),
         Binding("s", "stop", "Stop notebook", id="gpu.stop_notebook"),
+        Binding("l", "logs", "Logs", id="gpu.logs"),
     ]
     DEFAULT_CSS = """
     GpuScreen GpuChart { height: 12; display: none; }
@@ -379,7 +380,7 @@ class GpuScreen(ResourceScreen):
         ns, pod = self._pod_of(r)
         if not pod:
             self.notify(f"{r.g.key}: no pod holds this GPU" if isinstance(r, GpuRow) else
-                        f"{r.name}: d, y and e show a pod: a GPU's, a pod's or an idle GPU's row has one",
+                        f"{r.name}: d, y, e and l show a pod: a GPU's, a pod's or an idle GPU's row has one",
                         severity="warning")
             return None
         found = next((p for p in self.state.pods(ns) if p.name == pod), None)
@@ -409,6 +410,12 @@ class GpuScreen(ResourceScreen):
         pod = self._holder()
         if pod is not None:
             self.app.show_events(pod, "Pod")  # type: ignore[attr-defined]
+
+    def action_logs(self) -> None:
+        """The log of the pod that holds the GPU (an idle GPU's holder too)."""
+        pod = self._holder()
+        if pod is not None:
+            self.app.show_logs("Pod", pod.namespace, pod.name)  # type: ignore[attr-defined]
 
     def open(self, r: Any) -> None:
         if isinstance(r, SystemRow):  # enter on a business system: its GPUs (the filter matches their systems)

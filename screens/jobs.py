@@ -217,11 +217,8 @@ class JobsScreen(ResourceScreen):
         self.run_action("rerun")  # offered for failed jobs only (action_id_for)
 
     def action_logs(self) -> None:
+        """Every replica's log merged in time order, each line prefixed with its replica (worker-3); r on
+        the log screen shows one replica at a time, E jumps to the first error."""
         job = self.current()
-        if job is None or self.context is None:
-            return
-        pod = self._failing_pod(job) or next(iter(sorted(self.context.pods_of(job), key=lambda p: p.name)), None)
-        if pod is None:
-            self.notify(f"{job.name} has no pods (yet)", severity="warning")
-            return
-        self.app.show_log_tail(pod.namespace, pod.name, "")  # type: ignore[attr-defined]
+        if job is not None:
+            self.app.show_logs(job.kind, job.namespace, job.name)  # type: ignore[attr-defined]

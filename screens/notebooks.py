@@ -131,8 +131,8 @@ class NotebooksScreen(ResourceScreen):
 
     def action_logs(self) -> None:
         nb = self.current()
-        if nb is not None:
-            self.app.show_log_tail(nb.namespace, f"{nb.name}-0", "")  # type: ignore[attr-defined]
+        if nb is not None:  # its pod (a stopped notebook has none: the log screen says so, with the events)
+            self.app.show_logs("Notebook", nb.namespace, nb.name)  # type: ignore[attr-defined]
 
     def open(self, nb: Any) -> None:
         """enter: the notebook's pod, with its events and logs."""

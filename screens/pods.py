@@ -111,12 +111,12 @@ class PodsScreen(ResourceScreen):
     def action_logs(self) -> None:
         p = self.current()
         if p is not None:
-            self.app.show_log_tail(p.namespace, p.name, "")  # type: ignore[attr-defined]
+            self.app.show_logs("Pod", p.namespace, p.name)  # type: ignore[attr-defined]
 
     def action_previous_logs(self) -> None:
         p = self.current()
         if p is not None:
-            self.app.show_log_tail(p.namespace, p.name, "", previous=True)  # type: ignore[attr-defined]
+            self.app.show_logs("Pod", p.namespace, p.name, previous=True)  # type: ignore[attr-defined]
 
 
 def owned_by(p: Pod, how: str, name: str) -> bool:

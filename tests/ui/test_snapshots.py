@@ -133,3 +133,59 @@ def test_quota_screen(console, snap_compare, size):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+def _log_subject(app, view: str) -> tuple[str, str, str]:
+    """A deterministic subject in the small world at its frozen start: a running training job's replica (plain),
+    the running job with the most replicas (merged, filtered)."""
+    from prophecis_tui.domain import JobState
+    state = app.session.state
+    jobs = sorted((j for j in state.training_jobs() if j.state == JobState.RUNNING and j.replicas >= 2
+                   and sum(p.job_name == j.name and p.phase == "Running" for p in state.pods(j.namespace))
+                   == j.replicas), key=lambda j: (-j.replicas, j.namespace, j.name))
+    job = jobs[0]
+    if view == "plain":
+        pod = sorted(p.name for p in state.pods(job.namespace) if p.job_name == job.name)[0]
+        return "Pod", job.namespace, pod
+    return job.kind, job.namespace, job.name
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+@pytest.mark.parametrize("view", ["plain", "merged", "filtered"])
+def test_log_screen(console, snap_compare, view, size):
+    """The log screen on the frozen small world: one replica's log (plain); a training job's replicas merged in
+    time order, each line prefixed with its replica in its colour (merged); the same with a search shown as a
+    filter, the matches highlighted and counted (filtered). Following the end; nothing arrives (frozen clock)."""
+    from screens.logs import LogScreen
+
+    app = console.app()
+
+    async def ready(pilot):
+        await settle(pilot, lambda: table(app).row_count >= 6 and app.session.state.training_jobs())
+        await settle(pilot, lambda: bool(_log_subject(app, view)))
+        kind, ns, name = _log_subject(app, view)
+        app.show_logs(kind, ns, name)
+
+        def streaming() -> bool:
+            s = app.screen
+            return (isinstance(s, LogScreen) and len(s.view) > 0 and s.stream_states()
+                    and all(v == "streaming" for v in s.stream_states().values())
+                    and len(s.buffer.sources()) == len(s.targets))
+        await settle(pilot, streaming)
+        s = app.screen
+        if view == "filtered":
+            await pilot.press("slash", *"checkpoint", "enter")
+            await settle(pilot, lambda: s.pattern is not None)
+            await pilot.press("x")
+            await settle(pilot, lambda: s.filter_mode == "show")
+            await pilot.press("G")
+        seen, still = None, 0
+        while still < 10:  # the buffer and the streams' states stay put for half a second
+            await pilot.pause(0.05)
+            lines = s.lines  # and the view's scroll range and place (a scrollbar may come with wide lines)
+            now = (s.buffer.version, s.follow.version, len(s.view), lines.virtual_size, lines.scroll_offset,
+                   lines.max_scroll_y, lines._relayout, lines._geometry == (lines._width, lines._height))
+            still, seen = (still + 1, seen) if now == seen else (0, now)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
