@@ -456,7 +456,9 @@ class ProphecisApp(App):
         screen_bindings = []
         for cls in reversed(type(self.screen).__mro__):
             screen_bindings += [b for b in cls.__dict__.get("BINDINGS", []) if isinstance(b, Binding)]
-        sections = [("On this screen", rows(screen_bindings)), ("Everywhere", rows(self.BINDINGS))]
+        taken = {k.strip() for b in screen_bindings for k in b.key.split(",")}  # the screen's own use of a key wins
+        everywhere = [b for b in self.BINDINGS if not taken & {k.strip() for k in b.key.split(",")}]
+        sections = [("On this screen", rows(screen_bindings)), ("Everywhere", rows(everywhere))]
         commands = [(f"{c}" + (f" ({', '.join(a)})" if a else ""), d) for c, (a, d) in COMMANDS.items()]
         self.push_screen(HelpScreen(sections, commands))
 

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
@@ -345,7 +347,7 @@ class LogScreen(Screen):
         if self.replica is not None and not narrow:
             t.append("  replica ", "dim")
             t.append(self.replica, "bold")
-        update_if_changed(self.query_one("#log-title", Static), t, layout=False)
+        self._put("#log-title", t, layout=False)
 
     def stream_states(self) -> dict[LogTarget, str]:
         return self.follow.status() if self.follow is not None else {}
@@ -405,6 +407,14 @@ class LogScreen(Screen):
             t.append(self.note, "cyan")
         return t
 
+    def _put(self, selector: str, text: Text, layout: bool = True) -> None:
+        """Show a line, unless the screen is going (a resize or a poll can come while it is torn down)."""
+        try:
+            widget = self.query_one(selector, Static)
+        except NoMatches:
+            return
+        update_if_changed(widget, text, layout=layout)
+
     def _no_targets(self) -> str:
         if self.pods:
             return f"no pod of it has a container {self.container}"
@@ -413,7 +423,7 @@ class LogScreen(Screen):
         return "it has no pods (yet)"
 
     def _show_status(self) -> None:
-        update_if_changed(self.query_one("#log-status", Static), self._status_text(), layout=False)
+        self._put("#log-status", self._status_text(), layout=False)
 
     def waiting(self) -> str:
         """Why there is nothing to read yet ('' when there is, or may be): a container not started."""
@@ -459,7 +469,7 @@ class LogScreen(Screen):
         else:
             t.append("no events for it yet", "dim")
         t.append("\nthe log shows here as soon as the container starts", "dim")
-        update_if_changed(self.query_one("#log-waiting", Static), t)
+        self._put("#log-waiting", t)
 
     def events(self) -> list[Event]:
         """The events of the subject and its pods: warnings first, each kind newest first."""
@@ -606,7 +616,8 @@ class LogScreen(Screen):
         index = self.matches[pos] - self._removed
         line = self.view.line(index)
         self.lines.set_options(current_seq=line.seq)
-        self.lines.go_to(index)
+        found = self.pattern.search(line.text) if self.pattern is not None else None
+        self.lines.go_to(index, column=cell_len(line.text[:found.start()]) if found else 0)
         self._show_status()
 
     def action_next_match(self, step: int) -> None:
@@ -655,7 +666,7 @@ class LogScreen(Screen):
         what = self.view.error_signature(found) or "error"
         self.note = f"{what}{f' ({line.source})' if line.source else ''} at line {found + 1:,}"
         self.lines.set_options(current_seq=line.seq)
-        self.lines.go_to(found)
+        self.lines.go_to(found, column=0)
         self._show_status()
 
     # ------------------------------------------------------------------ saving

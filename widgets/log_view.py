@@ -116,6 +116,8 @@ class LogLines(ScrollView, can_focus=True):
         self._programmatic = False
         self._geometry = (0, 0)  # (width, height) the scroll range was worked out for
         self._relayout = False
+        self._styles: dict[str, Style] | None = None
+        self._source_styles: dict[str, Style] = {}
         self._options = self._options_key()
 
     # ------------------------------------------------------------------ what the screen sets
@@ -147,6 +149,11 @@ class LogLines(ScrollView, can_focus=True):
     def _options_key(self) -> tuple:
         return (self.wrap, self.timestamps, self.json_mode, self.show_source, self.source_width,
                 self.pattern.pattern if self.pattern else None, self.pattern.flags if self.pattern else 0)
+
+    @property
+    def prefix_width(self) -> int:
+        """Columns before a line's text: its time and replica when shown."""
+        return (STAMP_WIDTH + 1 if self.timestamps else 0) + (self.source_width + 1 if self.show_source else 0)
 
     @property
     def multi_row(self) -> bool:
@@ -220,9 +227,18 @@ class LogLines(ScrollView, can_focus=True):
         if self.view is not None and len(self.view):
             self._anchor_seq = self.view.line(min(self.top, len(self.view) - 1)).seq
 
-    def go_to(self, index: int, *, centre: bool = True) -> None:
-        """Hold the view with line ``index`` in sight (a third down the screen when ``centre``)."""
+    def go_to(self, index: int, *, centre: bool = True, column: int | None = None) -> None:
+        """Hold the view with line ``index`` in sight (a third down the screen when ``centre``); unwrapped, with
+        its text's ``column`` in sight too (a search match far right on a long line)."""
         self._set_follow(False)
+        if column is not None and not self.wrap:
+            x = self.prefix_width + column
+            left, width = int(self.scroll_offset.x), self._width
+            if not left <= x < left + width - 10:
+                self._max_width = max(self._max_width, x + width)  # the range reaches it before it is drawn
+                self.virtual_size = Size(max(self._max_width, width), self.virtual_size.height)
+                self.scroll_to(x=max(0, x - width // 3) if x >= width - 10 else 0, animate=False, immediate=True,
+                               force=True)
         top = index
         if centre and self.view is not None:  # a third of the screen above it, in rows (lines may wrap)
             above, want = 0, self._height // 3
@@ -336,18 +352,19 @@ class LogLines(ScrollView, can_focus=True):
             # the last page, anchored at the bottom: the end of the log shows whole, the line above it may
             # be cut at the top
             for line in reversed(view.lines(max(n - height, 0), n)):
-                rows[:0] = self._line_rows(line)
+                rows[:0] = self._line_rows(line, width)
                 if len(rows) >= height:
                     break
             rows = rows[-height:]
         else:
             for line in view.lines(top, min(top + height, n)):
-                rows.extend(self._line_rows(line))
+                rows.extend(self._line_rows(line, width))
                 if len(rows) >= height:
                     break
             rows = rows[:height]
         x = 0 if self.wrap else int(self.scroll_offset.x)
-        rows = [r.crop_extend(x, x + width, self.rich_style) for r in rows]
+        base = self._style_cache()["base"]
+        rows = [r.crop_extend(x, x + width, base) for r in rows]
         self._window = (key, rows)
         if (self._geometry != (width, height) or not self.multi_row and self._max_width > self.virtual_size.width) \
                 and not self._relayout:
@@ -362,11 +379,12 @@ class LogLines(ScrollView, can_focus=True):
                 if s.text != "\n"]
         return Strip(segs).crop_extend(0, self._width, self.rich_style)
 
-    def _line_rows(self, line: LogLine) -> list[Strip]:
+    def _line_rows(self, line: LogLine, screen_width: int = 0) -> list[Strip]:
         """One log line as the rows it takes, cached until the options or the width change. Wrapped rows
         hang under the text, after the time and the replica."""
         current = line.seq == self.current_seq
-        width = self._width if self.multi_row else 0
+        screen_width = screen_width or self._width
+        width = screen_width if self.multi_row else 0
         key = (line.seq, width, current)
         hit = self._rows.get(key)
         if hit is not None:
@@ -374,12 +392,11 @@ class LogLines(ScrollView, can_focus=True):
         if len(self._rows) > CACHE_LINES:
             self._rows.clear()
         prefix, bodies = self.line_texts(line)
-        base = self.rich_style
-        if current:
-            base = base + self.get_component_rich_style("log-lines--current")
+        styles = self._style_cache()
+        base = styles["current"] if current else styles["base"]
         console = self.app.console
         indent = prefix.cell_len
-        room = max(self._width - indent, 10)
+        room = max(screen_width - indent, 10)
         out: list[Strip] = []
         for i, body in enumerate(bodies):
             parts = body.wrap(console, room) if self.wrap else [body]
@@ -392,29 +409,28 @@ class LogLines(ScrollView, can_focus=True):
                 strip = Strip(segs)
                 self._max_width = max(self._max_width, strip.cell_length)
                 if current:  # the mark spans the row
-                    strip = strip.extend_cell_length(max(self._width, self._max_width) + 1, base)
+                    strip = strip.extend_cell_length(max(screen_width, self._max_width) + 1, base)
                 out.append(strip)
-        out = out or [Strip.blank(self._width, base)]
+        out = out or [Strip.blank(screen_width, base)]
         self._rows[key] = out
         return out
 
     def line_texts(self, line: LogLine) -> tuple[Text, list[Text]]:
         """A log line as styled text: the prefix (time, replica) and the body, coloured by its level with
         the search matches highlighted; a JSON line pretty-printed (several bodies) or as key=value."""
+        styles = self._style_cache()
         prefix = Text(no_wrap=True, end="")
         if self.timestamps:
-            prefix.append((short_time(line) or "").ljust(STAMP_WIDTH) + " ",
-                          self.get_component_rich_style("log-lines--stamp", partial=True))
+            prefix.append((short_time(line) or "").ljust(STAMP_WIDTH) + " ", styles["stamp"])
         if self.show_source:
-            prefix.append(line.source.ljust(self.source_width) + " ",
-                          Style.parse(f"bold {source_colour(line.source)}") if line.source else "")
-        body_style = self._level_style(line)
+            prefix.append(line.source.ljust(self.source_width) + " ", self._source_style(line.source))
+        body_style = self._level_style(line, styles)
         texts: list[str] | None = None
         if self.json_mode != "raw":
             texts = render_json(line.text, self.json_mode)
         if not texts:
             texts = [line.text]
-        match_style = self.get_component_rich_style("log-lines--match", partial=True)
+        match_style = styles["match"]
         bodies = []
         for body in texts:
             t = Text(body, body_style, end="")
@@ -425,21 +441,43 @@ class LogLines(ScrollView, can_focus=True):
             bodies.append(t)
         return prefix, bodies
 
-    def _level_style(self, line: LogLine) -> Style | str:
+    def _level_style(self, line: LogLine, styles: dict[str, Style]) -> Style | str:
         """Errors red (bold when the line has an error signature: a traceback, CUDA OOM, NCCL...), warnings
         yellow, debug dim."""
         level = line.level
         if level >= ERROR:
-            sig = signature(line.text) is not None
-            return self.get_component_rich_style("log-lines--signature" if sig else "log-lines--error", partial=True)
+            return styles["signature"] if signature(line.text) is not None else styles["error"]
         if level == WARN:
-            return self.get_component_rich_style("log-lines--warning", partial=True)
+            return styles["warning"]
         if level == DEBUG:
-            return self.get_component_rich_style("log-lines--debug", partial=True)
+            return styles["debug"]
         return ""
+
+    def _style_cache(self) -> dict[str, Style]:
+        """The widget's styles, worked out once (rich_style walks the CSS: a quarter of a millisecond a call);
+        forgotten when the theme or the styles change."""
+        styles = self._styles
+        if styles is None:
+            base = self.rich_style
+            part = lambda name: self.get_component_rich_style(f"log-lines--{name}", partial=True)  # noqa: E731
+            styles = {name: part(name) for name in ("stamp", "match", "error", "warning", "debug", "signature")}
+            styles["base"] = base
+            styles["current"] = base + self.get_component_rich_style("log-lines--current")
+            self._styles = styles
+            self._source_styles = {}
+        return styles
+
+    def _source_style(self, source: str) -> Style | str:
+        if not source:
+            return ""
+        got = self._source_styles.get(source)
+        if got is None:
+            got = self._source_styles[source] = Style.parse(f"bold {source_colour(source)}")
+        return got
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._styles = None
         self._rows.clear()
         self._window = None
 

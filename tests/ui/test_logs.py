@@ -79,7 +79,7 @@ async def test_a_pods_log_follows_the_clock_and_pause_counts_new_lines(console):
         pod = await open_pod_log(pilot, app, lambda p: p.phase == "Running" and p.job_name)
         s = log_screen(app)
         assert pod.name in title(app) and f"[{pod.container_names[0]}]" in title(app)
-        assert "streaming" in status(app) and "following" in status(app)
+        await settle(pilot, lambda: "streaming" in status(app) and "following" in status(app))  # the next poll
         assert not s.lines.show_source  # one stream: no prefix
         last = s.view.line(-1).text
         assert same(shown(app)[-1], last)  # following: the end on screen
@@ -95,9 +95,9 @@ async def test_a_pods_log_follows_the_clock_and_pause_counts_new_lines(console):
         held = shown(app)
         before = len(s.buffer)
         console.thread.advance(30)
-        await settle(pilot, lambda: len(s.buffer) > before and "new lines" in status(app))
-        gained = len(s.buffer) - before
-        assert s.lines.new_lines == gained and f"{gained:,} new lines" in status(app) and "paused" in status(app)
+        await settle(pilot, lambda: len(s.buffer) > before and s.lines.new_lines == len(s.buffer) - before
+                     and f"{len(s.buffer) - before:,} new lines" in status(app))
+        assert "paused" in status(app)
         assert s.lines.top == top and shown(app) == held
         # f follows again: the end, the count gone
         await pilot.press("f")
@@ -137,7 +137,7 @@ async def test_a_training_jobs_replicas_merged_in_time_order_and_one_replica_at_
         assert {t.source for t in s.targets} == replicas == set(s.buffer.sources())
         assert f"{job.kind} " in title(app) and f"{job.namespace}/{job.name}" in title(app)
         assert f"{job.replicas} replicas" in title(app)
-        assert f"streaming {job.replicas}" in status(app)
+        await settle(pilot, lambda: f"streaming {job.replicas}" in status(app))  # at the next poll
         console.thread.advance(20)
         await settle(pilot, lambda: s.buffer.total > 0 and s.buffer.version and streaming(app))
         lines = s.view.lines(0, len(s.view))
@@ -333,7 +333,8 @@ async def test_container_choice_and_the_previous_container(console):
         await pilot.press("p")
         await settle(pilot, lambda: s.previous and len(s.view) > 0
                      and all(v == "ended" for v in s.stream_states().values()))
-        assert "PREVIOUS container" in title(app) and "ended" in status(app)
+        await settle(pilot, lambda: "ended" in status(app))
+        assert "PREVIOUS container" in title(app)
         assert s.view.line(-1).text != running
         await pilot.press("p")
         await settle(pilot, lambda: not s.previous and streaming(app) and len(s.view) > 0)
@@ -425,3 +426,26 @@ async def test_since_and_tail_start_a_new_follow(console):
         assert "tail 10000" in title(app)
         await pilot.press("T", "T")  # all, 100
         await settle(pilot, lambda: s.tail == 100 and streaming(app) and len(s.view) == min(100, lines))
+
+
+async def test_a_match_far_right_on_a_long_line_is_scrolled_into_sight(console):
+    app = console.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_pod_log(pilot, app, lambda p: p.phase == "Running" and p.job_name)
+        s = log_screen(app)
+        s.follow.stop()
+        await pilot.pause(0.3)
+        far = next(ln.text for ln in reversed(s.view.lines(0, len(s.view))) if len(ln.text) > 100)
+        word = far[-12:].strip()
+        assert word not in "\n".join(shown(app))  # past the screen's right edge
+        await pilot.press("slash", *re_escape(word), "enter")
+        await settle(pilot, lambda: s.match_pos >= 0 and s.lines.scroll_offset.x > 0)
+        assert any(word in row for row in shown(app))
+        await pilot.press("G", "E")  # an error (or none): back to the start of the lines
+        await pilot.pause(0.2)
+        assert s.lines.scroll_offset.x == 0 or s.error_seq is None
+
+
+def re_escape(text: str) -> str:
+    import re
+    return re.escape(text)
