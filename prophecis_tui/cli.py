@@ -212,7 +212,7 @@ def run_console(args: argparse.Namespace) -> int:
                            notebook_images=list(settings.notebooks.images),
                            notebook_url_base=settings.notebooks.url_base or "",
                            notebook_workspace=settings.notebooks.default_workspace,
-                           quota_max_annotation=effective.quota.max_annotation)
+                           quota_max_annotation=effective.quota.max_annotation, logs=effective.logs)
         gone = terminal_hung_up(sys.stdin.fileno())  # dropped before we got here: isatty() is False then
         watch = TerminalWatch(app) if sys.stdin.isatty() or gone else None
         try:
