@@ -35,8 +35,8 @@ from textual.widgets import Input, Static
 from prophecis_tui.config import SINCE_WINDOWS, TAIL_SIZES, LogsSettings, data_dir, since_seconds
 from prophecis_tui.domain import Event, Pod
 from prophecis_tui.log_feed import LogFollow, LogTarget
-from prophecis_tui.logs import LogBuffer, LogView
-from prophecis_tui.sanitize import clean_line
+from prophecis_tui.logs import ERROR, LogBuffer, LogLine, LogView
+from prophecis_tui.sanitize import clean, clean_line
 from widgets.key_bar import KeyBar
 from widgets.log_view import JSON_MODES, LogLines
 
@@ -196,6 +196,7 @@ class LogScreen(Screen):
         self.saved_path = ""
         self._saving = False
         self._seen: tuple[int, int] = (-1, -1)
+        self._ended: set[LogTarget] = set()
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -254,6 +255,7 @@ class LogScreen(Screen):
             self.view.set_filter(self.pattern, self.filter_mode)
         self.matches, self.match_pos, self._removed, self.error_seq = [], -1, 0, None
         self._seen = (-1, -1)
+        self._ended: set[LogTarget] = set()  # targets whose end was looked at (_note_endings)
         self.lines.set_options(show_source=len(self.targets) > 1 or any(t.source for t in self.targets),
                                source_width=max((len(t.source) for t in self.targets), default=0),
                                current_seq=None)
@@ -277,11 +279,28 @@ class LogScreen(Screen):
         if seen == self._seen:
             return
         self._seen = seen
+        self._note_endings()
         old = len(self.view)
         gained = self.view.refresh()
         self._took_in(old, gained)
         self.lines.update(gained)
         self._show_all()
+
+    def _note_endings(self) -> None:
+        """A container that ended badly says so at the end of its log, as the cluster tells it (OOMKilled and an
+        exit code are written by the kubelet, never in the log itself): one line marked as the console's, an
+        error, so `E` finds it like any other."""
+        if self.follow is None or self.previous:
+            return
+        for target, status in self.follow.status().items():
+            if status != "ended" or target in self._ended:
+                continue
+            self._ended.add(target)
+            pod = next((p for p in self.state.pods(target.namespace) if p.name == target.pod), None)
+            if pod is None or not pod.last_exit:
+                continue
+            text = clean(f"[prophecis-tui] container {target.container} of {target.pod} ended: {pod.last_exit}")
+            self.buffer.extend([LogLine(text, source=target.source, level=ERROR)])
 
     def _took_in(self, old: int, gained: int) -> None:
         """Keep the matches up to date at the cost of the new lines: the ones the ring dropped leave the

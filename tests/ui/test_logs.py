@@ -263,6 +263,48 @@ async def test_jump_to_the_first_error_of_a_failed_jobs_replica(console):
             assert s.view.index_of_seq(s.error_seq) > first
 
 
+async def test_an_oomkilled_replica_says_so_at_the_end_of_its_log(console):
+    """The kubelet writes OOMKilled and exit 137 nowhere in the log: the screen adds the cluster's word for it as
+    the log's last line, marked as the console's, and E finds it."""
+    import random
+
+    from prophecis_tui.simulator.controllers import DURATION_ANN, PLAN_ANN
+    from prophecis_tui.simulator.world import training_body
+
+    sim = console.sim
+
+    def stage() -> str:
+        ns = sim.world.tenants[0].name
+        rt, body = training_body("pytorch", ns, "oom-probe", "lihua", "fraud-xgb", random.Random(5))
+        body["metadata"].setdefault("annotations", {}).update({PLAN_ANN: "OOMKilled", DURATION_ANN: "60"})
+        for rs in next(v for k, v in body["spec"].items() if k.endswith("ReplicaSpecs")).values():
+            rs["replicas"] = 1
+            for c in rs["template"]["spec"]["containers"]:
+                c["resources"] = {part: {"cpu": "100m", "memory": "256Mi"} for part in ("requests", "limits")}
+        sim.engine.store.create(rt, body)
+        return ns
+
+    ns = console.thread.call(stage)
+    console.thread.advance(600)
+    app = console.app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, lambda: any(j.name == "oom-probe" and j.state == JobState.FAILED
+                                        for j in app.session.state.training_jobs(ns)))
+        pod = next(p for p in app.session.state.pods(ns) if p.job_name == "oom-probe" and "OOMKilled" in p.last_exit)
+        await open_screen(pilot, app, "pods", PodsScreen, rows=5)
+        await put_cursor_on(pilot, app, lambda o: o.uid == pod.uid)
+        await pilot.press("l")
+        await settle(pilot, lambda: isinstance(app.screen, LogScreen) and len(app.screen.view) > 0
+                     and "OOMKilled" in app.screen.view.line(len(app.screen.view) - 1).text)
+        s = log_screen(app)
+        last = s.view.line(len(s.view) - 1)
+        assert last.text.startswith("[prophecis-tui] container ") and "OOMKilled, exit 137" in last.text
+        assert last.level >= 4
+        await pilot.press("E")
+        await settle(pilot, lambda: s.error_seq is not None)
+        assert "OOMKilled" in status(app)
+
+
 # ------------------------------------------------------------------------------------------ JSON
 async def test_json_lines_raw_pretty_and_key_value(console):
     app = console.app()
