@@ -363,6 +363,7 @@ class GpuScreen(ResourceScreen):
         if view is not None:
             self.view = view
         self.TITLE_TEXT = SUMMARY_TITLES[self.view]  # the summary's first words
+        self.rows_layout += 1  # rows of the last view, still being worked out, are dropped when they come
         table = self.table
         table.all_columns = self.columns()
         table.sort_column, table.sort_reverse = VIEW_SORT[self.view], False

@@ -127,9 +127,11 @@ class ResourceScreen(PacedRefresh, Screen):
     """
 
     class Rows(Message):
-        def __init__(self, rows: list[Any], total: int, context: Any, loaded: bool, index: dict[str, int]) -> None:
+        def __init__(self, rows: list[Any], total: int, context: Any, loaded: bool, index: dict[str, int],
+                     layout: int = 0) -> None:
             super().__init__()
             self.rows, self.total, self.context, self.loaded, self.index = rows, total, context, loaded, index
+            self.layout = layout  # the screen's rows_layout when they were computed
 
     class Permissions(Message):
         def __init__(self, perms: dict[tuple[str, str], Permission]) -> None:
@@ -210,9 +212,12 @@ class ResourceScreen(PacedRefresh, Screen):
     def completed(self) -> bool:
         return not self.loaded and all(self.state.has_data(k) for k in self.loaded_kinds())
 
+    rows_layout = 0  # grows when the kind of rows changes (a view switch): rows computed before are dropped
+
     @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
     def _compute(self, scope: str | None, text: str, sort: str | None, reverse: bool) -> None:
         started = time.perf_counter()
+        layout = self.rows_layout
         objs = self.objects()
         total = len(objs)
         words = text.lower().split()
@@ -231,10 +236,12 @@ class ResourceScreen(PacedRefresh, Screen):
         index = {o.uid: i for i, o in enumerate(objs)}  # here, not on the UI thread
         loaded = all(self.state.has_data(k) for k in self.loaded_kinds())
         self._cost = time.perf_counter() - started
-        self.post_message(self.Rows(objs, total, context, loaded, index))
+        self.post_message(self.Rows(objs, total, context, loaded, index, layout))
 
     @on(Rows)
     def _show(self, msg: Rows) -> None:
+        if msg.layout != self.rows_layout:  # worked out for the view before a switch: its rows fit other columns
+            return
         self.shown = getattr(self, "shown", 0) + 1  # how many lists this screen has drawn (tests, the bench)
         self.context, self.total, self.loaded = msg.context, msg.total, msg.loaded
         self.table.hide({"namespace"} if self.scope else set())

@@ -162,3 +162,26 @@ async def test_the_history_chart_follows_the_selection_and_its_range(console):
         await settle(pilot, lambda: f"node {node.node}" in chart.title and len(chart.points) >= 1)
         await pilot.press("h")
         await settle(pilot, lambda: not chart.display)
+
+
+async def test_rows_worked_out_for_the_view_before_a_switch_are_dropped(console):
+    """v pressed while the last view's rows are still being worked out: those rows (NodeRows) must not reach
+    the next view's columns (a crash before: 'NodeRow' object has no attribute 'pods')."""
+    console.metrics = {}
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = await _gpu(console, pilot, app)
+        await pilot.press("v")
+        await settle(pilot, lambda: screen.view == "nodes" and screen.table.row_count)
+        stale = list(screen.table.rows)
+        await pilot.press("v")
+        screen.post_message(screen.Rows(stale, len(stale), screen.context, True, {r.uid: i for i, r in
+                                                                                 enumerate(stale)},
+                                        screen.rows_layout - 1))
+        for key in "vVvVv":  # and a burst of switches for good measure
+            await pilot.press(key)
+        await settle(pilot, lambda: screen.view == "systems" and screen.shown)
+        await pilot.press("V")
+        await settle(pilot, lambda: screen.view == "namespaces" and screen.table.row_count)
+        assert all(isinstance(r, NamespaceRow) for r in screen.table.rows)
+        assert screen.table.row_texts()
