@@ -42,7 +42,7 @@ import urllib3
 import yaml
 
 from backends.base import DomainObject, Identity, ListResult, Resource, WatchEvent
-from backends.log_stream import HttpLogStream
+from backends.log_stream import HttpLogStream, OpenResponse
 from backends import k8s_parse as parse
 from backends.page_worker import Job, PageError, PageWorker, WorkerGone
 from prophecis_tui.domain import (BackendError, Conflict, Expired, Forbidden, Invalid, NotFound, ReadOnly,
@@ -989,34 +989,20 @@ def _retry_after(headers: Any, st: dict) -> float | None:
 
 
 # ------------------------------------------------------------------------------------------ watch
-class KubernetesWatch:
+class KubernetesWatch(OpenResponse):
     """An open watch (``backends.base.WatchStream``). Iterate it once for its events; ``close()``
     from any thread ends the iteration promptly. Iteration ends when the server ends the stream;
     an ERROR 410 raises ``Expired``; a broken stream raises ``Unavailable`` or ``Timeout``.
     ``resource_version`` is the last one seen (events and bookmarks)."""
 
+    what = "watch stream"
+
     def __init__(self, backend: Kubernetes, kind: _Kind, resp: urllib3.BaseHTTPResponse,
                  resource_version: str) -> None:
+        super().__init__(resp, backend._forget)
         self._backend = backend
         self._kind = kind
-        self._resp = resp
         self.resource_version = resource_version
-        self._lock = threading.Lock()
-        self._closed = False
-        self._released = False
-        self._iterating = False
-
-    def __iter__(self) -> Iterator[WatchEvent]:
-        with self._lock:
-            if self._iterating:
-                raise RuntimeError("a watch stream can be iterated once")
-            self._iterating = True
-            if self._closed or self._released:
-                return
-        try:
-            yield from self._events()
-        finally:
-            self._release()
 
     def _chunks(self) -> Iterator[bytes]:
         try:
@@ -1029,7 +1015,7 @@ class KubernetesWatch:
                 return
             raise self._backend._transport_error(err) from None
 
-    def _events(self) -> Iterator[WatchEvent]:
+    def _items(self) -> Iterator[WatchEvent]:
         buf = b""
         for chunk in self._chunks():
             buf += chunk
@@ -1080,37 +1066,3 @@ class KubernetesWatch:
                 self.resource_version = rv
             return WatchEvent(etype, self._kind.parse(obj), rv)
         return None  # an event type this client does not know
-
-    def _release(self) -> None:
-        with self._lock:
-            if self._released:
-                return
-            self._released = True
-        try:
-            self._resp.close()
-        except Exception:
-            pass
-        try:
-            self._resp.release_conn()
-        except Exception:
-            pass
-        self._backend._forget(self)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            iterating = self._iterating
-        try:
-            self._resp.shutdown()  # unblocks a read in progress in another thread
-        except Exception:
-            pass
-        if not iterating:
-            self._release()
-
-    def __enter__(self) -> "KubernetesWatch":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

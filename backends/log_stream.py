@@ -25,43 +25,93 @@ CHUNK = 64 * 1024  # bytes asked of the socket per read (a chunked answer gives 
 MAX_LINE = 1024 * 1024  # a "line" longer than this without a newline is delivered in pieces of this size
 
 
-class HttpLogStream:
-    """Batches of whole lines from an unread urllib3 response. Iterate once; ``close()`` from any thread.
+class OpenResponse:
+    """An HTTP answer read as it streams (a watch, a log follow): iterated once (``_items``, by the subclass);
+    ``close()`` from any thread shuts the socket, which wakes a read in progress, and iteration ends; the
+    response is given up once, when iteration ends or on a close before it began, and ``on_release`` is told
+    (the backend forgets its open streams)."""
 
-    ``on_release`` is called once when the response is given up (the backend forgets its open streams).
-    ``lines`` and ``bytes`` count what was delivered; ``broken`` tells a stream that broke from one that ended."""
+    what = "stream"
 
-    def __init__(self, resp: Any, *, on_release: Callable[["HttpLogStream"], None] | None = None,
-                 chunk_size: int = CHUNK, max_line: int = MAX_LINE) -> None:
+    def __init__(self, resp: Any, on_release: Callable[[Any], None] | None = None) -> None:
         self._resp = resp
         self._on_release = on_release
-        self._chunk = chunk_size
-        self._max_line = max_line
         self._lock = threading.Lock()
         self._closed = False
         self._released = False
         self._iterating = False
-        self.broken = False
-        self.lines = 0
-        self.bytes = 0
 
     @property
     def closed(self) -> bool:
         return self._closed
 
-    def __iter__(self) -> Iterator[list[str]]:
+    def _items(self) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Any]:
         with self._lock:
             if self._iterating:
-                raise RuntimeError("a log stream can be iterated once")
+                raise RuntimeError(f"a {self.what} can be iterated once")
             self._iterating = True
             if self._closed or self._released:
                 return
         try:
-            yield from self._batches()
+            yield from self._items()
         finally:
             self._release()
 
-    def _batches(self) -> Iterator[list[str]]:
+    def _release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        for step in (self._resp.close, self._resp.release_conn):
+            try:
+                step()
+            except Exception:
+                pass
+        if self._on_release is not None:
+            self._on_release(self)
+
+    def close(self) -> None:
+        """End the iteration soon, from any thread (a read in progress is woken by shutting the socket)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            iterating = self._iterating
+        try:
+            self._resp.shutdown()
+        except Exception:
+            pass
+        if not iterating:
+            self._release()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class HttpLogStream(OpenResponse):
+    """Batches of whole lines from an unread urllib3 response. Iterate once; ``close()`` from any thread.
+
+    ``on_release`` is called once when the response is given up (the backend forgets its open streams).
+    ``lines`` and ``bytes`` count what was delivered; ``broken`` tells a stream that broke from one that ended."""
+
+    what = "log stream"
+
+    def __init__(self, resp: Any, *, on_release: Callable[["HttpLogStream"], None] | None = None,
+                 chunk_size: int = CHUNK, max_line: int = MAX_LINE) -> None:
+        super().__init__(resp, on_release)
+        self._chunk = chunk_size
+        self._max_line = max_line
+        self.broken = False
+        self.lines = 0
+        self.bytes = 0
+
+    def _items(self) -> Iterator[list[str]]:
         pending = b""
         try:
             for chunk in self._resp.stream(self._chunk, decode_content=True):
@@ -91,36 +141,3 @@ class HttpLogStream:
         self.lines += len(lines)
         self.bytes += size
         return lines
-
-    def _release(self) -> None:
-        with self._lock:
-            if self._released:
-                return
-            self._released = True
-        for step in (self._resp.close, self._resp.release_conn):
-            try:
-                step()
-            except Exception:
-                pass
-        if self._on_release is not None:
-            self._on_release(self)
-
-    def close(self) -> None:
-        """End the iteration soon, from any thread (a read in progress is woken by shutting the socket)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            iterating = self._iterating
-        try:
-            self._resp.shutdown()
-        except Exception:
-            pass
-        if not iterating:
-            self._release()
-
-    def __enter__(self) -> "HttpLogStream":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
