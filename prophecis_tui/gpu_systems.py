@@ -103,10 +103,6 @@ class GpuSystems:
         self._current()
         return self._by_id.get(id)
 
-    def systems(self) -> list[BusinessSystem]:
-        self._current()
-        return list(self._by_id.values())
-
     def matches(self, g: GpuSample) -> tuple[Match, ...]:
         """Every system the GPU serves and the rule that says so, the strongest first."""
         matcher = self._current()

@@ -72,6 +72,32 @@ async def open_job_log(pilot, app, job):
                  and streaming(app) and len(app.screen.buffer.sources()) == job.replicas)
 
 
+def failed_job(console, name: str, plan: str, seed: int) -> str:
+    """A one-replica PyTorchJob in the first tenant, fated to fail as ``plan`` (the simulator's outcomes:
+    NCCLTimeout, OOMKilled, ...), then the simulated clock past its end; returns its namespace."""
+    import random
+
+    from prophecis_tui.simulator.controllers import DURATION_ANN, PLAN_ANN
+    from prophecis_tui.simulator.world import training_body
+
+    sim = console.sim
+
+    def stage() -> str:
+        ns = sim.world.tenants[0].name
+        rt, body = training_body("pytorch", ns, name, "lihua", "fraud-xgb", random.Random(seed))
+        body["metadata"].setdefault("annotations", {}).update({PLAN_ANN: plan, DURATION_ANN: "60"})
+        for rs in next(v for k, v in body["spec"].items() if k.endswith("ReplicaSpecs")).values():
+            rs["replicas"] = 1
+            for c in rs["template"]["spec"]["containers"]:
+                c["resources"] = {part: {"cpu": "100m", "memory": "256Mi"} for part in ("requests", "limits")}
+        sim.engine.store.create(rt, body)
+        return ns
+
+    ns = console.thread.call(stage)
+    console.thread.advance(600)
+    return ns
+
+
 # ------------------------------------------------------------------------------------------ a pod
 async def test_a_pods_log_follows_the_clock_and_pause_counts_new_lines(console):
     app = console.app()
@@ -215,26 +241,7 @@ def _threads(s: LogScreen):
 
 # ------------------------------------------------------------------------------------------ errors
 async def test_jump_to_the_first_error_of_a_failed_jobs_replica(console):
-    import random
-
-    from prophecis_tui.simulator.controllers import DURATION_ANN, PLAN_ANN
-    from prophecis_tui.simulator.world import training_body
-
-    sim = console.sim
-
-    def stage() -> str:
-        ns = sim.world.tenants[0].name
-        rt, body = training_body("pytorch", ns, "nccl-probe", "lihua", "fraud-xgb", random.Random(3))
-        body["metadata"].setdefault("annotations", {}).update({PLAN_ANN: "NCCLTimeout", DURATION_ANN: "60"})
-        for rs in next(v for k, v in body["spec"].items() if k.endswith("ReplicaSpecs")).values():
-            rs["replicas"] = 1
-            for c in rs["template"]["spec"]["containers"]:
-                c["resources"] = {part: {"cpu": "100m", "memory": "256Mi"} for part in ("requests", "limits")}
-        sim.engine.store.create(rt, body)
-        return ns
-
-    ns = console.thread.call(stage)
-    console.thread.advance(600)
+    ns = failed_job(console, "nccl-probe", "NCCLTimeout", 3)
     app = console.app()
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(pilot, lambda: any(j.name == "nccl-probe" and j.state == JobState.FAILED
@@ -266,26 +273,7 @@ async def test_jump_to_the_first_error_of_a_failed_jobs_replica(console):
 async def test_an_oomkilled_replica_says_so_at_the_end_of_its_log(console):
     """The kubelet writes OOMKilled and exit 137 nowhere in the log: the screen adds the cluster's word for it as
     the log's last line, marked as the console's, and E finds it."""
-    import random
-
-    from prophecis_tui.simulator.controllers import DURATION_ANN, PLAN_ANN
-    from prophecis_tui.simulator.world import training_body
-
-    sim = console.sim
-
-    def stage() -> str:
-        ns = sim.world.tenants[0].name
-        rt, body = training_body("pytorch", ns, "oom-probe", "lihua", "fraud-xgb", random.Random(5))
-        body["metadata"].setdefault("annotations", {}).update({PLAN_ANN: "OOMKilled", DURATION_ANN: "60"})
-        for rs in next(v for k, v in body["spec"].items() if k.endswith("ReplicaSpecs")).values():
-            rs["replicas"] = 1
-            for c in rs["template"]["spec"]["containers"]:
-                c["resources"] = {part: {"cpu": "100m", "memory": "256Mi"} for part in ("requests", "limits")}
-        sim.engine.store.create(rt, body)
-        return ns
-
-    ns = console.thread.call(stage)
-    console.thread.advance(600)
+    ns = failed_job(console, "oom-probe", "OOMKilled", 5)
     app = console.app()
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(pilot, lambda: any(j.name == "oom-probe" and j.state == JobState.FAILED
