@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Callable, Iterator, Literal, Protocol, Union, runtime_checkable
 
-from prophecis_tui.domain import (Event, GpuSample, ModelDeployment, Namespace, Node, Notebook, Pod, Quota,
-                                  TrainingJob)
+from prophecis_tui.domain import (Alert, Event, GpuSample, ModelDeployment, Namespace, Node, Notebook, Pod, Quota,
+                                  Silence, SilenceMatcher, TrainingJob)
 
 DomainObject = Union[Namespace, Node, Pod, Notebook, TrainingJob, ModelDeployment, Quota, Event]
 
@@ -122,3 +123,28 @@ class QuotaMetrics(Protocol):
     def quotas(self) -> dict[str, Quota]:
         """Each namespace's quota (the one the Kubernetes backend lists), ``{}`` when the series are absent.
         Raises prophecis_tui.domain errors (Unavailable)."""
+
+
+class AlertmanagerBackend(Protocol):
+    """One Alertmanager through its v2 API (``backends.alertmanager.Alertmanager``). Blocking calls: the alerts
+    poller and the action registry run them in worker threads. Errors are prophecis_tui.domain errors
+    (Unavailable, Invalid with Alertmanager's own message, NotFound, ReadOnly)."""
+
+    name: str  # how the console names it: the config's name, else its host:port
+
+    def alerts(self) -> list[Alert]:
+        """Every alert it holds (active, silenced and inhibited), as domain Alerts with ``source="alertmanager"``,
+        ``key="am:<fingerprint>"``, ``origins=(name,)``, state FIRING/SILENCED/INHIBITED, labels, annotations,
+        summary/description/runbook from the annotations, severity from the ``severity`` label."""
+
+    def silences(self) -> list[Silence]:
+        """Every silence it holds (active, pending and expired), ``origin=name``."""
+
+    def create_silence(self, matchers: list[SilenceMatcher], starts: datetime, ends: datetime, created_by: str,
+                       comment: str) -> str:
+        """POST /api/v2/silences; the new silence's id. Refused (ReadOnly) when built read-only."""
+
+    def expire_silence(self, silence_id: str) -> None:
+        """DELETE /api/v2/silence/{id}. Refused (ReadOnly) when built read-only."""
+
+    def close(self) -> None: ...

@@ -84,6 +84,9 @@ class ActionSpec:
     precheck: Callable[[ActionContext, Target], str] | None = None  # cheap, local: why it cannot run now ("")
     validate: Callable[[Target, dict], str] | None = None  # local: why these params are refused (""); checked
     #                                                        before the confirmation, nothing is sent when it refuses
+    backend: str = ""  # "" the Kubernetes backend; else the name of one in Actions.backends ("alertmanager",
+    #                    "timeline"): perform gets that one. The permission check still asks Kubernetes (RBAC)
+    event: bool = True  # write a Kubernetes Event on the target after success (False: the target is no object)
 
     @property
     def event_reason(self) -> str:
@@ -129,9 +132,10 @@ def _outcome(raw: Any) -> Outcome:
 class Actions:
     def __init__(self, backend: Any, audit: AuditLog, identity: Identity, *, read_only: bool,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 saved: SavedSpecs | None = None) -> None:
+                 saved: SavedSpecs | None = None, backends: dict[str, Any] | None = None) -> None:
         self.clock = clock
         self.backend = backend
+        self.backends: dict[str, Any] = dict(backends or {})  # the other backends specs name (ActionSpec.backend)
         self.audit = audit
         self.identity = identity
         self.read_only = read_only
@@ -168,6 +172,10 @@ class Actions:
         spec = self._specs[action]
         if self.read_only:
             return Permission(False, "read-only mode")
+        if spec.backend and spec.backend not in self.backends:
+            return Permission(False, f"no {spec.backend} configured")
+        if not spec.verb:  # a local action (an acknowledgement in the console's own store): no RBAC to ask
+            return Permission(True)
         try:
             if not self.backend.can_i(spec.verb, spec.group, spec.resource, target.namespace):
                 return Permission(False, f"{self.identity.user} may not {spec.verb} {spec.resource} "
@@ -256,10 +264,11 @@ class Actions:
         self._record(action_id, "before", spec, target, written, reason, "started")
         try:
             ctx = self._context(spec, action_id)
+            backend = self.backends[spec.backend] if spec.backend else self.backend
             if spec.takes_context:
-                out = _outcome(spec.perform(self.backend, target, params, ctx))
+                out = _outcome(spec.perform(backend, target, params, ctx))
             else:
-                out = _outcome(spec.perform(self.backend, target, params))
+                out = _outcome(spec.perform(backend, target, params))
         except BackendError as err:
             self._record(action_id, "after", spec, target, written, reason, "error", err.message)
             return Result(False, err.message, action_id)
@@ -269,7 +278,8 @@ class Actions:
         if not out.ok:
             self._record(action_id, "after", spec, target, written, reason, "error", out.message)
             return Result(False, out.message, action_id, out.details)
-        note = self._tell_the_cluster(spec, out.event_on or target, reason, ctx.api_version, out.event_note)
+        note = (self._tell_the_cluster(spec, out.event_on or target, reason, ctx.api_version, out.event_note)
+                if spec.event else "")
         self._record(action_id, "after", spec, target, written, reason, "ok", out.message + note)
         return Result(True, out.message, action_id, out.details)
 

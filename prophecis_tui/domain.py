@@ -311,6 +311,115 @@ class BusinessSystem(Model):
     source: str = ""  # where the record came from: "import:<file>" or "rest:<url host>"
 
 
+# ------------------------------------------------------------------------------------------ alerts
+class AlertState(StrEnum):
+    """Where an alert stands, as the alerts screen shows it (``RANK`` orders them: the most pressing first)."""
+
+    FIRING = "firing"
+    ACKED = "acked"  # firing, and someone here acknowledged it with a note (local: the timeline store)
+    SILENCED = "silenced"  # an Alertmanager silence mutes it
+    INHIBITED = "inhibited"  # an Alertmanager inhibition rule mutes it
+    RESOLVED = "resolved"  # stopped firing (kept on screen for a while, and in the timeline)
+
+
+ALERT_STATE_RANK = {AlertState.FIRING: 0, AlertState.ACKED: 1, AlertState.SILENCED: 2, AlertState.INHIBITED: 3,
+                    AlertState.RESOLVED: 4}
+SEVERITIES = ("critical", "warning", "info")  # most severe first; anything else reads as "info"
+
+
+def severity_of(value: str) -> str:
+    """An alert's ``severity`` label as one of SEVERITIES (``error``/``page`` -> critical, ``warn`` -> warning)."""
+    v = (value or "").strip().lower()
+    if v in ("critical", "crit", "error", "page", "p1", "high", "disaster", "fatal"):
+        return "critical"
+    if v in ("warning", "warn", "p2", "medium", "major", "minor"):
+        return "warning"
+    return "info"
+
+
+class SystemTag(Model):
+    """A business system an alert (or object) belongs to, and the CMDB rule that said so."""
+
+    id: str
+    name: str
+    tier: int | None = None
+    kind: str = ""  # the rule kind (prophecis_tui.cmdb.RULE_KINDS): namespace, segment, label, deployment, node, ...
+    rule: str = ""  # the rule as written, e.g. "ns-risk-*" or "app=fraud-scoring"
+    owner: str = ""
+    oncall: str = ""
+
+
+class Alert(Model):
+    """One alert as the console shows it, from any source, merged and deduplicated by ``key``.
+
+    Sources build it with ``systems``/``ack_*`` empty; the alerts engine (``prophecis_tui.alerts``) fills the
+    target fields it can read from the labels, tags it with business systems, and applies local acks."""
+
+    key: str  # identity across polls and sources: "am:<fingerprint>", "ev:<ns>/<kind>/<name>/<reason>",
+    #           "rule:<rule>/<ns>/<target>"; two Alertmanagers reporting the same alert give the same key
+    source: str  # "alertmanager" | "events" | "platform"
+    name: str  # alertname, the event's reason, or the platform rule's name
+    severity: str = "warning"  # one of SEVERITIES
+    state: AlertState = AlertState.FIRING
+    summary: str = ""
+    description: str = ""
+    runbook: str = ""  # runbook URL
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    namespace: str = ""
+    target_kind: str = ""  # Pod, Notebook, TFJob, PyTorchJob, XGBoostJob, Job, SeldonDeployment, Node, Namespace
+    target_name: str = ""
+    node: str = ""  # the node it is about or runs on, when known
+    starts: datetime | None = None
+    ends: datetime | None = None  # Alertmanager's endsAt (in the future while firing); when it resolved
+    updated: datetime | None = None
+    fingerprint: str = ""  # Alertmanager's
+    generator_url: str = ""
+    origins: tuple[str, ...] = ()  # the Alertmanagers (their names) that reported it
+    silenced_by: tuple[str, ...] = ()  # silence ids
+    inhibited_by: tuple[str, ...] = ()  # fingerprints
+    receivers: tuple[str, ...] = ()
+    count: int = 1  # Warning events: how many, aggregated per object and reason
+    systems: tuple[SystemTag, ...] = ()  # () is "untagged": shown as such, never dropped
+    ack_by: str = ""
+    ack_note: str = ""
+    ack_at: datetime | None = None
+
+    @property
+    def target(self) -> str:
+        """What it is about, as one short text: "Pod ns/name", "Node gpu-07", "Namespace ns"."""
+        if self.target_kind in ("Node",) or (self.target_kind and not self.namespace):
+            return f"{self.target_kind} {self.target_name}".strip()
+        if self.target_kind == "Namespace":
+            return f"Namespace {self.namespace}"
+        if self.target_kind:
+            return f"{self.target_kind} {self.namespace}/{self.target_name}"
+        return self.namespace or self.node
+
+
+class SilenceMatcher(Model):
+    name: str
+    value: str
+    is_regex: bool = False
+    is_equal: bool = True
+
+    def __str__(self) -> str:
+        op = ("=~" if self.is_regex else "=") if self.is_equal else ("!~" if self.is_regex else "!=")
+        return f'{self.name}{op}"{self.value}"'
+
+
+class Silence(Model):
+    id: str
+    matchers: tuple[SilenceMatcher, ...]
+    starts: datetime | None = None
+    ends: datetime | None = None
+    created_by: str = ""
+    comment: str = ""
+    state: str = "active"  # active | pending | expired
+    updated: datetime | None = None
+    origin: str = ""  # the Alertmanager (its name) that holds it
+
+
 class GpuGroup(Model):
     """The GPUs of a group defined elsewhere (a business system), as a metrics query selects them: every GPU
     held in ``namespaces``, those held by ``pods`` ((namespace, pod) pairs), and every GPU on ``nodes``."""

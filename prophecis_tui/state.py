@@ -12,8 +12,9 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from .domain import (BusinessSystem, DeploymentState, Event, GpuSample, Health, JobState, ModelDeployment,
-                     Namespace, NamespaceSummary, Node, Notebook, NotebookState, Pod, Quota, SourceHealth, TrainingJob)
+from .domain import (Alert, BusinessSystem, DeploymentState, Event, GpuSample, Health, JobState, ModelDeployment,
+                     Namespace, NamespaceSummary, Node, Notebook, NotebookState, Pod, Quota, Silence, SourceHealth,
+                     TrainingJob)
 
 KINDS = ("namespaces", "nodes", "pods", "notebooks", "trainingjobs", "deployments", "quotas")
 
@@ -39,6 +40,9 @@ class State:
         self._metric_quotas: dict[str, Quota] = {}  # kube-state-metrics' quotas, by namespace
         self.gpu_source = ""  # which source that was ("dcgm", "prometheus", "nvml")
         self._systems: tuple[BusinessSystem, ...] = ()  # the CMDB's business systems, as the store holds them
+        self._alerts: tuple[Alert, ...] = ()  # every source's alerts, merged, tagged, acks applied (the alerts poller)
+        self._silences: tuple[Silence, ...] = ()
+        self._new_alerts: list[Alert] = []  # fired since the UI last took them: what it rings the bell for
 
     # ------------------------------------------------------------------ writing (feed threads)
     def add_page(self, resource: str, kind: str, items: Iterable[Any]) -> None:
@@ -117,6 +121,38 @@ class State:
     def business_systems(self) -> list[BusinessSystem]:
         with self._lock:
             return list(self._systems)
+
+    def set_alerts(self, alerts: Iterable[Alert], new: Iterable[Alert] = ()) -> None:
+        """The alerts poller's merged, tagged alerts: they replace the last ones. ``new``: those that fired since
+        the last call (the UI takes them with ``take_new_alerts`` to notify). ``kind_version("alerts")`` grows
+        only when the alerts changed."""
+        fresh = tuple(alerts)
+        with self._lock:
+            self._new_alerts.extend(new)
+            if fresh != self._alerts:
+                self._alerts = fresh
+                self._changed("alerts")
+
+    def alerts(self) -> list[Alert]:
+        with self._lock:
+            return list(self._alerts)
+
+    def take_new_alerts(self) -> list[Alert]:
+        """The alerts that fired since the last call (and forget them)."""
+        with self._lock:
+            out, self._new_alerts = self._new_alerts, []
+            return out
+
+    def set_silences(self, silences: Iterable[Silence]) -> None:
+        fresh = tuple(silences)
+        with self._lock:
+            if fresh != self._silences:
+                self._silences = fresh
+                self._changed("silences")
+
+    def silences(self) -> list[Silence]:
+        with self._lock:
+            return list(self._silences)
 
     def set_health(self, key: str, health: SourceHealth) -> None:
         with self._lock:
