@@ -1,5 +1,6 @@
 """The console's own data in SQLite (sqlite-utils, WAL): the audit trail of every action, the
-specs of stopped model deployments, and the CMDB's business systems (their own file, ``cmdb.db``).
+specs of stopped model deployments, the CMDB's business systems (their own file, ``cmdb.db``)
+and the alert timeline (``alerts.db``).
 
 Every action writes a row before it calls the backend and one after, so a crash in between still
 leaves a trace. Rows are never updated or deleted by the console. The file is owner-only.
@@ -19,14 +20,14 @@ import sqlite3
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import sqlite_utils
 
 from .cmdb import TIER_MAX, TIER_MIN, CmdbError
-from .domain import BusinessSystem
+from .domain import Alert, AlertState, BusinessSystem
 
 SECRET_WORDS = ("token", "password", "secret", "passwd", "key", "credential")
 MASK = "****"
@@ -405,6 +406,330 @@ class CmdbStore:
         with self._lock:
             row = self._db.conn.execute("SELECT value FROM cmdb_meta WHERE key = 'version'").fetchone()
         return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self._db.close()
+
+
+# ------------------------------------------------------------------------------------------ alert timeline
+ALERTS_FILE = "alerts.db"  # in the XDG data dir, beside audit.db: every alert's fired/acked/silenced/resolved moments
+_AT = "%Y-%m-%dT%H:%M:%S.%fZ"
+#: What the timeline records: the moments of an alert's life.
+TIMELINE_EVENTS = ("fired", "refired", "silenced", "unsilenced", "inhibited", "uninhibited", "acked", "unacked",
+                   "resolved")
+
+
+def _at(d: datetime) -> str:
+    return d.astimezone(timezone.utc).strftime(_AT)
+
+
+def _from_at(text: str) -> datetime:
+    return datetime.strptime(text, _AT).replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One moment of an alert's life, as the timeline keeps it (a copy of what the alert was then: the alert
+    itself is gone once it resolved)."""
+
+    id: int
+    at: datetime
+    event: str  # one of TIMELINE_EVENTS
+    key: str
+    name: str
+    severity: str
+    namespace: str
+    target: str
+    systems: tuple[tuple[str, str, int | None], ...]  # (id, name, tier) of each business system
+    state: str  # the alert's state after this moment (firing, acked, silenced, inhibited, resolved)
+    by: str = ""  # who acked, or created the silence
+    note: str = ""  # the ack's note, or the silence's comment
+    source: str = ""  # alertmanager, events, platform
+    summary: str = ""
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "at": _at(self.at), "event": self.event, "key": self.key, "name": self.name,
+                "severity": self.severity, "namespace": self.namespace, "target": self.target,
+                "systems": [{"id": i, "name": n, "tier": t} for i, n, t in self.systems], "state": self.state,
+                "by": self.by, "note": self.note, "source": self.source, "summary": self.summary}
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A local acknowledgement: who took an alert in hand, with what note, when. It lasts until the alert resolves."""
+
+    key: str
+    by: str
+    note: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class KnownAlert:
+    """The timeline's last known state of an alert (what a restart compares the next poll with)."""
+
+    key: str
+    state: str
+    name: str
+    severity: str
+    namespace: str
+    target: str
+    systems: tuple[tuple[str, str, int | None], ...]
+    source: str
+    summary: str
+    since: datetime  # when it entered this state
+
+
+def _phase(state: AlertState | str) -> str:
+    """An alert state as the timeline follows it: acked is firing (the ack is its own moment)."""
+    v = state.value if isinstance(state, AlertState) else str(state)
+    return "firing" if v in ("firing", "acked") else v
+
+
+def _transition(before: str | None, after: str) -> str | None:
+    if before == after:
+        return None
+    if after == "resolved":
+        return "resolved" if before is not None else None  # first seen resolved: nothing happened that we saw
+    if before is None:
+        return "fired"
+    if before == "resolved":
+        return "refired"
+    if after == "firing":
+        return "unsilenced" if before == "silenced" else "uninhibited"
+    return after  # silenced, inhibited
+
+
+def _systems_json(alert: Alert) -> str:
+    return json.dumps([[s.id, s.name, s.tier] for s in alert.systems], ensure_ascii=False)
+
+
+def _sources_of(row: Mapping[str, Any]) -> list[str]:
+    """Which sources must have answered for an alert missing from a poll to count as resolved: each of its
+    Alertmanagers, ``events``, or ``platform:<rule>``."""
+    if row["source"] == "alertmanager":
+        origins = json.loads(row["origins"] or "[]")
+        return [f"alertmanager:{o}" for o in origins] or ["alertmanager"]
+    if row["source"] == "platform":
+        return [f"platform:{row['name']}"]
+    return [row["source"]]
+
+
+class AlertTimeline:
+    """Every alert's fired / silenced / acked / resolved moments (``alert_timeline``), the last known state of
+    each alert (``alert_last``, so a restarted console does not re-fire everything) and the local acks
+    (``alert_acks``), in ``alerts.db``. Every change is committed before the call returns. Thread-safe (one
+    connection, a lock); several processes may share the file (each ``observe`` compares with the last state
+    inside its own write transaction)."""
+
+    def __init__(self, path: str | os.PathLike, clock: Callable[[], datetime] = _now) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._db = _open(self.path)
+        with self._lock, self._db.conn as conn:
+            conn.execute("""CREATE TABLE IF NOT EXISTS alert_timeline (
+                id INTEGER PRIMARY KEY, at TEXT NOT NULL, event TEXT NOT NULL, key TEXT NOT NULL,
+                name TEXT NOT NULL DEFAULT '', severity TEXT NOT NULL DEFAULT '', namespace TEXT NOT NULL DEFAULT '',
+                target TEXT NOT NULL DEFAULT '', systems TEXT NOT NULL DEFAULT '[]', state TEXT NOT NULL DEFAULT '',
+                by TEXT NOT NULL DEFAULT '', note TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT '',
+                summary TEXT NOT NULL DEFAULT '')""")
+            conn.execute("CREATE INDEX IF NOT EXISTS alert_timeline_at ON alert_timeline (at)")
+            conn.execute("CREATE INDEX IF NOT EXISTS alert_timeline_key ON alert_timeline (key, at)")
+            conn.execute("""CREATE TABLE IF NOT EXISTS alert_last (
+                key TEXT PRIMARY KEY, state TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
+                severity TEXT NOT NULL DEFAULT '', namespace TEXT NOT NULL DEFAULT '', target TEXT NOT NULL DEFAULT '',
+                systems TEXT NOT NULL DEFAULT '[]', source TEXT NOT NULL DEFAULT '', origins TEXT NOT NULL DEFAULT '[]',
+                summary TEXT NOT NULL DEFAULT '', since TEXT NOT NULL)""")
+            conn.execute("""CREATE TABLE IF NOT EXISTS alert_acks (
+                key TEXT PRIMARY KEY, by TEXT NOT NULL, note TEXT NOT NULL, at TEXT NOT NULL)""")
+
+    # ---------------------------------------------------------------- writing
+    _ENTRY = ("at", "event", "key", "name", "severity", "namespace", "target", "systems", "state", "by", "note",
+              "source", "summary")
+    _LAST = ("key", "state", "name", "severity", "namespace", "target", "systems", "source", "origins", "summary",
+             "since")
+
+    def observe(self, alerts: Iterable[Alert], answered: Iterable[str] | None = None, *,
+                silences: Mapping[str, Any] | None = None, now: datetime | None = None) -> list[TimelineEntry]:
+        """Record how each alert moved since the last known state (kept in the file): ``fired`` (new),
+        ``refired`` (again after it resolved), ``silenced``/``unsilenced``, ``inhibited``/``uninhibited``,
+        ``resolved`` (state RESOLVED, or missing from this poll). The new entries, oldest first.
+
+        ``answered``: the sources this poll heard from (``alertmanager:<name>``, ``events``, ``platform:<rule>``;
+        None: all of them). An alert missing from the poll resolves only when every source that reported it
+        answered: a source that failed this time resolves nothing. ``silences``: id -> the silence
+        (``domain.Silence``), so that a ``silenced`` entry says who silenced it and why. A resolved alert's ack
+        ends. Written (committed) before returning."""
+        at = now or self.clock()
+        when = _at(at)
+        heard = None if answered is None else set(answered)
+        current = {a.key: a for a in alerts}
+        entries: list[tuple] = []
+        last_rows: list[tuple] = []
+        with self._lock:
+            conn = self._db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cols = ", ".join(self._LAST)
+                known = {r[0]: dict(zip(self._LAST, r)) for r in conn.execute(f"SELECT {cols} FROM alert_last")}
+                gone: list[str] = []
+                for key, a in current.items():
+                    row = known.get(key)
+                    before = row["state"] if row is not None else None
+                    after = _phase(a.state)
+                    event = _transition(before, after)
+                    systems = _systems_json(a)
+                    if event is None:
+                        if row is not None and after != "resolved" and (
+                                row["severity"] != a.severity or row["systems"] != systems
+                                or row["summary"] != a.summary or row["target"] != a.target):
+                            last_rows.append((key, after, a.name, a.severity, a.namespace, a.target, systems,
+                                              a.source, json.dumps(list(a.origins)), a.summary, row["since"]))
+                        continue
+                    by = note = ""
+                    if event == "silenced" and silences:
+                        s = next((silences[i] for i in a.silenced_by if i in silences), None)
+                        if s is not None:
+                            by, note = s.created_by, s.comment
+                    entries.append((when, event, key, a.name, a.severity, a.namespace, a.target, systems, after, by,
+                                    note, a.source, a.summary))
+                    last_rows.append((key, after, a.name, a.severity, a.namespace, a.target, systems, a.source,
+                                      json.dumps(list(a.origins)), a.summary, when))
+                    if event == "resolved":
+                        gone.append(key)
+                for key, row in known.items():
+                    if key in current or row["state"] == "resolved":
+                        continue
+                    if heard is not None and not all(s in heard for s in _sources_of(row)):
+                        continue
+                    entries.append((when, "resolved", key, row["name"], row["severity"], row["namespace"],
+                                    row["target"], row["systems"], "resolved", "", "", row["source"], row["summary"]))
+                    last_rows.append((*(row[c] for c in self._LAST[:1]), "resolved",
+                                      *(row[c] for c in self._LAST[2:10]), when))
+                    gone.append(key)
+                ids = []
+                for e in entries:
+                    cur = conn.execute(f"INSERT INTO alert_timeline ({', '.join(self._ENTRY)}) VALUES "
+                                       f"({', '.join('?' * len(self._ENTRY))})", e)
+                    ids.append(cur.lastrowid)
+                conn.executemany(f"INSERT OR REPLACE INTO alert_last ({cols}) VALUES ({', '.join('?' * len(self._LAST))})",
+                                 last_rows)
+                if gone:
+                    conn.executemany("DELETE FROM alert_acks WHERE key = ?", [(k,) for k in gone])
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        return [self._entry((i, *e)) for i, e in zip(ids, entries)]
+
+    def ack(self, key: str, by: str, note: str, alert: Alert | None = None, *, at: datetime | None = None) -> TimelineEntry:
+        """Acknowledge an alert (it lasts until the alert resolves); the ``acked`` entry. ``alert``: the alert as
+        shown (else the last known state names it)."""
+        when = _at(at or self.clock())
+        with self._lock:
+            conn = self._db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("INSERT OR REPLACE INTO alert_acks (key, by, note, at) VALUES (?, ?, ?, ?)",
+                             (key, by, note, when))
+                entry = self._moment(conn, when, "acked", key, by, note, alert)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        return entry
+
+    def unack(self, key: str, by: str = "", note: str = "", alert: Alert | None = None, *,
+              at: datetime | None = None) -> TimelineEntry | None:
+        """Take an acknowledgement back; the ``unacked`` entry, None when the alert was not acked."""
+        when = _at(at or self.clock())
+        with self._lock:
+            conn = self._db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if conn.execute("DELETE FROM alert_acks WHERE key = ?", (key,)).rowcount == 0:
+                    conn.rollback()
+                    return None
+                entry = self._moment(conn, when, "unacked", key, by, note, alert)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        return entry
+
+    def _moment(self, conn: sqlite3.Connection, when: str, event: str, key: str, by: str, note: str,
+                alert: Alert | None) -> TimelineEntry:
+        if alert is not None:
+            values = (alert.name, alert.severity, alert.namespace, alert.target, _systems_json(alert),
+                      "acked" if event == "acked" else _phase(alert.state), alert.source, alert.summary)
+        else:
+            row = conn.execute("SELECT name, severity, namespace, target, systems, state, source, summary FROM "
+                               "alert_last WHERE key = ?", (key,)).fetchone()
+            values = tuple(row) if row is not None else ("", "", "", "", "[]", "", "", "")
+            if event == "acked":
+                values = (*values[:5], "acked", *values[6:])
+        name, severity, namespace, target, systems, state, source, summary = values
+        e = (when, event, key, name, severity, namespace, target, systems, state, by, note, source, summary)
+        cur = conn.execute(f"INSERT INTO alert_timeline ({', '.join(self._ENTRY)}) VALUES "
+                           f"({', '.join('?' * len(self._ENTRY))})", e)
+        return self._entry((cur.lastrowid, *e))
+
+    def prune(self, days: float, *, now: datetime | None = None) -> int:
+        """Forget timeline entries older than ``days`` (and resolved alerts' last states as old); how many
+        entries went."""
+        cutoff = _at((now or self.clock()) - timedelta(days=days))
+        with self._lock, self._db.conn as conn:
+            n = conn.execute("DELETE FROM alert_timeline WHERE at < ?", (cutoff,)).rowcount
+            conn.execute("DELETE FROM alert_last WHERE state = 'resolved' AND since < ?", (cutoff,))
+        return n
+
+    # ---------------------------------------------------------------- reading
+    @staticmethod
+    def _entry(r: tuple) -> TimelineEntry:
+        (id_, at, event, key, name, severity, namespace, target, systems, state, by, note, source, summary) = r
+        return TimelineEntry(id_, _from_at(at), event, key, name, severity, namespace, target,
+                             tuple((s[0], s[1], s[2]) for s in json.loads(systems or "[]")), state, by, note, source,
+                             summary)
+
+    def history(self, since: datetime | None = None, until: datetime | None = None, *,
+                key: str | None = None) -> list[TimelineEntry]:
+        """The entries from ``since`` (all: None) up to ``until`` (excluded; None: now and on), oldest first;
+        ``key``: of one alert."""
+        where, args = [], []
+        if since is not None:
+            where.append("at >= ?")
+            args.append(_at(since))
+        if until is not None:
+            where.append("at < ?")
+            args.append(_at(until))
+        if key is not None:
+            where.append("key = ?")
+            args.append(key)
+        sql = f"SELECT id, {', '.join(self._ENTRY)} FROM alert_timeline"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._lock:
+            rows = self._db.conn.execute(sql + " ORDER BY at, id", args).fetchall()
+        return [self._entry(r) for r in rows]
+
+    def acks(self) -> dict[str, Ack]:
+        """Every alert acknowledged and not resolved since, by key."""
+        with self._lock:
+            rows = self._db.conn.execute("SELECT key, by, note, at FROM alert_acks").fetchall()
+        return {k: Ack(k, by, note, _from_at(at)) for k, by, note, at in rows}
+
+    def known(self, states: Iterable[str] | None = None) -> list[KnownAlert]:
+        """The last known state of every alert (``states``: only those, e.g. ``("firing", "silenced")``), the
+        most recent change first."""
+        with self._lock:
+            rows = self._db.conn.execute(
+                "SELECT key, state, name, severity, namespace, target, systems, source, summary, since FROM "
+                "alert_last ORDER BY since DESC, key").fetchall()
+        wanted = None if states is None else set(states)
+        return [KnownAlert(r[0], r[1], r[2], r[3], r[4], r[5], tuple((s[0], s[1], s[2]) for s in json.loads(r[6])),
+                           r[7], r[8], _from_at(r[9]))
+                for r in rows if wanted is None or r[1] in wanted]
 
     def close(self) -> None:
         self._db.close()
