@@ -35,15 +35,18 @@ test: $(VENV)/.installed-test services
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
-# The real services the tests run (Debian packages), installed when we may: as root, with apt-get.
-# Elsewhere their tests skip, except under CI=true, where they fail.
+# The real services the tests run (Debian packages), installed when we may: as root, with apt-get, both in one
+# go when either is missing. Elsewhere their tests skip, except under CI=true, where they fail.
 services:
-	@if ! command -v prometheus >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v prometheus-alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian's prometheus for the tests"; \
+	    echo "installing Debian's$$missing for the tests"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      prometheus >/dev/null; \
-	  else echo "prometheus is not installed and cannot be here: its tests will skip"; fi; \
+	      $$missing >/dev/null; \
+	  else echo "not installed and cannot be here:$$missing: their tests will skip"; fi; \
 	fi
 
 ## bench: the performance figures, written to docs/benchmarks.md

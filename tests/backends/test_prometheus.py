@@ -19,14 +19,8 @@ where they fail.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
 import time
 import urllib.request
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -40,10 +34,13 @@ from prophecis_tui.feeds import MetricsPoller
 from prophecis_tui.state import State
 from tests.conftest import CONTEXTS, Cluster, _cluster, wait_until
 
+from .real_services import EXPORTER_NS
+from .real_services import dcgm_job as _dcgm_job
+from .real_services import sim_endpoint as _sim
+from .real_services import start_prometheus as _start
 from .test_dcgm_scrape import Exporter
 
 NS = "ns-risk-scorecard"
-EXPORTER_NS = "gpu-operator"
 # newer dcgm-exporters write `hostname`; this GPU's pod labels become exported_* behind its target
 LOWERCASE = '''DCGM_FI_DEV_GPU_UTIL{gpu="3",UUID="GPU-ccc",hostname="gpu-head",container="notebook",namespace="ns-b",pod="nb-0"} 40
 DCGM_FI_DEV_FB_USED{gpu="3",UUID="GPU-ccc",hostname="gpu-head",container="notebook",namespace="ns-b",pod="nb-0"} 3000
@@ -55,81 +52,6 @@ DCGM_FI_DEV_FB_USED{gpu="0",UUID="GPU-fff",Hostname="gpu-idle"} 2
 DCGM_FI_DEV_FB_FREE{gpu="0",UUID="GPU-fff",Hostname="gpu-idle"} 14848
 '''
 HANDWRITTEN_NODES = {"gpu-head", "gpu-idle"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _binary() -> str:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("prometheus is not installed: `make test` installs Debian's package")
-        pytest.skip("prometheus is not installed (Debian: apt-get install prometheus; `make test` does it as root)")
-    return binary
-
-
-@dataclass
-class Prometheus:
-    url: str
-    proc: subprocess.Popen
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
-def _start(d: Path, scrape_configs: list[dict]) -> Prometheus:
-    """Prometheus with ``scrape_configs`` every second, data and log in ``d``, ready to answer."""
-    binary = _binary()
-    d.mkdir(parents=True, exist_ok=True)
-    # JSON is YAML: no quoting to get wrong
-    (d / "prometheus.yml").write_text(json.dumps({"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                                                  "scrape_configs": scrape_configs}, indent=1))
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    with open(d / "prometheus.log", "wb") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen([binary, f"--config.file={d / 'prometheus.yml'}",
-                                 f"--storage.tsdb.path={d / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-                                 "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
-    prom = Prometheus(url, proc)
-
-    def ready() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"prometheus exited: {(d / 'prometheus.log').read_text()[-2000:]}")
-        try:
-            return urllib.request.urlopen(f"{url}/-/ready", timeout=1).status == 200
-        except OSError:
-            return False
-    try:
-        wait_until(ready, timeout=30, what="prometheus ready")
-    except BaseException:
-        prom.stop()
-        raise
-    return prom
-
-
-def _sim(cluster: Cluster) -> tuple[str, str]:
-    """The simulator's host:port and the CA file that verifies it."""
-    ca = cluster.kubeconfig.parent / "ca.crt"
-    assert ca.exists()
-    return cluster.sim.url.split("//", 1)[1], str(ca)
-
-
-def _dcgm_job(cluster: Cluster) -> dict:
-    host, ca = _sim(cluster)
-    nodes = cluster.call(lambda: sorted(n.name for n in cluster.sim.engine.nodes.values() if n.gpus))
-    return {"job_name": "dcgm-exporter", "scheme": "https", "tls_config": {"ca_file": ca}, "static_configs": [
-        {"targets": [host], "labels": {"namespace": EXPORTER_NS, "pod": f"dcgm-exporter-{n}",
-                                       "__metrics_path__": f"/dcgm/{n}/metrics"}} for n in nodes]}
 
 
 def _direct(cluster: Cluster) -> DcgmScrape:
