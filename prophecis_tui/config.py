@@ -61,12 +61,15 @@ from pydantic_settings.exceptions import SettingsError
 __all__ = [
     "APP_NAME",
     "CONFIG_ENV_VAR",
+    "DEFAULT_TICKET_PATTERN",
     "DEFAULT_NOTEBOOK_IMAGES",
     "DEFAULT_WORKSPACE",
     "ENV_PREFIX",
     "HIGH_CONTRAST_THEME",
     "SECRET_KEYS",
     "CMDB_FIELDS",
+    "AlertsOverride",
+    "AlertsSettings",
     "CmdbOverride",
     "CmdbSettings",
     "ConfigError",
@@ -600,6 +603,122 @@ class QuotaOverride(_Section):
     )
 
 
+#: A silence's or acknowledgement's comment must contain a ticket reference matching this (``[alerts]
+#: ticket_pattern``): a Jira-style key (OPS-1234), a ServiceNow incident (INC0012345) or an issue number (#123).
+DEFAULT_TICKET_PATTERN = r"[A-Z][A-Z0-9]+-\d+|INC\d+|#\d+"
+
+
+def _check_ticket_pattern(value: str) -> str:
+    try:
+        rx = re.compile(value)
+    except re.error as err:
+        raise ValueError(f"not a valid regular expression ({err})") from None
+    if rx.search("") is not None:
+        raise ValueError("the pattern matches an empty comment, so it would require nothing; "
+                         f"e.g. {DEFAULT_TICKET_PATTERN!r}")
+    return value
+
+
+def _check_alertmanagers(value: list[str]) -> list[str]:
+    return list(dict.fromkeys(v.rstrip("/") for v in value))
+
+
+TicketPattern = Annotated[str, AfterValidator(_check_ticket_pattern)]
+UrlList = Annotated[list[Url], AfterValidator(_check_alertmanagers)]
+Minutes = Annotated[float, Field(ge=0, le=43200, allow_inf_nan=False)]
+
+
+class AlertsSettings(_Section):
+    """``[alerts]``: where alerts come from, how the console tells about them, and the platform rules' thresholds
+    (the resolved, effective form)."""
+
+    alertmanagers: UrlList = Field(
+        default_factory=list,
+        description="Alertmanager base URLs (API v2 is under <url>/api/v2), e.g. "
+        "['https://alertmanager-0.monitoring:9093', 'https://alertmanager-1.monitoring:9093'] for an HA pair: "
+        "an alert both report is shown once. The legacy top-level alertmanager_url is added to this list.",
+    )
+    ca_file: UserPath | None = Field(None, description="CA bundle for https Alertmanagers with a private CA.")
+    refresh_seconds: float = Field(
+        10.0, ge=0.1, le=3600, allow_inf_nan=False,
+        description="Seconds between two polls of the Alertmanagers (and two rounds of the platform rules).",
+    )
+    events: bool = Field(True, description="Kubernetes Warning events become alerts (one per object and reason).")
+    bell: bool = Field(True, description="A new critical alert rings the terminal bell.")
+    osc9: bool = Field(
+        True, description="A new critical alert sends an OSC 9 desktop notification (iTerm2, Windows Terminal, "
+        "kitty, foot, tmux with allow-passthrough).",
+    )
+    history_days: float = Field(
+        14.0, gt=0, le=3650, allow_inf_nan=False,
+        description="Days the alert timeline (alerts.db in the data dir) keeps; older moments are pruned.",
+    )
+    silence_hours: float = Field(
+        2.0, ge=1 / 60, le=720, allow_inf_nan=False,
+        description="A new silence's default duration, in hours (the form may change it: 1 minute to 30 days).",
+    )
+    ticket_pattern: TicketPattern = Field(
+        DEFAULT_TICKET_PATTERN,
+        description="A regular expression a silence's comment must contain (a ticket reference). The default "
+        "takes OPS-1234, INC0012345 or #123.",
+    )
+    deployment_unavailable_minutes: Minutes = Field(
+        10.0, description="Platform rule: a model deployment not Available for this many minutes is critical.",
+    )
+    gpu_idle_minutes: float = Field(
+        30.0, gt=0, le=43200, allow_inf_nan=False,
+        description="Platform rule: GPUs held yet idle (under [metrics] idle_threshold) this many minutes alert "
+        "(info; a warning after twice as long).",
+    )
+    quota_percent: float = Field(
+        90.0, gt=0, le=1000, allow_inf_nan=False,
+        description="Platform rule: a namespace using this % of its GPU quota (its max, else its base) is a "
+        "warning; critical at 100%.",
+    )
+    crashloop_restarts: int = Field(
+        3, ge=1, le=10000,
+        description="Platform rule: a notebook's or model's pod restarted this many times and not ready (or in "
+        "CrashLoopBackOff) is crash-looping.",
+    )
+    node_notready_minutes: Minutes = Field(
+        2.0, description="Platform rule: a node NotReady for this many minutes is critical.",
+    )
+    resolved_minutes: Minutes = Field(
+        30.0, description="Minutes a resolved alert stays on the alerts screen (dimmed); the timeline keeps it.",
+    )
+
+
+class AlertsOverride(_Section):
+    """``[alerts]`` in a context section: every key optional (unset = the top level's)."""
+
+    alertmanagers: UrlList | None = Field(
+        None, description="This context's Alertmanagers. A context naming its own (here or with its "
+        "alertmanager_url) does not use the top level's."
+    )
+    ca_file: UserPath | None = Field(None, description="CA bundle for this context's Alertmanagers.")
+    refresh_seconds: float | None = Field(
+        None, ge=0.1, le=3600, allow_inf_nan=False, description="Seconds between two polls (default 10)."
+    )
+    events: bool | None = Field(None, description="Warning events as alerts in this context.")
+    bell: bool | None = Field(None, description="Ring the bell for a new critical alert in this context.")
+    osc9: bool | None = Field(None, description="Send an OSC 9 notification for a new critical alert.")
+    history_days: float | None = Field(
+        None, gt=0, le=3650, allow_inf_nan=False, description="Days the timeline keeps (default 14)."
+    )
+    silence_hours: float | None = Field(
+        None, ge=1 / 60, le=720, allow_inf_nan=False, description="A new silence's default hours (default 2)."
+    )
+    ticket_pattern: TicketPattern | None = Field(
+        None, description="The ticket reference a silence's comment must contain in this context."
+    )
+    deployment_unavailable_minutes: Minutes | None = Field(None, description="Default 10.")
+    gpu_idle_minutes: float | None = Field(None, gt=0, le=43200, allow_inf_nan=False, description="Default 30.")
+    quota_percent: float | None = Field(None, gt=0, le=1000, allow_inf_nan=False, description="Default 90.")
+    crashloop_restarts: int | None = Field(None, ge=1, le=10000, description="Default 3.")
+    node_notready_minutes: Minutes | None = Field(None, description="Default 2.")
+    resolved_minutes: Minutes | None = Field(None, description="Default 30.")
+
+
 SINCE_WINDOWS = ("1m", "5m", "15m", "1h", "all")  # what `s` cycles through on the log screen
 TAIL_SIZES = (100, 1000, 10000, "all")  # what `T` cycles through
 
@@ -709,6 +828,9 @@ class ContextSettings(_Section):
     quota: QuotaOverride = Field(
         default_factory=QuotaOverride, description="Where this context's quotas keep their GPU max."
     )
+    alerts: AlertsOverride = Field(
+        default_factory=AlertsOverride, description="Alert sources, notification and thresholds for this context."
+    )
 
 
 # ------------------------------------------------------------------------------ effective view
@@ -773,6 +895,7 @@ class EffectiveSettings(BaseModel):
     notebooks: NotebooksSettings = Field(default_factory=NotebooksSettings)
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
     logs: LogsSettings = Field(default_factory=LogsSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
 
     def resolve_linkis_token(self) -> SecretStr | None:
         """The Linkis token: from the environment, else read from ``linkis_token_file``."""
@@ -915,6 +1038,10 @@ class Settings(BaseSettings):
         default_factory=LogsSettings,
         description="The log screen: buffer size, and the since window and tail a log view starts with.",
     )
+    alerts: AlertsSettings = Field(
+        default_factory=AlertsSettings,
+        description="Alert sources (Alertmanagers, events, platform rules), notification and thresholds.",
+    )
     contexts: dict[NonEmpty, ContextSettings] = Field(
         default_factory=dict,
         description="Per-Kubernetes-context overrides, [contexts.<name>].",
@@ -1013,6 +1140,9 @@ class Settings(BaseSettings):
         cmdb = self.cmdb.model_dump(exclude_unset=False)
         notebooks = self.notebooks.model_dump()
         quota = self.quota.model_dump()
+        alerts = self.alerts.model_dump()
+        # the legacy top-level alertmanager_url is one more Alertmanager of the list
+        urls = [*self.alerts.alertmanagers, *([self.alertmanager_url] if self.alertmanager_url else [])]
 
         if section is not None:
             base = ("contexts", key)
@@ -1039,18 +1169,27 @@ class Settings(BaseSettings):
                 if value is not None and wins(top_path, (attr,)):
                     values[attr] = value
             for sub, target in (("metrics", metrics), ("cmdb", cmdb), ("notebooks", notebooks),
-                                ("quota", quota)):
+                                ("quota", quota), ("alerts", alerts)):
                 override = getattr(section, sub)
                 for attr in type(override).model_fields:
                     value = getattr(override, attr)
                     if value is not None and wins((sub, attr), (sub, attr)):
                         target[attr] = value
+            # a context that names its own Alertmanagers (either key) does not use the top level's
+            own_list = section.alerts.alertmanagers is not None and wins(("alerts", "alertmanagers"),
+                                                                          ("alerts", "alertmanagers"))
+            own_url = section.alertmanager_url is not None and wins(("alertmanager_url",), ("alertmanager_url",))
+            if own_list or own_url:
+                urls = [*(section.alerts.alertmanagers or [] if own_list else []),
+                        *([section.alertmanager_url] if own_url else [])]
 
         values["metrics"] = _resolve_metrics(metrics)
         values["cmdb"] = _resolve_cmdb(cmdb)
         values["notebooks"] = notebooks
         values["quota"] = quota
         values["logs"] = self.logs.model_dump()
+        alerts["alertmanagers"] = urls
+        values["alerts"] = alerts
         where = f"contexts.{_dotted((ctx_name,))}: " if section is not None else ""
         try:
             return EffectiveSettings(**values)
