@@ -14,7 +14,7 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from backends.base import KubernetesBackend, MetricsBackend, QuotaMetrics, Resource
 from backends.gpu_history import GroupHistory, IdleRuns
@@ -536,3 +536,214 @@ class CmdbPoller(_Poller):
                 self.client.close()
             except Exception:  # closing a dead source
                 pass
+
+
+class AlertsPoller(_Poller):
+    """Alerts from every source, every ``interval`` seconds, in its own daemon thread, into the state.
+
+    A round: each Alertmanager's alerts and silences (a failing one keeps its last good alerts and silences;
+    health key ``alertmanager``, one for all of them, its reason naming the failing ones), the state's Warning
+    events (``events``), the platform rules over the state (``prophecis_tui.alerts.AlertEngine``; the idle-GPU
+    rule from ``metrics``, the metrics poller's idle runs, when there is one); then merged, enriched, tagged with
+    the CMDB's business systems (the state's, re-matched when they change), acks applied (the timeline's),
+    observed by the timeline (its fired/silenced/resolved moments), published with ``state.set_alerts(alerts,
+    new=<those that fired or fired again, firing>)`` and ``state.set_silences``. An alert gone from its sources
+    stays in the list as RESOLVED for ``resolved_minutes`` (only when every source that reported it answered this
+    round: a failing source resolves nothing). Health key ``alerts`` for the poller as a whole.
+
+    Self-rescheduling (``interval`` from the start of the last round); :meth:`refresh` runs a round now (after a
+    silence or an ack). ``timeline`` None: no acks, no timeline (tests). The timeline is pruned to
+    ``history_days`` at start and hourly."""
+
+    KEY = "alerts"
+    AM_KEY = "alertmanager"
+    PRUNE_EVERY = 3600.0
+
+    def __init__(self, state: State, timeline=None, *, alertmanagers=(), settings=None, interval: float = 10.0,
+                 events: bool = True, resolved_minutes: float = 30.0, metrics: MetricsPoller | None = None,
+                 history_days: float | None = None, clock: Callable[[], datetime] = _now) -> None:
+        from .alerts import AlertEngine, Tagger  # the engine is core too; imported here to keep feeds' import light
+        super().__init__(state, clock, "alerts-poller")
+        self.timeline = timeline
+        self.alertmanagers = list(alertmanagers)  # backends.alertmanager.Alertmanager members
+        self.alertmanager_set = None  # what the action registry's "alertmanager" backend is (app.alerts_poller)
+        self.interval, self.events, self.metrics = interval, events, metrics
+        self.resolved_window = resolved_minutes * 60.0
+        self.history_days = history_days
+        self.engine = AlertEngine(settings)
+        self.idle_window = self.engine.thresholds.gpu_idle_minutes * 60.0
+        self.tagger = Tagger()
+        self._wake = threading.Event()
+        self._am_alerts: dict[str, list] = {}  # the last good answer of each Alertmanager
+        self._am_silences: dict[str, list] = {}
+        self._shown: dict[str, Any] = {}  # key -> the alert published last round (not resolved)
+        self._resolved: dict[str, Any] = {}  # key -> its RESOLVED copy, shown for resolved_window
+        self._nodes_version = -1
+        self._node_namespaces: dict[str, set[str]] = {}
+        self._pruned: float | None = None  # time.monotonic() of the last prune
+        self._seen: set[str] | None = None  # without a timeline: the keys firing last round
+        self.polls = 0
+        self.round_seconds = 0.0  # how long the last round took (reads, engine and timeline)
+
+    def start(self) -> None:
+        self.state.set_health(self.KEY, SourceHealth(source=self.KEY, state=Health.CONNECTING))
+        if self.alertmanagers:
+            self.state.set_health(self.AM_KEY, SourceHealth(source=self.AM_KEY, state=Health.CONNECTING))
+        self._thread.start()
+
+    def stop(self) -> None:
+        super().stop()
+        self._wake.set()
+
+    def refresh(self) -> None:
+        """Poll now (the next round starts at once, or right after the running one)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self._wake.clear()
+            try:
+                self.poll()
+            except Exception as err:  # a parser or store bug must not end the polling silently
+                log.exception("alerts round failed")
+                self._health(Health.FAILING, f"internal error: {type(err).__name__}")
+            self.polls += 1
+            self._wake.wait(max(0.0, self.interval - (time.monotonic() - started)))
+        for am in self.alertmanagers:
+            try:
+                am.close()
+            except Exception:  # closing a dead source
+                pass
+
+    # ---------------------------------------------------------------- one round
+    def _read_alertmanagers(self, answered: set[str]) -> list[list]:
+        failing: list[str] = []
+        stale = False
+        for am in self.alertmanagers:
+            try:
+                alerts, silences = am.alerts(), am.silences()
+            except BackendError as err:
+                failing.append(err.message if am.name in err.message else f"{am.name}: {err.message}")
+                stale = stale or am.name in self._am_alerts
+                continue
+            self._am_alerts[am.name], self._am_silences[am.name] = alerts, silences
+            answered.add(f"alertmanager:{am.name}")
+        if self.alertmanagers:
+            if not failing:
+                self._health_of(self.AM_KEY, Health.LIVE, "")
+            else:
+                ok = len(self.alertmanagers) - len(failing)
+                what = "; ".join(failing) + (f" ({ok} of {len(self.alertmanagers)} answering)" if ok else "")
+                self._health_of(self.AM_KEY, Health.STALE if stale or ok else Health.FAILING, what)
+        return [self._am_alerts.get(am.name, []) for am in self.alertmanagers]
+
+    def _health_of(self, key: str, state: Health, reason: str) -> None:
+        set_health(self.state, key, state, reason, self.clock)
+
+    def _idle(self, now: datetime) -> list | None:
+        """The idle-GPU board's rows for the idle rule; None without a live metrics source."""
+        m = self.metrics
+        if m is None or self.state.source_health(MetricsPoller.KEY).state != Health.LIVE:
+            return None
+        from .idle import holders_from_samples, idle_from_runs
+        notebooks = {(n.namespace, n.name) for n in self.state.notebooks()}
+        holders = holders_from_samples([g for g in self.state.gpus() if g.pod], self.state.pods(), notebooks)
+        return idle_from_runs(holders, m.idle.runs(), m.clock().timestamp(), window=self.idle_window,
+                              max_age=m.idle.max_gap)
+
+    def _pod_labels(self):
+        pods = {(p.namespace, p.name): p.labels for p in self.state.pods()}
+
+        def labels(ns: str, kind: str, name: str):
+            return pods.get((ns, name)) if kind == "Pod" else None
+        return labels
+
+    def _nodes(self) -> dict[str, set[str]]:
+        version = self.state.kind_version("pods")
+        if version != self._nodes_version:
+            from .alerts import node_namespaces
+            self._node_namespaces, self._nodes_version = node_namespaces(self.state.pods()), version
+        return self._node_namespaces
+
+    @staticmethod
+    def _answered(alert, answered: set[str]) -> bool:
+        if alert.source == "alertmanager":
+            need = [f"alertmanager:{o}" for o in alert.origins] or ["alertmanager"]
+        elif alert.source == "platform":
+            need = [f"platform:{alert.name}"]
+        else:
+            need = [alert.source]
+        return all(n in answered for n in need)
+
+    def poll(self) -> None:
+        """One round (the thread's loop calls it; tests may call it directly)."""
+        from .alerts import RULE_KINDS, RULES, apply_acks, enrich, event_alerts, merge
+        from .domain import AlertState
+        started = time.perf_counter()
+        st = self.state
+        now = self.clock()
+        answered: set[str] = set()
+        lists = self._read_alertmanagers(answered)
+        if self.events and st.has_data("events"):
+            warnings = [e for e in st.events() if e.type == "Warning"]
+            lists.append(event_alerts(warnings, now, labels=self._pod_labels() if warnings else None))
+            answered.add("events")
+        rules = [r for r in RULES if all(st.has_data(k) for k in RULE_KINDS[r])]
+        idle = self._idle(now) if "GpuIdleAllocated" in rules else None
+        if idle is None and "GpuIdleAllocated" in rules:
+            rules.remove("GpuIdleAllocated")
+        lists.append(self.engine.platform(st, now, idle, rules))
+        answered.update(f"platform:{r}" for r in rules)
+
+        alerts = [enrich(a) for a in merge(*lists)]
+        self.tagger.update(st.business_systems(), st.kind_version("cmdb"))
+        needs_nodes = any(a.node and not a.namespace for a in alerts)
+        alerts = self.tagger.tag(alerts, self._nodes() if needs_nodes else None)
+        acks = {}
+        if self.timeline is not None:
+            try:
+                acks = self.timeline.acks()
+            except Exception:  # an unreadable store: show the alerts all the same
+                log.exception("alerts: reading the acks failed")
+        alerts = apply_acks(alerts, acks)
+
+        # what is gone: RESOLVED for a while (only when its sources answered), what is back: no longer resolved
+        window = self.resolved_window
+        current = {a.key: a for a in alerts}
+        for key, a in self._shown.items():
+            if key not in current and key not in self._resolved and self._answered(a, answered):
+                self._resolved[key] = a.model_copy(update={"state": AlertState.RESOLVED, "ends": now, "ack_by": "",
+                                                           "ack_note": "", "ack_at": None})
+        for key in [k for k, a in self._resolved.items()
+                    if k in current or (now - (a.ends or now)).total_seconds() > window]:
+            del self._resolved[key]
+        shown = [a for a in alerts if a.state != AlertState.RESOLVED
+                 or (now - (a.ends or a.updated or now)).total_seconds() <= window]
+        self._shown = {a.key: a for a in shown if a.state != AlertState.RESOLVED}
+        published = shown + list(self._resolved.values())
+
+        silences: dict[str, Any] = {}
+        for am in self.alertmanagers:
+            for s in self._am_silences.get(am.name, []):
+                silences.setdefault(s.id, s)  # an HA pair shares its silences: one of each
+        new = []
+        if self.timeline is not None:
+            try:
+                entries = self.timeline.observe(published, answered, silences=silences, now=now)
+                fired = {e.key for e in entries if e.event in ("fired", "refired")}
+                new = [a for a in published if a.key in fired and a.state == AlertState.FIRING]
+                due = self._pruned is None or time.monotonic() - self._pruned > self.PRUNE_EVERY
+                if self.history_days and due:
+                    self._pruned = time.monotonic()
+                    self.timeline.prune(self.history_days, now=now)
+            except Exception:  # the timeline is a record; the alerts on screen matter more
+                log.exception("alerts: the timeline could not record this round")
+        else:  # no timeline (tests): what was not firing last round; nothing at the first round
+            if self._seen is not None:
+                new = [a for a in shown if a.state == AlertState.FIRING and a.key not in self._seen]
+            self._seen = {a.key for a in shown if a.state == AlertState.FIRING}
+        st.set_alerts(published, new=new)
+        st.set_silences(list(silences.values()))
+        self.round_seconds = time.perf_counter() - started
+        self._health(Health.LIVE)
