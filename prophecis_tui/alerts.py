@@ -88,7 +88,7 @@ def _ts(d: datetime | None) -> float:
     return d.timestamp() if d is not None else 0.0
 
 
-_FIELDS = frozenset(Alert.model_fields)
+_FIELDS = set(Alert.model_fields)  # shared, as domain.gpu_sample does: pydantic copies it before changing it
 
 
 def _with(a: Alert, update: Mapping[str, Any]) -> Alert:

@@ -462,3 +462,11 @@ def test_top_by_system_shows_the_burning_alerts_of_the_first_systems():
     top = top_by_system(alerts, 2)
     assert [(g.title, g.worst.fingerprint) for g in top] == [("反欺诈交易评分", "2"), ("信用评分卡", "1")]
     assert [g.title for g in top_by_system(alerts, 10)] == ["反欺诈交易评分", "信用评分卡", "untagged"]
+
+
+def test_alerts_the_engine_copies_stay_ordinary_models():
+    """The engine copies alerts without validation: the copies must still behave (model_copy, equality)."""
+    a = enrich(am(labels={"namespace": "ns-a-b", "pod": "p"}))
+    b = a.model_copy(update={"state": AlertState.RESOLVED})
+    assert b.state == AlertState.RESOLVED and a.state == AlertState.FIRING and a.target == b.target
+    assert a == enrich(am(labels={"namespace": "ns-a-b", "pod": "p"}))
