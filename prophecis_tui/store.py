@@ -565,6 +565,13 @@ class AlertTimeline:
         when = _at(at)
         heard = None if answered is None else set(answered)
         current = {a.key: a for a in alerts}
+        memo: dict[int, str] = {}  # the tagger shares one tuple per set of systems: each written out once
+
+        def systems_of(a: Alert) -> str:
+            text = memo.get(id(a.systems))
+            if text is None:
+                text = memo[id(a.systems)] = _systems_json(a)
+            return text
         entries: list[tuple] = []
         last_rows: list[tuple] = []
         with self._lock:
@@ -579,7 +586,7 @@ class AlertTimeline:
                     before = row["state"] if row is not None else None
                     after = _phase(a.state)
                     event = _transition(before, after)
-                    systems = _systems_json(a)
+                    systems = systems_of(a)
                     if event is None:
                         if row is not None and after != "resolved" and (
                                 row["severity"] != a.severity or row["systems"] != systems
