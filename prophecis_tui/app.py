@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -16,6 +17,7 @@ from textual.theme import Theme
 from textual.widgets import Input
 
 from backends.base import Identity, KubernetesBackend
+from screens.alerts import AlertsScreen
 from screens.audit import AuditScreen
 from screens.deployments import DeploymentsScreen
 from screens.events import EventsScreen
@@ -30,10 +32,10 @@ from screens.quota import QuotaScreen
 from widgets.header import StatusHeader
 
 from .actions import Actions, NeedsConfirmation, NeedsReason, Result, Target
-from .config import CmdbSettings, ConfigError, LogsSettings, load_settings
-from .domain import BackendError, Health, SourceHealth
-from .feeds import SOURCE, CmdbPoller, Feeds, MetricsPoller
-from .sanitize import clean
+from .config import AlertsSettings, CmdbSettings, ConfigError, LogsSettings, load_settings
+from .domain import Alert, AlertState, BackendError, Health, SourceHealth
+from .feeds import SOURCE, AlertsPoller, CmdbPoller, Feeds, MetricsPoller
+from .sanitize import clean, clean_line
 from .state import State
 
 HIGH_CONTRAST = Theme(name="high-contrast", primary="#ffff00", secondary="#00ffff", accent="#ff00ff",
@@ -52,16 +54,44 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "gpu": (("gpus",), "every GPU: heat map, utilisation, memory, temperature, who holds it"),
     "quota": (("quotas",), "GPU quota per namespace: used/base/max, pressure, blocked work, edit quota"),
     "events": (("ev", "event"), "the cluster's events, warnings first"),
+    "alerts": (("alert", "al"), "alerts by business system: filter, jump to the workload, silence, expire, "
+                                "acknowledge"),
     "logs": (("log",), "follow a log: :logs NAME (a pod, job, deployment or notebook), or :logs alone to pick"),
     "audit": ((), "every action taken with this console"),
     "help": (("h",), "every key and command"),
     "quit": (("q", "q!"), "leave the console"),
 }
-PLANNED = {"alerts": "alerts", "linkis": "Linkis"}
+PLANNED = {"linkis": "Linkis"}
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"  # the pod annotation kubectl logs reads
 PICK_LIMIT = 2_000  # :logs' picker lists at most this many (an OptionList of 10,000 pods is slow)
 RESOURCE_SCREENS = {"nb": NotebooksScreen, "jobs": JobsScreen, "deploy": DeploymentsScreen, "pods": PodsScreen,
-                    "events": EventsScreen, "gpu": GpuScreen, "quota": QuotaScreen}
+                    "events": EventsScreen, "gpu": GpuScreen, "quota": QuotaScreen, "alerts": AlertsScreen}
+OSC9_LIMIT = 200  # characters of a desktop notification's text
+ALERT_HEALTH = ("alertmanager", "alerts")  # the alerts sources' health keys: in the header when in trouble
+
+
+def alert_notice(alerts: list[Alert]) -> str:
+    """One line about new critical alerts, for a toast and a desktop notification (raw: callers sanitise)."""
+    a = alerts[0]
+    where = a.target or a.namespace
+    system = next((f"{s.name} (T{s.tier})" if s.tier is not None else s.name for s in a.systems), "")
+    first = " ".join(p for p in (f"CRITICAL {a.name}", f"on {where}" if where else "",
+                                 f"[{system}]" if system else "") if p)
+    if a.summary:
+        first += f": {a.summary}"
+    if len(alerts) > 1:
+        first = f"{len(alerts)} new critical alerts. {first}"
+    return first
+
+
+def osc9(text: str) -> str:
+    """An OSC 9 desktop notification (iTerm2, kitty, WezTerm, Windows Terminal): ``ESC ] 9 ; text BEL``, the
+    text one sanitised line (no control character survives to end the sequence early) of at most OSC9_LIMIT
+    characters. A text that starts with a digit and ';' would read as ConEmu's progress form: a space first."""
+    body = clean_line(text, OSC9_LIMIT)
+    if body[:1].isdigit() and ";" in body[:4]:
+        body = " " + body[:OSC9_LIMIT - 1]
+    return f"\x1b]9;{body}\x07"
 
 
 class ConsoleCommands(Provider):
@@ -103,6 +133,7 @@ class Session:
     metrics: MetricsPoller | None = None  # GPU numbers; None: no source (metrics_note says why and how)
     metrics_note: str = ""
     cmdb: CmdbPoller | None = None  # business systems into the state (cmdb_poller); None: not wired
+    alerts: AlertsPoller | None = None  # every source's alerts into the state (alerts_poller); None: not wired
 
     def stop(self) -> None:
         if self.feeds is not None:
@@ -111,6 +142,8 @@ class Session:
             self.metrics.stop()
         if self.cmdb is not None:
             self.cmdb.stop()
+        if self.alerts is not None:
+            self.alerts.stop()
         if self.actions is not None:
             self.actions.close()  # what the registry opened itself; the shared audit log stays open
         try:
@@ -155,6 +188,37 @@ def cmdb_poller(c: CmdbSettings, state: State, store, *, demo_dir: str | None = 
     return poller
 
 
+def alerts_poller(a: AlertsSettings, state: State, timeline, *, demo_dir: str | None = None,
+                  metrics: MetricsPoller | None = None, read_only: bool = False,
+                  clock: Callable[[], datetime] | None = None) -> AlertsPoller | None:
+    """Every source's alerts for a session, started (stop it with the session): ``[alerts]``'s Alertmanagers
+    (``backends.alertmanager``, with ``ca_file``; refusing changes when ``read_only``: the second lock), the
+    state's Warning events (``events``) and the platform rules with their thresholds (the idle-GPU rule through
+    ``metrics``, the session's metrics poller), polled every ``refresh_seconds``; ``timeline`` is the
+    ``store.AlertTimeline`` (acks, the fired/silenced/resolved moments). In the demo (``demo_dir``, the simulator's
+    ``--write-config`` folder) without Alertmanagers of its own: the simulator's, as its config.toml names it, with
+    its CA. ``poller.alertmanager_set`` is the ``AlertmanagerSet`` the action registry's ``"alertmanager"`` backend
+    is (None without any). None when ``a`` is None."""
+    if a is None:
+        return None
+    urls, ca = list(a.alertmanagers), str(a.ca_file) if a.ca_file else None
+    if not urls and demo_dir is not None:
+        urls = load_settings(Path(demo_dir) / "config.toml",
+                             env={"HOME": demo_dir}).for_context("sim-admin").alerts.alertmanagers
+        ca = str(Path(demo_dir) / "ca.crt")
+    members = []
+    if urls:
+        from backends.alertmanager import Alertmanager, AlertmanagerSet
+        members = AlertmanagerSet(Alertmanager(u, ca_file=ca, read_only=read_only) for u in urls)
+    kw = {"clock": clock} if clock is not None else {}
+    poller = AlertsPoller(state, timeline, alertmanagers=members, settings=a, interval=a.refresh_seconds,
+                          events=a.events, resolved_minutes=a.resolved_minutes, metrics=metrics,
+                          history_days=a.history_days, **kw)
+    poller.alertmanager_set = members or None
+    poller.start()
+    return poller
+
+
 class ProphecisApp(App):
     TITLE = "prophecis-tui"
     COMMANDS = App.COMMANDS | {ConsoleCommands}
@@ -177,9 +241,15 @@ class ProphecisApp(App):
                  keymap: dict[str, str] | None = None, refresh_seconds: float = 0.1,
                  notebook_images: list[str] | None = None, notebook_url_base: str = "",
                  notebook_workspace: str = "", clock: Callable[[], datetime] | None = None,
-                 quota_max_annotation: str = "", logs: LogsSettings | None = None) -> None:
+                 quota_max_annotation: str = "", logs: LogsSettings | None = None,
+                 alerts_settings: Any = None) -> None:
         super().__init__()
         self.logs = logs or LogsSettings()  # [logs]: the log screen's buffer, since window and tail
+        # [alerts]: the silence form's default duration, and whether a new critical alert rings the terminal's
+        # bell and sends an OSC 9 desktop notification (None, as in tests: neither)
+        self.alerts_settings = alerts_settings
+        self.alert_bell = bool(getattr(alerts_settings, "bell", False))
+        self.alert_osc9 = bool(getattr(alerts_settings, "osc9", False))
         if clock is not None:
             from screens import resources
             resources.CLOCK["now"] = clock
@@ -221,10 +291,13 @@ class ProphecisApp(App):
 
     # ------------------------------------------------------------------ batched refresh
     def _tick(self) -> None:
+        fresh = self.session.state.take_new_alerts()
+        if fresh:
+            self.announce_alerts(fresh)
         kinds = self.session.state.changed_kinds()
         if not kinds:
             return
-        if "health" in kinds:
+        if "health" in kinds or "alerts" in kinds:
             self.update_header()
         if kinds - {"health"}:
             refresh = getattr(self.screen, "refresh_data", None)
@@ -247,12 +320,50 @@ class ProphecisApp(App):
                              namespace=self.namespace, read_only=self.read_only,
                              sources=[self.session.state.source_health(SOURCE)]
                              + ([self.session.state.source_health(MetricsPoller.KEY)] if self.session.metrics else [])
-                             + self._cmdb_trouble())
+                             + self._trouble(CmdbPoller.KEY, *(ALERT_HEALTH if self._alerts_source() else ())),
+                             alerts=self._firing_counts())
 
-    def _cmdb_trouble(self) -> list[SourceHealth]:
-        """The CMDB's health in the header only when it is in trouble: reference data, live is the normal case."""
-        h = self.session.state.health().get(CmdbPoller.KEY)
-        return [h] if h is not None and h.state in (Health.STALE, Health.FAILING) else []
+    def _trouble(self, *keys: str) -> list[SourceHealth]:
+        """These sources' health in the header only when in trouble: the CMDB (reference data) and the alerts
+        sources, whose news is the alerts themselves; live is the normal case."""
+        health = self.session.state.health()
+        out = []
+        for key in keys:
+            h = health.get(key)
+            if h is not None and h.state in (Health.STALE, Health.FAILING):
+                out.append(h)
+        return out
+
+    # ------------------------------------------------------------------ alerts: header counts, notification
+    def _alerts_source(self) -> Any:
+        return getattr(self.session, "alerts", None)  # the alerts poller (None: this session has none)
+
+    def _firing_counts(self) -> dict[str, int] | None:
+        """Firing alerts by severity for the header; None (nothing shown) without an alerts poller."""
+        if self._alerts_source() is None:
+            return None
+        from .alerts import firing_counts
+        return firing_counts(self.session.state.alerts())
+
+    def announce_alerts(self, fresh: list[Alert]) -> None:
+        """New alerts from the poller: a new critical one that fires rings the bell and sends an OSC 9
+        notification (each when [alerts] says so), and shows a toast."""
+        critical = [a for a in fresh if a.severity == "critical" and a.state == AlertState.FIRING]
+        if not critical:
+            return
+        text = alert_notice(critical)
+        self.notify(clean(text), title="New critical alert" + ("s" if len(critical) > 1 else ""), severity="error",
+                    timeout=10)
+        if self.alert_bell:
+            self.bell()
+        if self.alert_osc9:
+            self.write_to_terminal(osc9(text))
+
+    def write_to_terminal(self, data: str) -> None:
+        """Raw bytes to the terminal, through the app's driver (between frames: the UI thread writes both)."""
+        driver = self._driver
+        if driver is not None:
+            driver.write(data)
 
     # ------------------------------------------------------------------ namespace and context
     def set_namespace(self, namespace: str | None) -> None:
@@ -470,6 +581,66 @@ class ProphecisApp(App):
         self.push_screen(screen)
         if filter_text and hasattr(screen, "set_filter"):
             screen.filter_text = filter_text
+
+    def select_when_listed(self, screen, wanted: Callable[[Any], bool], what: str, timeout: float = 10.0) -> None:
+        """Put the cursor of a just opened resource screen on the first row ``wanted`` picks, once its rows are
+        there (they are worked out in a worker); say so when its list is complete without one."""
+        deadline = time.monotonic() + timeout
+
+        def look() -> None:
+            table = getattr(screen, "table", None)
+            if table is None or not screen.is_attached or time.monotonic() > deadline:
+                timer.stop()
+                return
+            found = next((r for r in table.rows if wanted(r)), None)
+            if found is not None:
+                table.select_uid(found.uid)
+                timer.stop()
+            elif getattr(screen, "loaded", False) and getattr(screen, "shown", 0) and table.row_count == 0:
+                timer.stop()
+                self.notify(f"{clean_line(what, 120)} is not in the list (gone, or not visible to you)",
+                            severity="warning")
+        timer = self.set_interval(0.05, look)
+
+    def open_alert_target(self, alert: Alert) -> None:
+        """enter on an alert: its target's screen, filtered to it, the target selected: a notebook on :nb, a
+        training job on :jobs, a deployment on :deploy, a pod on :pods, a node on :gpu's nodes view (or its pods
+        when it has no GPUs), a namespace on :quota (a namespace's alerts are mostly its quota's). A drill-down:
+        escape comes back to the alerts, the cursor where it was."""
+        kind, ns, name = alert.target_kind, alert.namespace, alert.target_name
+        state = self.session.state
+        if kind == "Namespace" and ns:
+            screen = QuotaScreen(state, None)
+            screen.filter_text = ns
+            self.push_screen(screen)
+            self.select_when_listed(screen, lambda r: getattr(r, "namespace", None) == ns, f"namespace {ns}")
+            return
+        if kind == "Node" or (not kind and alert.node):
+            node = name if kind == "Node" else alert.node
+            if any(g.node == node for g in state.gpus()):
+                screen = GpuScreen(state, None)
+                screen.filter_text = node
+                self.push_screen(screen)
+                self.call_after_refresh(screen.show_view, "nodes")
+                self.select_when_listed(screen, lambda r: getattr(r, "uid", "") == f"node:{node}", f"node {node}")
+            else:
+                from screens.alerts import NodePodsScreen
+                self.push_screen(NodePodsScreen(state, node))
+            return
+        command = {"Notebook": "nb", "SeldonDeployment": "deploy", "Pod": "pods"}.get(kind)
+        if kind in ("TFJob", "PyTorchJob", "XGBoostJob", "MPIJob", "Job"):
+            command = "jobs"
+        if command is None or not name:
+            self.notify(f"{clean_line(alert.name, 60)}: no workload to open"
+                        + (f" ({clean_line(alert.target, 80)})" if alert.target else ""), severity="warning")
+            return
+        if self.namespace is not None and ns and ns != self.namespace:
+            self.set_namespace(ns)  # scoped elsewhere: the target would not be listed
+        screen = RESOURCE_SCREENS[command](state, self.namespace)
+        screen.filter_text = name
+        self.push_screen(screen)
+        self.select_when_listed(screen, lambda o: getattr(o, "name", None) == name
+                                and getattr(o, "namespace", None) == ns, f"{kind} {ns}/{name}")
 
     def show_object(self, resource: str, obj, view: str, why: str = "") -> None:
         """describe or YAML of an object, fetched fresh from the API in a worker."""

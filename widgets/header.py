@@ -11,6 +11,7 @@ from prophecis_tui.domain import Health, SourceHealth
 
 STYLE = {Health.LIVE: "bold green", Health.STALE: "bold yellow", Health.FAILING: "bold red",
          Health.CONNECTING: "bold cyan"}
+SEVERITY_WORDS = (("critical", "crit", "bold red"), ("warning", "warn", "yellow"), ("info", "info", "cyan"))
 
 
 def health_text(h: SourceHealth, now: datetime | None = None) -> Text:
@@ -25,8 +26,23 @@ def health_text(h: SourceHealth, now: datetime | None = None) -> Text:
     return t
 
 
+def firing_text(counts: dict[str, int]) -> Text:
+    """Firing alerts by severity, the worst first: "▲ 2 crit 5 warn"; "▲ 0 firing" (dim) when none fires."""
+    t = Text(no_wrap=True, end="")
+    parts = [(counts.get(sev, 0), word, style) for sev, word, style in SEVERITY_WORDS if counts.get(sev, 0)]
+    if not parts:
+        t.append("▲ 0 firing", "dim")
+        return t
+    t.append("▲", parts[0][2])
+    for n, word, style in parts:
+        t.append(f" {n} {word}", style)
+    return t
+
+
 class StatusHeader(Widget):
-    """context ▸ cluster │ user │ namespace │ READ-ONLY │ health of each source."""
+    """context ▸ cluster │ user │ namespace │ READ-ONLY │ firing alerts │ health of each source.
+
+    The firing alerts show only when the session has an alerts source (``alerts`` is not None)."""
 
     DEFAULT_CSS = """
     StatusHeader { height: 1; background: $panel; color: $text; }
@@ -40,11 +56,13 @@ class StatusHeader(Widget):
         self.namespace: str | None = None
         self.read_only = False
         self.sources: list[SourceHealth] = []
+        self.alerts: dict[str, int] | None = None  # firing alerts by severity; None: no alerts source
 
     def update_status(self, *, context: str, cluster: str, user: str, namespace: str | None, read_only: bool,
-                      sources: list[SourceHealth]) -> None:
+                      sources: list[SourceHealth], alerts: dict[str, int] | None = None) -> None:
         self.context, self.cluster, self.user = context, cluster, user
         self.namespace, self.read_only, self.sources = namespace, read_only, sources
+        self.alerts = None if alerts is None else dict(alerts)
         self.refresh()
 
     def render(self) -> Text:
@@ -60,6 +78,9 @@ class StatusHeader(Widget):
         if self.read_only:
             t.append(" │ ")
             t.append(" READ-ONLY ", "bold reverse")
+        if self.alerts is not None:
+            t.append(" │ ")
+            t.append_text(firing_text(self.alerts))
         for h in self.sources:
             t.append(" │ ")
             t.append_text(health_text(h))
