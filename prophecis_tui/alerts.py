@@ -390,18 +390,19 @@ class AlertEngine:
         minutes = self.thresholds.gpu_idle_minutes
         by: dict[tuple[str, str, str], list[Any]] = {}
         for g in idle:
-            if now.timestamp() - g.since < minutes * 60.0:
+            if g.idle_for < minutes * 60.0:  # as the board measured it (its clock is the metrics source's)
                 continue
             h = g.holder
             by.setdefault((h.namespace, h.workload_kind, h.workload or h.pod), []).append(g)
         out = []
         for (ns, wkind, workload), gpus in by.items():
             since = min(g.since for g in gpus)
+            idle_for = max(g.idle_for for g in gpus)
             kind = {"notebook": "Notebook", "deployment": "SeldonDeployment", "pod": "Pod",
                     "training job": "Job"}.get(wkind, wkind)
             pods = sorted({g.holder.pod for g in gpus})
             nodes = sorted({g.node for g in gpus})
-            long = now.timestamp() - since >= 2 * minutes * 60.0
+            long = idle_for >= 2 * minutes * 60.0
             n = len(gpus)
             extra = {"pod": pods[0]} if len(pods) == 1 else {}
             extra.update({"Notebook": {"notebook": workload}, "SeldonDeployment": {"seldon_deployment_id": workload},
