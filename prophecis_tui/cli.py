@@ -1,4 +1,4 @@
-"""The `prophecis-tui` command: the console, `status`, `audit`, `cmdb`, `sim`, `version`.
+"""The `prophecis-tui` command: the console, `status`, `audit`, `cmdb`, `alerts`, `sim`, `version`.
 
 Nothing here imports Textual until the console itself starts, so `status` stays headless.
 """
@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import select
 import signal
 import subprocess
@@ -27,6 +28,8 @@ EPILOG = """commands:
   prophecis-tui audit [--since T] [--json]   the audit trail of actions taken with the console
   prophecis-tui cmdb import FILE     load business systems (CSV, JSON or YAML) into the CMDB store
   prophecis-tui cmdb list|show ID|match TARGET [--json]   the business systems, and what owns a target
+  prophecis-tui alerts history [--since 12h] [--md|--json]   the alert timeline, or a shift handover note
+  prophecis-tui alerts list [--json]   the alerts last seen firing or silenced
   prophecis-tui sim [options]        serve a simulated Prophecis platform (see sim --help)
   prophecis-tui version              print the version"""
 
@@ -170,14 +173,16 @@ def run_console(args: argparse.Namespace) -> int:
         demo_dir = str(Path(kubeconfig).parent) if args.demo and kubeconfig else None
         effective = settings.for_context(context or "")
         from .actions import Actions, builtin_actions
-        from .app import ProphecisApp, Session, cmdb_poller
+        from .alert_actions import alert_actions
+        from .app import ProphecisApp, Session, alerts_poller, cmdb_poller
         from .config import data_dir
         from .feeds import Feeds, MetricsPoller, tune_interpreter
         from .state import State
-        from .store import CMDB_FILE, AuditLog, CmdbStore
+        from .store import ALERTS_FILE, CMDB_FILE, AlertTimeline, AuditLog, CmdbStore
         audit = AuditLog(data_dir() / "audit.db")
-        # the demo's simulated CMDB stays in the demo's folder, out of the user's own store
+        # the demo's simulated CMDB and alert timeline stay in the demo's folder, out of the user's own stores
         cmdb_store = CmdbStore(Path(demo_dir) / CMDB_FILE if demo_dir else data_dir() / CMDB_FILE)
+        timeline = AlertTimeline(Path(demo_dir) / ALERTS_FILE if demo_dir else data_dir() / ALERTS_FILE)
         tune_interpreter()
 
         def connect(ctx: str | None) -> Session:
@@ -192,17 +197,26 @@ def run_console(args: argparse.Namespace) -> int:
             state = State()
             feeds = Feeds(backend, state)
             feeds.start()
-            actions = Actions(backend, audit, identity, read_only=read_only)
-            for spec in builtin_actions():
-                actions.register(spec)
-            m = settings.for_context(ctx or "").metrics
+            eff = settings.for_context(ctx or "")
+            m = eff.metrics
             source, note = metrics_backend(m, demo_dir, backend)  # 'auto' looks in the cluster: a few s at most
             poller = MetricsPoller(source, state, interval=1.0, idle_threshold=m.idle_threshold,
                                    idle_minutes=m.idle_minutes) if source is not None else None
             if poller is not None:
                 poller.start()
-            cmdb = cmdb_poller(settings.for_context(ctx or "").cmdb, state, cmdb_store, demo_dir=demo_dir)
-            return Session(backend, state, feeds, identity, read_only, actions, poller, note, cmdb=cmdb)
+            cmdb = cmdb_poller(eff.cmdb, state, cmdb_store, demo_dir=demo_dir)
+            alerts = alerts_poller(eff.alerts, state, timeline, demo_dir=demo_dir, metrics=poller,
+                                   read_only=read_only)
+            ams = alerts.alertmanager_set if alerts is not None else None
+            actions = Actions(backend, audit, identity, read_only=read_only,
+                              backends={"timeline": timeline, **({"alertmanager": ams} if ams else {})})
+            for spec in builtin_actions():
+                actions.register(spec)
+            for spec in alert_actions(eff.alerts, alertmanagers=ams, identity=identity,
+                                      refresh=alerts.refresh if alerts is not None else None):
+                actions.register(spec)
+            return Session(backend, state, feeds, identity, read_only, actions, poller, note, cmdb=cmdb,
+                           alerts=alerts)
 
         session = connect(context)
         namespace = None if settings.all_namespaces else (effective.namespace or session.identity.namespace)
@@ -212,7 +226,8 @@ def run_console(args: argparse.Namespace) -> int:
                            notebook_images=list(settings.notebooks.images),
                            notebook_url_base=settings.notebooks.url_base or "",
                            notebook_workspace=settings.notebooks.default_workspace,
-                           quota_max_annotation=effective.quota.max_annotation, logs=effective.logs)
+                           quota_max_annotation=effective.quota.max_annotation, logs=effective.logs,
+                           alerts_settings=effective.alerts)
         gone = terminal_hung_up(sys.stdin.fileno())  # dropped before we got here: isatty() is False then
         watch = TerminalWatch(app) if sys.stdin.isatty() or gone else None
         try:
@@ -676,6 +691,264 @@ def _cmdb_match(args: argparse.Namespace, store: Any) -> int:
     return 0 if matches else 1
 
 
+# ---------------------------------------------------------------------------------------------- alerts
+ALERTS_HELP = """times (--since, --until): a duration back from now (30m, 12h, 2d, 1h30m) or a time in UTC
+  (2026-11-29, 2026-11-29T08:00, 2026-11-29T08:00:00Z).
+
+what the timeline records (the console records it while it runs, in alerts.db in the data dir):
+  fired, refired (again after it resolved), silenced, unsilenced, inhibited, uninhibited,
+  acked, unacked (local acknowledgements with a note), resolved.
+
+--md writes a handover note: a summary (the period, what fired by severity, what is still
+  firing), then per business system (tier 1 first, untagged last) one line per alert, still
+  firing ones first, with when it fired, who acknowledged or silenced it and why, and when
+  it resolved.
+
+exit status: 0 done (an empty timeline too); 2 usage."""
+
+
+def alerts_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="prophecis-tui alerts",
+                                description="The alert timeline the console keeps: every alert's fired, acked, "
+                                            "silenced and resolved moments, for shift handover.",
+                                epilog=ALERTS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument("--db", metavar="PATH", help="the alert timeline (default: alerts.db in the XDG data dir, "
+                                                 "$XDG_DATA_HOME/prophecis-tui)")
+    db.add_argument("--system", metavar="X", help="only alerts of business systems whose id or name contains X "
+                                                  "(untagged: those of none)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    h = sub.add_parser("history", parents=[db], help="the timeline of a period, or a handover note (--md)",
+                       description="The moments of every alert in a period, oldest first.", epilog=ALERTS_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    h.add_argument("--since", default="12h", help="from (default 12h: the last twelve hours)")
+    h.add_argument("--until", help="up to (default: now)")
+    out = h.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="one JSON object per moment, one per line")
+    out.add_argument("--md", action="store_true", help="a Markdown handover note, grouped by business system")
+    lst = sub.add_parser("list", parents=[db], help="the alerts last seen firing, acked or silenced",
+                         description="What the timeline last knew: the alerts not resolved, newest change first "
+                                     "(as of the console's last poll).")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    lst.add_argument("--all", action="store_true", help="resolved ones too")
+    return p
+
+
+_AGO = re.compile(r"(?:\d+[smhdw])+")
+
+
+def parse_when(text: str, now: Any) -> Any:
+    """``12h`` (back from ``now``) or a UTC time (``2026-11-29``, ``2026-11-29T08:00[:00][Z]``) as a datetime."""
+    from datetime import datetime, timezone
+    from .alert_actions import parse_duration
+    t = text.strip()
+    if _AGO.fullmatch(t.lower()):
+        return now - parse_duration(t)
+    try:
+        when = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"{t!r} is neither a duration (12h, 2d, 30m) nor a time (2026-11-29T08:00Z)", 2) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
+def _timeline(args: argparse.Namespace) -> Any:
+    """The timeline, or None when its file does not exist (the console never recorded anything here)."""
+    from .store import ALERTS_FILE, AlertTimeline
+    if args.db:
+        path = Path(args.db).expanduser()
+    else:
+        from .config import ConfigError, data_dir
+        try:
+            path = data_dir() / ALERTS_FILE
+        except ConfigError as err:
+            raise CliError(str(err)) from None
+    if not path.exists():
+        return None
+    try:
+        return AlertTimeline(path)
+    except Exception as err:  # sqlite3.DatabaseError, OSError: one line
+        raise CliError(f"{path}: cannot open the alert timeline: {err}") from None
+
+
+def _of_system(systems: Any, want: str | None) -> bool:
+    if not want:
+        return True
+    w = want.casefold()
+    if w in ("untagged", "-", "none"):
+        return not systems
+    return any(w in sid.casefold() or w in name.casefold() for sid, name, _ in systems)
+
+
+def _systems_text(systems: Any) -> str:
+    from .sanitize import clean
+    return ", ".join(clean(n) + (f" (T{t})" if t is not None else "") for _, n, t in systems) or "untagged"
+
+
+def _span(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
+    return f"{hours // 24}d{hours % 24}h"
+
+
+def run_alerts(argv: list[str]) -> int:
+    from datetime import datetime, timezone
+    args = alerts_parser().parse_args(argv)
+    from .sanitize import clean
+    now = datetime.now(timezone.utc)
+    timeline = _timeline(args)
+    try:
+        if args.command == "list":
+            known = timeline.known(None if args.all else ("firing", "silenced", "inhibited")) if timeline else []
+            known = [k for k in known if _of_system(k.systems, args.system)]
+            known.sort(key=lambda k: (_SEV_ORDER.get(k.severity, 9), k.state != "firing", -k.since.timestamp()))
+            if args.json:
+                print(json.dumps([{"key": k.key, "state": k.state, "name": k.name, "severity": k.severity,
+                                   "namespace": k.namespace, "target": k.target,
+                                   "systems": [{"id": i, "name": n, "tier": t} for i, n, t in k.systems],
+                                   "source": k.source, "summary": k.summary, "since": k.since.isoformat()}
+                                  for k in known], ensure_ascii=False, indent=2))
+            elif known:
+                acks = timeline.acks() if timeline else {}
+                print(_cells_table(["SEVERITY", "STATE", "SINCE", "BUSINESS SYSTEM", "ALERT", "TARGET"],
+                                   [[k.severity, "acked" if k.key in acks and k.state == "firing" else k.state,
+                                     k.since.strftime("%m-%d %H:%MZ"), _systems_text(k.systems), clean(k.name),
+                                     clean(k.target)] for k in known]))
+            else:
+                print("no alerts firing (as of the console's last poll)" if timeline else
+                      "no alert timeline yet: the console records one while it runs", file=sys.stderr)
+            return 0
+        since = parse_when(args.since, now)
+        until = parse_when(args.until, now) if args.until else None
+        if until is not None and until <= since:
+            raise CliError("--until must be after --since", 2)
+        if timeline is None:
+            print("no alert timeline yet: the console records one while it runs", file=sys.stderr)
+            return 0
+        if args.md:
+            entries = timeline.history(None, until)
+            print(handover_note(entries, since, until or now, args.system))
+            return 0
+        entries = [e for e in timeline.history(since, until) if _of_system(e.systems, args.system)]
+        if args.json:
+            for e in entries:
+                print(json.dumps(e.as_json(), ensure_ascii=False))
+            return 0
+        if not entries:
+            print(f"no alert moments since {since:%Y-%m-%d %H:%M}Z", file=sys.stderr)
+            return 0
+        print(_cells_table(["AT (UTC)", "EVENT", "SEVERITY", "BUSINESS SYSTEM", "ALERT", "TARGET", "BY", "NOTE"],
+                           [[e.at.strftime("%m-%d %H:%M:%S"), e.event, e.severity, _systems_text(e.systems),
+                             clean(e.name), clean(e.target), clean(e.by), clean(e.note)[:80]] for e in entries]))
+        return 0
+    finally:
+        if timeline is not None:
+            timeline.close()
+
+
+_SEV_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+def handover_note(entries: list, since: Any, until: Any, system: str | None = None) -> str:
+    """A Markdown handover note of the alerts of [since, until): those with a moment in it, and those already
+    firing when it began. ``entries``: the timeline up to ``until``, oldest first. Times are UTC, HH:MM when the
+    period lies within one day, else with the date."""
+    from datetime import timedelta
+    from .sanitize import clean_line
+    by_key: dict[str, list] = {}
+    for e in entries:
+        by_key.setdefault(e.key, []).append(e)
+    alerts = []
+    for key, es in by_key.items():
+        inside = [e for e in es if since <= e.at < until]
+        before = [e for e in es if e.at < since]
+        carried = bool(before) and before[-1].state != "resolved"
+        if not inside and not carried:
+            continue
+        last = es[-1]
+        if not _of_system(last.systems, system):
+            continue
+        alerts.append((key, last, inside, before[-1] if carried else None))
+
+    def md(text: str, limit: int = 200) -> str:
+        return clean_line(text, limit).replace("*", "\\*")
+
+    fired = [e for _, _, inside, _ in alerts for e in inside if e.event in ("fired", "refired")]
+    firing = [a for a in alerts if a[1].state != "resolved"]
+    resolved = [a for a in alerts if a[1].state == "resolved" and any(e.event == "resolved" for e in a[2])]
+
+    def by_sev(items: list, sev_of) -> str:
+        counts: dict[str, int] = {}
+        for x in items:
+            counts[sev_of(x)] = counts.get(sev_of(x), 0) + 1
+        return ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: _SEV_ORDER.get(kv[0], 9)))
+
+    one_day = since.date() == (until - timedelta(microseconds=1)).date()
+
+    def hm(t: Any) -> str:
+        return t.strftime("%H:%M" if one_day else "%m-%d %H:%M")
+
+    hours = (until - since).total_seconds()
+    out = [f"# Alert handover: {since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC ({_span(hours)})", ""]
+    if system:
+        out += [f"Business systems matching {md(system, 60)!r} only.", ""]
+    out.append(f"- Fired in the period: {len(fired)}" + (f" ({by_sev(fired, lambda e: e.severity)})" if fired else ""))
+    out.append(f"- Still firing at the end: {len(firing)}"
+               + (f" ({by_sev(firing, lambda a: a[1].severity)})" if firing else ""))
+    out.append(f"- Resolved in the period: {len(resolved)}")
+    if not alerts:
+        out += ["", "No alerts in this period."]
+        return "\n".join(out)
+
+    groups: dict[tuple, list] = {}
+    for a in alerts:
+        systems = a[1].systems or ((None, None, None),)
+        for sid, name, tier in systems:
+            groups.setdefault((sid, name, tier), []).append(a)
+
+    def group_order(k: tuple) -> tuple:
+        sid, name, tier = k
+        if sid is None:
+            return (2, 0, "")
+        return (0 if tier is not None else 1, tier or 0, name)
+
+    for k in sorted(groups, key=group_order):
+        sid, name, tier = k
+        title = "Untagged (no business system)" if sid is None else (
+            f"{md(name, 80)} ({md(sid, 40)}" + (f", tier {tier})" if tier is not None else ")"))
+        out += ["", f"## {title}", ""]
+        items = sorted(groups[k], key=lambda a: (a[1].state == "resolved", _SEV_ORDER.get(a[1].severity, 9),
+                                                 a[0]))
+        for key, last, inside, carried in items:
+            status = "resolved" if last.state == "resolved" else "**still firing**" + (
+                f" ({last.state})" if last.state != "firing" else "")
+            where = last.target or last.namespace
+            head = f"- **{last.severity}** {md(last.name, 80)}" + (f" on {md(where, 120)}" if where else "")
+            head += f": {status}"
+            moments = []
+            if carried is not None:
+                moments.append(f"firing since before {hm(since)} ({carried.event} {carried.at:%m-%d %H:%M})")
+            for e in inside:
+                text = f"{e.event} {hm(e.at)}"
+                if e.by:
+                    text += f" by {md(e.by, 60)}"
+                if e.note:
+                    text += f' ("{md(e.note, 160)}")'
+                moments.append(text)
+            first = next((e for e in inside if e.event in ("fired", "refired")), None)
+            end = next((e for e in reversed(inside) if e.event == "resolved"), None)
+            if first is not None and end is not None and end.at >= first.at:
+                moments.append(f"lasted {_span((end.at - first.at).total_seconds())}")
+            out.append(head)
+            out.append("  " + "; ".join(moments))
+            if last.summary:
+                out.append(f"  > {md(last.summary)}")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -691,6 +964,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_audit(args[1:])
         if args and args[0] == "cmdb":
             return run_cmdb(args[1:])
+        if args and args[0] == "alerts":
+            return run_alerts(args[1:])
         if args and not args[0].startswith("-"):
             print(f"prophecis-tui: unknown command {args[0]!r}\n\n{EPILOG}", file=sys.stderr)
             return 2
