@@ -26,8 +26,11 @@ class Console:
         self.kubeconfig = kubeconfig
         self.audit = audit
         self.sessions: list[Session] = []
+        self.timelines: list = []  # the alert timelines of alerts sessions (closed with the console)
         self.metrics: dict | None = None  # [metrics] settings for new sessions; None: no metrics at all
         self.cmdb = False  # the simulator's CMDB into new sessions, as the demo reads it
+        self.alerts = False  # the alerts poller into new sessions: the simulator's Alertmanager, events, platform rules
+        self.alerts_settings: dict = {}  # [alerts] keys for it (refresh_seconds is 0.2 unless given)
 
     def session(self, context: str = "sim-admin", *, wait: bool = True, read_only: bool = False) -> Session:
         backend = Kubernetes.from_kubeconfig(str(self.kubeconfig), context, read_only=read_only)
@@ -56,6 +59,8 @@ class Console:
             folder = self.kubeconfig.parent
             s.cmdb = cmdb_poller(CmdbSettings(), state, CmdbStore(folder / f"cmdb-{len(self.sessions)}.db"),
                                  demo_dir=str(folder))
+        if self.alerts:
+            self._wire_alerts(s, read_only)
         self.sessions.append(s)
         if wait:
             wait_until(lambda: feeds.planned.is_set() and all(f.live for f in feeds.feeds))
@@ -63,7 +68,36 @@ class Console:
                 wait_until(lambda: state.gpus(), what="GPU numbers")
             if s.cmdb is not None:
                 wait_until(lambda: state.business_systems(), what="the CMDB's business systems")
+            if s.alerts is not None:
+                poller = s.alerts
+                wait_until(lambda: poller.polls >= 1 and state.alerts(), what="the first alerts")
         return s
+
+    def sim_now(self) -> datetime:
+        return datetime.fromtimestamp(self.sim.clock.now(), timezone.utc)
+
+    def _wire_alerts(self, s: Session, read_only: bool) -> None:
+        """As cli.connect does: the alerts poller (the simulator's Alertmanager, as the demo reads it; a timeline of
+        its own), the "alertmanager" and "timeline" backends and the alert actions. Times are the simulator's
+        (its Alertmanager judges a silence's start and end by its own clock)."""
+        from prophecis_tui.alert_actions import alert_actions
+        from prophecis_tui.app import alerts_poller
+        from prophecis_tui.config import AlertsSettings
+        from prophecis_tui.store import AlertTimeline
+        folder = self.kubeconfig.parent
+        settings = AlertsSettings(**{"refresh_seconds": 0.2, "bell": False, "osc9": False, **self.alerts_settings})
+        timeline = AlertTimeline(folder / f"alerts-{len(self.sessions)}.db", clock=self.sim_now)
+        self.timelines.append(timeline)
+        s.alerts = alerts_poller(settings, s.state, timeline, demo_dir=str(folder), metrics=s.metrics,
+                                 read_only=read_only, clock=self.sim_now)
+        ams = s.alerts.alertmanager_set
+        s.actions.backends["timeline"] = timeline
+        if ams is not None:
+            s.actions.backends["alertmanager"] = ams
+        s.actions.clock = self.sim_now
+        for spec in alert_actions(settings, alertmanagers=ams, identity=s.identity, refresh=s.alerts.refresh,
+                                  clock=self.sim_now):
+            s.actions.register(spec)
 
     def app(self, context: str = "sim-admin", *, read_only_contexts: tuple[str, ...] = (), **kw) -> ProphecisApp:
         session = self.session(context, read_only=context in read_only_contexts)
@@ -77,6 +111,11 @@ class Console:
     def close(self) -> None:
         for s in self.sessions:
             s.stop()
+        for s in self.sessions:
+            if s.alerts is not None:
+                s.alerts.join(5)
+        for t in self.timelines:
+            t.close()
 
 
 
