@@ -93,6 +93,8 @@ def make_identities(seed: int, ga_namespaces: list[str]) -> list[Identity]:
     ]
     for group, plurals in WORKLOADS.items():
         ga_rules.append(rule(WRITE, [group], plurals, ga_namespaces))
+    # silencing their own namespaces' alerts (what a console asks before it posts a silence to the Alertmanager)
+    ga_rules.append(rule(["create", "delete"], ["monitoring.coreos.com"], ["silences"], ga_namespaces))
     ga = Identity("group-admin", "lihua", token_for(seed, "group-admin"),
                   ("gp-risk-ml", "system:authenticated"), ga_rules, tuple(ga_namespaces))
     viewer = Identity("viewer", "opsview", token_for(seed, "viewer"), ("gp-ops-wall", "system:authenticated"),
