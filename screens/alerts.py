@@ -62,7 +62,6 @@ STATE_CYCLE: tuple[tuple[str, frozenset[AlertState]], ...] = (  # the words of t
     ("resolved", frozenset({AlertState.RESOLVED})))
 JOB_KINDS = ("TFJob", "PyTorchJob", "XGBoostJob", "MPIJob", "Job")
 LOG_KINDS = ("Pod", "Notebook", "SeldonDeployment", *JOB_KINDS)
-TARGET_LABELS = ("pod", "job_name", "seldon_deployment_id", "deployment", "notebook", "node", "Hostname", "instance")
 NO_SOURCE = ("no alerts source in this session: set [alerts] alertmanagers in the config (the Kubernetes events "
              "and the platform rules come with it)")
 AFFECTED_MAX = 8  # workloads listed in the detail pane
@@ -594,11 +593,6 @@ class AlertsScreen(ResourceScreen):
         except KeyError:
             return None
 
-    def _after_action(self, result: Any) -> None:
-        poller = self.poller
-        if poller is not None and hasattr(poller, "refresh"):
-            poller.refresh()
-
     def action_silence(self) -> None:
         a = self.current_alert()
         if a is None:
@@ -612,8 +606,7 @@ class AlertsScreen(ResourceScreen):
 
         def chosen(params: dict | None) -> None:
             if params is not None:
-                app.perform("silence.create", Target("Alert", a.namespace, a.name), params,  # type: ignore[attr-defined]
-                            on_done=self._after_action)
+                app.perform("silence.create", Target("Alert", a.namespace, a.name), params)  # type: ignore[attr-defined]
         app.push_screen(form, chosen)
 
     def action_expire(self) -> None:
@@ -634,7 +627,7 @@ class AlertsScreen(ResourceScreen):
         s = silences.get(sid)
         origin = (s.origin if s is not None and s.origin else (a.origins[0] if a.origins else ""))
         self.app.perform("silence.expire", Target("Silence", a.namespace, sid),  # type: ignore[attr-defined]
-                         {"silence_id": sid, "alertmanager": origin}, on_done=self._after_action)
+                         {"silence_id": sid, "alertmanager": origin})
 
     def action_ack(self) -> None:
         a = self.current_alert()
@@ -651,14 +644,12 @@ class AlertsScreen(ResourceScreen):
             return why or ""
 
         def answered(note: str | None) -> None:
-            if note:
-                self.app.perform("alert.ack", target, {"note": note},  # type: ignore[attr-defined]
-                                 on_done=self._after_action)
-        prompt = Text()
-        prompt.append(f"{clean_line(a.name, 60)}  {clean_line(a.target, 80)}\n", "bold")
+            if note:  # the alert itself too: the timeline records what it was (name, systems) with the ack
+                self.app.perform("alert.ack", target, {"note": note, "alert": a})  # type: ignore[attr-defined]
+        prompt = f"{clean_line(a.name, 60)}  {clean_line(a.target, 80)}\n"
         if a.ack_by:
-            prompt.append(f"acked by {clean_line(a.ack_by, 40)}: {clean_line(a.ack_note, 120)}\n", "dim")
-        prompt.append("Note (required): who is on it, what is being done, a ticket reference", "dim")
+            prompt += f"acked by {clean_line(a.ack_by, 40)}: {clean_line(a.ack_note, 120)}\n"
+        prompt += "Note (required): who is on it, what is being done, a ticket reference"
         self.app.push_screen(AskValue(f"Acknowledge {clean_line(a.name, 60)}", prompt, a.ack_note, check=check),
                              answered)
 
@@ -855,17 +846,3 @@ class NodePodsScreen(PodsScreen):
     def objects(self) -> list[Any]:
         return [p for p in super().objects() if p.node == self.node]
 
-
-def matcher_labels(a: Alert) -> list[tuple[str, str]]:
-    """The labels a silence of this alert starts from: alertname, namespace, and the label naming its target."""
-    out = []
-    for name in ("alertname", "namespace"):
-        if a.labels.get(name):
-            out.append((name, a.labels[name]))
-    for name in TARGET_LABELS:
-        if a.labels.get(name):
-            out.append((name, a.labels[name]))
-            break
-    if not out and a.name:
-        out.append(("alertname", a.name))
-    return out

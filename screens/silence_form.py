@@ -10,7 +10,6 @@ something, a sane duration) runs here first, so its refusal shows inline and not
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Any, Callable
 
 from rich.text import Text
@@ -22,23 +21,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from prophecis_tui.actions import Target
+from prophecis_tui.alert_actions import parse_duration, silence_matchers_for
 from prophecis_tui.domain import Alert, AlertState, SilenceMatcher
 from prophecis_tui.sanitize import clean_line
 
 from .resources import now
 
 OPERATORS = [("=", "="), ("!=", "!="), ("=~", "=~"), ("!~", "!~")]
-DURATION = re.compile(r"^\s*(?:(\d+)\s*([smhdw]))+\s*$")
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_MATCHERS = 8
-
-
-def parse_duration(text: str) -> timedelta | None:
-    """"2h", "90m", "1d12h", "1w": a duration; None when it is not one."""
-    if not DURATION.match(text or ""):
-        return None
-    seconds = sum(int(n) * UNIT_SECONDS[u] for n, u in re.findall(r"(\d+)\s*([smhdw])", text))
-    return timedelta(seconds=seconds) if seconds > 0 else None
 
 
 def matcher_matches(m: SilenceMatcher, labels: dict[str, str]) -> bool:
@@ -118,13 +108,13 @@ class SilenceForm(ModalScreen[dict | None]):
                  validate: Callable[[Target, dict], str] | None = None, state: Any = None,
                  labels: list[tuple[str, str]] | None = None) -> None:
         super().__init__()
-        from .alerts import matcher_labels
         self.alert = alert
         self.author = author
         self.hours = hours
         self.validate = validate
         self.state = state
-        self.start_labels = labels if labels is not None else matcher_labels(alert)
+        # alertname, namespace and the label naming its target (the registry's own choice of them)
+        self.start_labels = labels if labels is not None else [(m.name, m.value) for m in silence_matchers_for(alert)]
         self.rows = 0
 
     def compose(self) -> ComposeResult:
@@ -194,7 +184,7 @@ class SilenceForm(ModalScreen[dict | None]):
                     re.compile(m.value)
                 except re.error as err:
                     return f"{m.name}: not a regular expression ({err})"
-        if parse_duration(self.query_one("#duration", Input).value) is None:
+        if not parse_duration(self.query_one("#duration", Input).value):
             return "duration: a number and a unit, e.g. 30m, 2h, 1d"
         params = self.params()
         if not params["comment"]:
@@ -220,7 +210,7 @@ class SilenceForm(ModalScreen[dict | None]):
         t.append(f"\non {where}, by {clean_line(self.author, 40)}", "dim")
         self.query_one("#review", Static).update(t)
         length = parse_duration(self.query_one("#duration", Input).value)
-        until = "" if length is None else (now() + length).astimezone().strftime("until %Y-%m-%d %H:%M")
+        until = "" if not length else (now() + length).astimezone().strftime("until %Y-%m-%d %H:%M")
         self.query_one("#until", Static).update(until or "e.g. 30m, 2h, 1d")
         self.query_one("#errors", Static).update("")
 

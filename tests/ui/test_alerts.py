@@ -12,8 +12,10 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 from rich.cells import cell_len
+from textual.widgets import Checkbox, Input
 
 from prophecis_tui import alerts as engine
+from prophecis_tui.actions import Target
 from prophecis_tui.app import alert_notice, osc9
 from prophecis_tui.domain import Alert, AlertState, JobState, Silence, SilenceMatcher
 from prophecis_tui.sanitize import clean_line
@@ -21,8 +23,11 @@ from screens.alerts import AlertRow, AlertsScreen, AlertTable, GroupRow, NodePod
 from screens.deployments import DeploymentsScreen
 from screens.jobs import JobsScreen
 from screens.logs import LogScreen
+from screens.modals import AskValue, ConfirmAction
 from screens.pods import PodsScreen, owned_by
+from screens.silence_form import SilenceForm
 from tests.conftest import START
+from widgets.key_bar import KeyBar
 
 from .test_console import header, settle
 
@@ -396,3 +401,189 @@ def test_osc9_text_is_one_short_clean_line():
     assert seq.count("\x07") == 1 and seq.count("\x1b") == 1 and "\x9c" not in seq and "\n" not in seq
     assert len(seq) == len("\x1b]9;") + 200 + 1
     assert osc9("3;4 alerts").startswith("\x1b]9; 3;4")  # not ConEmu's progress form
+
+
+# ------------------------------------------------------------------------------------------ actions, end to end
+def sim_silences(console) -> dict:
+    """The simulated Alertmanager's silences: id -> (state now, createdBy, comment, matchers)."""
+    def read() -> dict:
+        am_ = console.sim.api.alertmanager
+        now = console.sim.engine.now()
+        return {s.id: (s.state(now), s.created_by, s.comment, [(m.wire()["name"], m.wire()["value"]) for m in s.matchers])
+                for s in am_.silences.values()}
+    return console.thread.call(read)
+
+
+def live(console, **kw):
+    """A console whose alerts come from the poller: the simulator's Alertmanager, events, platform rules."""
+    console.cmdb, console.alerts = True, True
+    return console.app(**kw)
+
+
+def firing_pod_alert(app) -> Alert:
+    return next(a for a in sorted(app.session.state.alerts(), key=lambda a: a.key)
+                if a.source == "alertmanager" and a.state == AlertState.FIRING and a.target_kind == "Pod")
+
+
+def audit_rows(console, action: str) -> list:
+    return [r for r in console.audit.records() if r.action == action]
+
+
+async def test_silence_an_alert_from_the_form_through_the_confirmation_to_alertmanager(console):
+    app = live(console)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_alerts(pilot, app)
+        a = firing_pod_alert(app)
+        await cursor_to(pilot, app, lambda x: x.key == a.key)
+        screen = app.screen
+        await settle(pilot, lambda: ("silence.create", a.namespace) in screen.perms)
+        assert screen.check_action("silence", ()) is True
+        before = sim_silences(console)
+        await pilot.press("S")
+        await settle(pilot, lambda: isinstance(app.screen, SilenceForm))
+        form = app.screen
+        # pre-filled from the alert's labels, each shown for review; the author is who the cluster says
+        assert [(m.name, m.value) for m in form.matchers()] == [
+            ("alertname", a.name), ("namespace", a.namespace), ("pod", a.target_name)]
+        assert "mlss-admin" in str(form.query_one("#author").render())
+        assert "matches 1 alert now" in str(form.query_one("#review").render())
+        assert form.query_one("#duration", Input).value == "2h"  # [alerts] silence_hours
+        # a comment without a ticket reference: the registry's own refusal, inline; nothing sent
+        await pilot.press(*"restarting it", "enter")
+        await settle(pilot, lambda: "ticket reference" in str(form.query_one("#errors").render()))
+        assert isinstance(app.screen, SilenceForm) and sim_silences(console) == before
+        # the pod matcher turned off: the silence covers the alert on every pod of the namespace
+        form.query_one("#on-2", Checkbox).value = False
+        await settle(pilot, lambda: len(form.matchers()) == 2)
+        form.query_one("#comment", Input).value = ""
+        form.query_one("#comment", Input).focus()
+        await pilot.press(*"OPS-42 crash loop after the image rollout", "enter")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmAction))
+        call = app.screen.call
+        assert "POST https://" in call and "/alertmanager/api/v2/silences" in call
+        assert f'"name":"alertname","value":"{a.name}"' in call and '"createdBy":"mlss-admin"' in call
+        assert '"name":"pod"' not in call
+        assert sim_silences(console) == before  # nothing sent while asking
+        await pilot.press("enter")
+        await settle(pilot, lambda: len(sim_silences(console)) == len(before) + 1, tries=500)
+        (sid, (state, by, comment, matchers)), = [(k, v) for k, v in sim_silences(console).items() if k not in before]
+        assert (state, by, comment) == ("active", "mlss-admin", "OPS-42 crash loop after the image rollout")
+        assert sorted(matchers) == sorted([("alertname", a.name), ("namespace", a.namespace)])
+        # the alert turns silenced on screen, the silence in its detail
+        await settle(pilot, lambda: any(r.alert.key == a.key and r.alert.state == AlertState.SILENCED
+                                        for r in alert_rows(app)), tries=500)
+        await cursor_to(pilot, app, lambda x: x.key == a.key)
+        await settle(pilot, lambda: f"silence {sid[:8]} by mlss-admin" in detail(app))
+        rows_ = audit_rows(console, "silence.create")
+        assert [(r.phase, r.outcome) for r in rows_] == [("before", "started"), ("after", "ok")]
+        assert rows_[0].user == "mlss-admin" and "OPS-42" in str(rows_[0].params) and sid in rows_[1].message
+
+
+async def test_expire_the_silence_that_mutes_an_alert(console):
+    app = live(console)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_alerts(pilot, app)
+        a = firing_pod_alert(app)
+        app.perform("silence.create", Target("Alert", a.namespace, a.name),
+                    {"matchers": [{"name": "alertname", "value": a.name, "is_regex": False, "is_equal": True},
+                                  {"name": "pod", "value": a.target_name, "is_regex": False, "is_equal": True}],
+                     "duration": "1h", "comment": "INC123 maintenance"}, confirmed=True)
+        await settle(pilot, lambda: any(r.alert.key == a.key and r.alert.silenced_by for r in alert_rows(app)),
+                     tries=500)
+        r = await cursor_to(pilot, app, lambda x: x.key == a.key)
+        sid = r.alert.silenced_by[0]
+        await settle(pilot, lambda: ("silence.expire", a.namespace) in app.screen.perms)
+        await pilot.press("E")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmAction))
+        assert "DELETE https://" in app.screen.call and f"/alertmanager/api/v2/silence/{sid}" in app.screen.call
+        assert sim_silences(console)[sid][0] == "active"
+        await pilot.press("enter")
+        await settle(pilot, lambda: sim_silences(console)[sid][0] == "expired", tries=500)
+        await settle(pilot, lambda: any(x.alert.key == a.key and x.alert.state == AlertState.FIRING
+                                        for x in alert_rows(app)), tries=500)
+        rows_ = audit_rows(console, "silence.expire")
+        assert [(x.phase, x.outcome) for x in rows_] == [("before", "started"), ("after", "ok")]
+        assert rows_[0].target == f"Silence/{a.namespace}/{sid}"
+        # a firing alert has no silence to expire: E says so, nothing sent
+        await cursor_to(pilot, app, lambda x: x.key == a.key)
+        await pilot.press("E")
+        await settle(pilot, lambda: any("Expire: not for" in str(n.message) for n in app._notifications))
+        assert not isinstance(app.screen, ConfirmAction)
+
+
+async def test_acknowledge_an_alert_with_a_note(console):
+    app = live(console)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_alerts(pilot, app)
+        a = firing_pod_alert(app)
+        await cursor_to(pilot, app, lambda x: x.key == a.key)
+        await pilot.press("a")
+        await settle(pilot, lambda: isinstance(app.screen, AskValue))
+        await pilot.press("enter")  # no note: refused in the dialog
+        await settle(pilot, lambda: "note is required" in str(app.screen.query_one("#error").render()))
+        await pilot.press(*"on it, restarting the pod (OPS-7)", "enter")
+        await settle(pilot, lambda: not isinstance(app.screen, AskValue))
+        await settle(pilot, lambda: any(r.alert.key == a.key and r.alert.state == AlertState.ACKED
+                                        for r in alert_rows(app)), tries=500)
+        acked = next(r.alert for r in alert_rows(app) if r.alert.key == a.key)
+        assert acked.ack_by == "mlss-admin" and acked.ack_note == "on it, restarting the pod (OPS-7)"
+        await cursor_to(pilot, app, lambda x: x.key == a.key)
+        assert "acked by mlss-admin" in detail(app) and "on it, restarting the pod (OPS-7)" in detail(app)
+        rows_ = audit_rows(console, "alert.ack")
+        assert [(r.phase, r.outcome) for r in rows_] == [("before", "started"), ("after", "ok")]
+        assert rows_[0].target == f"Alert/{a.namespace}/{a.key}" and "OPS-7" in str(rows_[0].params)
+        # the header counts what nobody has taken in hand: one firing warning fewer
+        assert app.session.state.alerts() and f"{firing(app)} warn" in header(app).render().plain
+
+
+def firing(app) -> int:
+    return engine.firing_counts(app.session.state.alerts())["warning"]
+
+
+async def test_read_only_refuses_silence_expire_and_ack_and_nothing_reaches_alertmanager(console):
+    app = live(console, read_only_contexts=("sim-admin",))
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_alerts(pilot, app)
+        a = firing_pod_alert(app)
+        await cursor_to(pilot, app, lambda x: x.key == a.key)
+        before = sim_silences(console)
+        assert app.screen.check_action("silence", ()) is False  # hidden in read-only
+        await pilot.press("S", "a", "E")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, (SilenceForm, AskValue, ConfirmAction))
+        assert any("read-only" in str(n.message) for n in app._notifications)
+        assert "read-only: actions are off" in detail(app)
+        # the registry refuses on its own too, and records the refusal; the client would refuse a third time
+        app.perform("silence.create", Target("Alert", a.namespace, a.name),
+                    {"matchers": [{"name": "alertname", "value": a.name, "is_regex": False, "is_equal": True}],
+                     "duration": "1h", "comment": "INC1 test"}, confirmed=True)
+        app.perform("alert.ack", Target("Alert", a.namespace, a.key), {"note": "x"}, confirmed=True)
+        await settle(pilot, lambda: len([r for r in console.audit.records() if r.outcome == "refused"]) == 2)
+        assert all(r.message == "read-only mode" for r in console.audit.records())
+        assert sim_silences(console) == before
+        assert all(x.state != AlertState.ACKED for x in app.session.state.alerts())
+
+
+async def test_the_viewer_sees_silence_and_expire_greyed_with_the_reason_and_is_refused(console):
+    console.cmdb, console.alerts = True, True
+    app = console.app("sim-viewer")
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_alerts(pilot, app)
+        a = firing_pod_alert(app)
+        await cursor_to(pilot, app, lambda x: x.key == a.key)
+        screen = app.screen
+        await settle(pilot, lambda: ("silence.create", a.namespace) in screen.perms)
+        assert screen.check_action("silence", ()) is None  # greyed, not hidden
+        assert "may not create silences" in detail(app)
+        assert "Silence" in app.screen.query_one(KeyBar).plain
+        before = sim_silences(console)
+        await pilot.press("S")
+        await settle(pilot, lambda: any("may not create silences" in str(n.message) for n in app._notifications))
+        assert not isinstance(app.screen, SilenceForm)
+        # through the registry anyway: refused by RBAC (the simulator's SelfSubjectAccessReview), recorded
+        app.perform("silence.create", Target("Alert", a.namespace, a.name),
+                    {"matchers": [{"name": "alertname", "value": a.name, "is_regex": False, "is_equal": True}],
+                     "duration": "1h", "comment": "INC1 test"}, confirmed=True)
+        await settle(pilot, lambda: any(r.action == "silence.create" and r.outcome == "refused"
+                                        for r in console.audit.records()))
+        assert sim_silences(console) == before
