@@ -1,5 +1,5 @@
 """Faults switchable at run time: latency, error rates, dropped watches and log follows, forced 410, the API down,
-the CMDB failing."""
+the CMDB or the Alertmanager failing."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ class Faults:
     drop_watch_every: float = 0.0  # seconds; close every watch stream this often (0: never)
     drop_log_every: float = 0.0  # seconds; cut every log follow this long after it opened (0: never)
     cmdb_error: int = 0  # HTTP status the CMDB endpoint answers instead of its list (0: none)
+    alertmanager_error: int = 0  # HTTP status every /alertmanager/ path answers instead (0: none)
     seed: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -36,8 +37,9 @@ class Faults:
             new[k] = self._check(k, getattr(self, k), v)
         if not 0.0 <= new.get("error_rate", self.error_rate) <= 1.0:
             raise ValueError("error_rate must be between 0 and 1")
-        if new.get("cmdb_error", 0) and not 400 <= new["cmdb_error"] <= 599:
-            raise ValueError("cmdb_error must be an error code (400-599), or 0 for none")
+        for k in ("cmdb_error", "alertmanager_error"):
+            if new.get(k, 0) and not 400 <= new[k] <= 599:
+                raise ValueError(f"{k} must be an error code (400-599), or 0 for none")
         for k, v in new.items():
             setattr(self, k, v)
         if "seed" in new:

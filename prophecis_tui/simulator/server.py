@@ -23,6 +23,7 @@ from .predict import POD_PROXY_RE, PROXY_RE, ServiceProxy
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .store import Entry, Watcher, dumps, selected
 from .controllers import pod_runtime
+from .alertmanager import PREFIX as AM_PREFIX, Alertmanager
 from .cmdb import PATH as CMDB_PATH, Cmdb
 from .dcgm import CONTENT_TYPE as DCGM_CONTENT_TYPE, DcgmExporter
 from .ksm import CONTENT_TYPE as KSM_CONTENT_TYPE, KubeStateMetrics
@@ -99,7 +100,8 @@ def resolve(path: str) -> Route | None:
 
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-EXPORTERS = ("/sim/", "/dcgm/", "/ksm/", "/cmdb/")  # not the API: no injected API faults, not a write to the cluster
+# not the API: no injected API faults, not a write to the cluster
+EXPORTERS = ("/sim/", "/dcgm/", "/ksm/", "/cmdb/", "/alertmanager/")
 
 
 class ApiServer:
@@ -119,6 +121,7 @@ class ApiServer:
         self.proxy = ServiceProxy(sim.engine, {(GPU_OPERATOR_NS, DCGM_SERVICE): self.dcgm.render})
         self.ksm = KubeStateMetrics(sim.engine)  # /ksm/metrics: kube-state-metrics' ResourceQuota series
         self.cmdb = Cmdb(sim.world, sim.engine, sim.seed)  # /cmdb/api/v1/business-systems: the bank's CMDB
+        self.alertmanager = Alertmanager(sim, self.dcgm)  # /alertmanager/api/v2/...: alerts that follow the world
         self.app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[self._middleware])
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
 
@@ -174,6 +177,8 @@ class ApiServer:
             return self._ksm(request, path)
         if path.startswith("/cmdb/"):  # nor the bank's internal CMDB (a token is checked when one is sent)
             return self._cmdb(request, path)
+        if path == AM_PREFIX or path.startswith(AM_PREFIX + "/"):  # nor does an Alertmanager (its API has no auth)
+            return await self.alertmanager.handle(request, path)
         ident = self.identity(request)
         if path.startswith("/sim/admin"):
             return await self.sim.admin(request, ident, path)

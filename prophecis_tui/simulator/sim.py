@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from .auth import Identity, make_identities
+from .alertmanager import PREFIX as AM_PREFIX
 from .clock import SimClock
 from .cmdb import FIELDS as CMDB_FIELDS, PATH as CMDB_PATH
 from .engine import Engine
@@ -285,7 +286,9 @@ class Simulation:
         console = d / "config.toml"  # for `prophecis-tui --config DIR/config.toml`
         console.write_text(
             "# prophecis-tui console settings for this simulator (written by `prophecis-tui sim`)\n"
-            f"kubeconfig = {json.dumps(str(path))}\ncontext = \"sim-admin\"\n\n"
+            f"kubeconfig = {json.dumps(str(path))}\ncontext = \"sim-admin\"\n"
+            # the simulated Alertmanager on the API's port (no credentials; TLS signed by the CA in DIR/ca.crt)
+            f"alertmanager_url = {json.dumps(server + AM_PREFIX)}\n\n"
             # the simulated dcgm-exporter of every GPU node, on the API's port (TLS, signed by the
             # kubeconfig's CA, which `sim --write-config DIR` keeps in DIR/ca.crt), no credentials
             f"[metrics]\nsource = \"dcgm\"\ndcgm_url = {json.dumps(server + '/dcgm/metrics')}\n"
