@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -416,3 +417,77 @@ def test_an_unreachable_or_silent_alertmanager_is_unavailable():
         assert err.value.status == 503
     finally:
         overloaded.close()
+
+
+# ------------------------------------------------------------------------------------------ the simulator's
+# The simulator serves an Alertmanager v2 under /alertmanager on its API port (https, its CA), on its own clock:
+# a silence starts and ends in simulated time.
+def _sim_now(cluster) -> datetime:
+    return datetime.fromtimestamp(cluster.call(cluster.sim.clock.now), timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def sim_am(alert_cluster):
+    am = Alertmanager(alert_cluster.sim.url + "/alertmanager", name="sim", ca_file=sim_endpoint(alert_cluster)[1])
+    yield am
+    am.close()
+
+
+def test_the_simulators_alertmanager_reads_as_its_wire_says(sim_am, alert_cluster):
+    ca = sim_endpoint(alert_cluster)[1]
+    with httpx.Client(verify=ssl.create_default_context(cafile=ca)) as raw:
+        wire = raw.get(alert_cluster.sim.url + "/alertmanager/api/v2/alerts").json()
+    alerts = sim_am.alerts()
+    assert wire and [a.fingerprint for a in alerts] == [w["fingerprint"] for w in wire] and sim_am.skipped == 0
+    for a, w in zip(alerts, wire):
+        assert (a.key, a.name, a.labels, a.annotations, a.origins) == (
+            "am:" + w["fingerprint"], w["labels"]["alertname"], w["labels"], w["annotations"], ("sim",))
+        assert a.severity == {"critical": "critical", "warning": "warning"}.get(w["labels"].get("severity"), "info")
+        assert a.summary == w["annotations"].get("summary", "") and a.runbook == w["annotations"].get("runbook_url", "")
+        assert a.state == (AlertState.SILENCED if w["status"]["silencedBy"] else AlertState.INHIBITED
+                           if w["status"]["inhibitedBy"] else AlertState.FIRING)
+        assert a.starts is not None and a.updated is not None
+    status = sim_am.status()
+    assert (status["version"], status["cluster"]) == ("0.27.0-sim", "disabled")
+
+
+def test_a_silence_on_the_simulators_alertmanager(sim_am, alert_cluster):
+    target = next(a for a in sim_am.alerts() if a.state == AlertState.FIRING)
+    now = _sim_now(alert_cluster)
+    matchers = [_m(k, v) for k, v in sorted(target.labels.items())]
+    sid = sim_am.create_silence(matchers, now, now + timedelta(hours=2), "alice", "INC77 checking")
+
+    def state() -> Alert:
+        return next(a for a in sim_am.alerts() if a.key == target.key)
+    try:
+        silence = next(s for s in sim_am.silences() if s.id == sid)
+        assert (silence.state, silence.created_by, silence.comment, silence.origin) == (
+            "active", "alice", "INC77 checking", "sim")
+        assert sorted(str(m) for m in silence.matchers) == sorted(str(m) for m in matchers)
+        assert state().state == AlertState.SILENCED and state().silenced_by == (sid,)
+    finally:
+        sim_am.expire_silence(sid)
+    assert next(s for s in sim_am.silences() if s.id == sid).state == "expired"
+    assert state().state == AlertState.FIRING and state().silenced_by == ()
+    with pytest.raises(Invalid, match="end time can't be in the past"):
+        sim_am.create_silence(matchers, now - timedelta(hours=2), now - timedelta(hours=1), "alice", "INC77")
+    with pytest.raises(NotFound, match="no silence 00000000-0000-0000-0000-000000000000"):
+        sim_am.expire_silence("00000000-0000-0000-0000-000000000000")
+    locked = Alertmanager(sim_am.url, name="sim", ca_file=sim_endpoint(alert_cluster)[1], read_only=True)
+    with pytest.raises(ReadOnly):
+        locked.create_silence(matchers, now, now + timedelta(hours=1), "alice", "INC77")
+    locked.close()
+
+
+def test_the_simulators_alertmanager_failing(sim_am, alert_cluster):
+    alert_cluster.call(alert_cluster.sim.faults.update, {"alertmanager_error": 503})
+    try:
+        with pytest.raises(Unavailable, match=r"^Alertmanager sim \(127.0.0.1:\d+/alertmanager\) answered HTTP 503"):
+            sim_am.alerts()
+    finally:
+        alert_cluster.call(alert_cluster.sim.faults.update, {"alertmanager_error": 0})
+    assert sim_am.alerts()
+    wrong_ca = Alertmanager(sim_am.url, name="sim")  # the simulator's certificate, not trusted without its CA
+    with pytest.raises(Unavailable, match="cannot connect .*CERTIFICATE_VERIFY_FAILED"):
+        wrong_ca.alerts()
+    wrong_ca.close()
