@@ -4,7 +4,9 @@ Above the namespace table: the GPUs allocated against the nodes' capacity; the m
 totals (average utilisation, busy / idle / hot, with the `:gpu` screen's own words for them); the
 hottest GPUs with who holds them; and the tenants nearest to or over their GPU quota (the `:quota`
 screen's arithmetic and order). Side by side on a wide terminal, a shorter stacked form at 80
-columns. Everything is worked out in the screen's worker from the state, never on the UI thread.
+columns. With an alerts source, the top alerts by business system (tier first: each system's worst
+alert and its firing counts, as `:alerts` groups them); without one, no alerts panel at all.
+Everything is worked out in the screen's worker from the state, never on the UI thread.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -30,14 +33,14 @@ from prophecis_tui.quota import DEFAULT_MAX_ANNOTATION, NamespacePressure, neare
 from prophecis_tui.state import State
 from widgets.gpu_bar import gpu_bar
 from widgets.gpu_heatmap import HOT_C, util_style
-from widgets.header import health_text
+from widgets.header import firing_text, health_text
 from widgets.resource_table import cell_text
 from widgets.key_bar import KeyBar
 
 from .gpu_rows import num, tally, util_bar
 from .quota import gpu_cell, pressure_cell, pressure_style
 from .refresh import PacedRefresh
-from .resources import update_if_changed
+from .resources import age, update_if_changed
 
 LOADED_KINDS = ("notebooks", "trainingjobs", "deployments", "pods", "quotas")
 
@@ -47,6 +50,7 @@ NARROW = {"notebooks": "NB r/s/f", "deploy": "DEP ok/f", "gpu": "GPU/quota", "pe
 WIDE = 110  # from this many columns: long labels and bars
 SIDE_BY_SIDE = 160  # from this many columns: hottest GPUs and quota pressure side by side, 5 rows each
 TOP_WIDE, TOP_NARROW = 5, 3  # hottest GPUs and quota rows shown side by side / stacked (80 columns)
+ALERTS_WIDE, ALERTS_NARROW = 5, 2  # business systems in the alerts panel (from SIDE_BY_SIDE columns / below)
 METRICS_KEY = "metrics"  # the metrics poller's health key (prophecis_tui.feeds.MetricsPoller.KEY)
 NO_SOURCE = "no GPU metrics source: set [metrics] in the config (prometheus_url, dcgm_url, or source = \"nvml\")"
 
@@ -188,6 +192,71 @@ def totals_text(panel: GpuPanel | None, *, has_source: bool, note: str, health: 
     return t
 
 
+@dataclass(frozen=True)
+class AlertsPanel:
+    """The overview's alerts panel, worked out in the worker: the first business systems of ``:alerts``'s
+    grouping over the alerts still burning (``prophecis_tui.alerts.top_by_system``), the header's counts."""
+
+    groups: tuple = ()  # AlertGroup: system (None: untagged), alerts (worst first), counts (firing by severity)
+    firing: dict = field(default_factory=dict)  # every firing alert by severity
+    total: int = 0  # alerts in the state (any state)
+
+
+def alerts_panel(alerts: list, n: int = ALERTS_WIDE) -> AlertsPanel:
+    from prophecis_tui.alerts import firing_counts, top_by_system
+    return AlertsPanel(tuple(top_by_system(alerts, n)), firing_counts(alerts), len(alerts))
+
+
+def alerts_text(panel: AlertsPanel | None, n: int, wide: bool) -> Text:
+    """A title with the firing counts, then per business system (tier first): name, tier, its firing counts, its
+    worst alert, what that is about and how old; names padded by cell width (Chinese characters are two)."""
+    t = Text(no_wrap=True, overflow="ellipsis", end="")
+    t.append("Alerts by business system" if wide else "Alerts", "bold")
+    t.append("  ")
+    if panel is None:
+        t.append("… waiting for the first poll", "dim")
+        return t
+    t.append_text(firing_text(panel.firing))
+    t.append("   :alerts every alert" if wide else "  :alerts", "dim")
+    groups = panel.groups[:n]
+    if not groups:
+        t.append("\n")
+        t.append("nothing firing or acknowledged" if panel.total else "no alerts", "green")
+        return t
+    names = [cell_text(g.system.name if g.system is not None else "untagged",
+                       "bold" if g.system is not None else "dim italic") for g in groups]
+    width = min(max(x.cell_len for x in names), 20 if wide else 14)
+    counts = []
+    for g in groups:
+        c = firing_text(g.counts) if sum(g.counts.values()) else Text(f"{len(g.alerts)} acked", "cyan")
+        counts.append(c)
+    count_w = max(c.cell_len for c in counts)
+    alert_w = min(max(cell_len(cell_text(g.alerts[0].name, "", 60).plain) for g in groups), 28)
+    for g, name, c in zip(groups, names, counts):
+        t.append("\n")
+        name.truncate(width, overflow="ellipsis", pad=True)
+        t.append_text(name)
+        tier = g.system.tier if g.system is not None else None
+        t.append(f" {'T' + str(tier) if tier is not None else '':<3}", "bold red" if tier == 1 else "bold")
+        t.append(" ")
+        t.append_text(c)
+        t.append(" " * (count_w - c.cell_len))
+        worst = g.alerts[0]
+        t.append("  ")
+        sev = {"critical": "bold red", "warning": "yellow"}.get(worst.severity, "cyan")
+        label = cell_text(worst.name, sev, 60)
+        label.truncate(alert_w, overflow="ellipsis", pad=bool(worst.target))
+        t.append_text(label)
+        if worst.target:
+            t.append("  ")
+            t.append_text(cell_text(worst.target, "", 80))
+        if wide:
+            t.append(f"  {age(worst.starts)}", "dim")
+        if len(g.alerts) > 1:
+            t.append(f"  +{len(g.alerts) - 1}", "dim")
+    return t
+
+
 def clean_note(note: str) -> str:
     return cell_text(note, "", 400).plain if note else ""
 
@@ -293,14 +362,18 @@ class OverviewScreen(PacedRefresh, Screen):
     OverviewScreen #gpu-hot { margin-right: 2; }
     OverviewScreen #gpu-panel.-narrow #gpu-hot { margin-right: 0; }
     OverviewScreen #gpu-hot.-empty { display: none; }
+    OverviewScreen #alerts-panel { height: auto; padding: 0 1; margin-bottom: 1; text-wrap: nowrap;
+                                   text-overflow: ellipsis; display: none; }
+    OverviewScreen #alerts-panel.-on { display: block; }
     """
 
     class Rows(Message):
         def __init__(self, rows: list[NamespaceSummary], gpus: tuple[int, int], counts: tuple[int, int],
-                     whole: bool, loaded: frozenset[str], panel: GpuPanel | None = None) -> None:
+                     whole: bool, loaded: frozenset[str], panel: GpuPanel | None = None,
+                     alerts: AlertsPanel | None = None) -> None:
             super().__init__()
             self.rows, self.gpus, self.counts, self.whole, self.loaded = rows, gpus, counts, whole, loaded
-            self.panel = panel
+            self.panel, self.alerts = panel, alerts
 
     def __init__(self, state: State) -> None:
         super().__init__(name="overview")
@@ -310,6 +383,7 @@ class OverviewScreen(PacedRefresh, Screen):
         self._rows: list[NamespaceSummary] = []
         self._loaded: frozenset[str] = frozenset()
         self._panel: GpuPanel | None = None
+        self._alerts: AlertsPanel | None = None
         self._last: OverviewScreen.Rows | None = None  # the worker's last answer
         self._metrics_seen: tuple | None = None  # the metrics health last shown (state, since, reason)
         self.init_refresh()
@@ -322,6 +396,7 @@ class OverviewScreen(PacedRefresh, Screen):
             with Container(id="gpu-panel"):
                 yield Static(id="gpu-hot")
                 yield Static(id="gpu-quota")
+            yield Static(id="alerts-panel")
             yield DataTable(id="overview-table", cursor_type="row", zebra_stripes=False)
             yield Static("", id="empty")
         yield from self.app.compose_bars()  # type: ignore[attr-defined]
@@ -332,6 +407,7 @@ class OverviewScreen(PacedRefresh, Screen):
         self._columns()
         self.app.prefer_kinds(())  # type: ignore[attr-defined]
         self._show_gpu()
+        self._show_alerts()
         if self._metrics() is not None:  # the app's tick passes data changes, not health ones: watch the source
             self.set_interval(1.0, self._metrics_health_changed)
         self.recompute()
@@ -353,6 +429,7 @@ class OverviewScreen(PacedRefresh, Screen):
         self._columns()
         self._show_cluster()
         self._show_gpu()
+        self._show_alerts()
 
     def on_screen_resume(self) -> None:
         self.app.prefer_kinds(())  # type: ignore[attr-defined]
@@ -381,8 +458,10 @@ class OverviewScreen(PacedRefresh, Screen):
         metrics = self._metrics()
         panel = gpu_panel(self.state, max_annotation,
                           idle_threshold=metrics.idle.threshold if metrics is not None else DEFAULT_THRESHOLD)
+        alerts = alerts_panel(self.state.alerts()) if self._alerts_source() is not None else None
         self._cost = time.perf_counter() - started
-        self.post_message(self.Rows(rows, gpus, counts, self.state.sees_whole_cluster("pods"), loaded, panel))
+        self.post_message(self.Rows(rows, gpus, counts, self.state.sees_whole_cluster("pods"), loaded, panel,
+                                    alerts))
 
     @on(Rows)
     def _show(self, msg: Rows) -> None:
@@ -392,6 +471,8 @@ class OverviewScreen(PacedRefresh, Screen):
         self._show_cluster()
         self._panel = msg.panel
         self._show_gpu()
+        self._alerts = msg.alerts
+        self._show_alerts()
         self._fill()
 
     def _show_cluster(self) -> None:
@@ -448,6 +529,21 @@ class OverviewScreen(PacedRefresh, Screen):
         self._update("#gpu-hot", hottest_text(panel, n, side) if has_gpus and panel is not None else Text())
         self._update("#gpu-quota", quota_text(panel or GpuPanel(), n, side,
                                               listed=panel is not None and {"quotas", "pods"} <= self._loaded))
+
+    # ------------------------------------------------------------------ the alerts panel
+    def _alerts_source(self) -> Any:
+        return getattr(getattr(self.app, "session", None), "alerts", None)
+
+    def _show_alerts(self) -> None:
+        """The alerts panel from the worker's last numbers; not there at all without an alerts source."""
+        on = self._alerts_source() is not None
+        widget = self.query_one("#alerts-panel", Static)
+        widget.set_class(on, "-on")
+        if not on:
+            return
+        side = self.size.width >= SIDE_BY_SIDE
+        self._update("#alerts-panel", alerts_text(self._alerts, ALERTS_WIDE if side else ALERTS_NARROW,
+                                                  self.size.width >= WIDE))
 
     def _update(self, selector: str, text: Text) -> None:
         update_if_changed(self.query_one(selector, Static), text)

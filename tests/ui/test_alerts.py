@@ -189,6 +189,10 @@ async def test_alerts_are_grouped_by_business_system_tier_first_untagged_last(co
         assert len(tier_at) == 1
         alerts_at = {cell_len(t[:t.index(" alert")]) for t in heads}
         assert len(alerts_at) == 1
+        # and the alerts' columns: each row's alert name and state start at the same cell
+        lines = [(texts[i], r.alert) for i, r in enumerate(rows(app)) if isinstance(r, AlertRow)]
+        assert len({cell_len(t[:t.index(a.name[:10])]) for t, a in lines}) == 1
+        assert len({cell_len(t[:t.rindex(a.state.value)]) for t, a in lines}) == 1
         # the first list puts the cursor on the first alert, not on its header; the severity shows in colour
         assert isinstance(table.current, AlertRow) and table.current.alert.severity == "critical"
         assert "▲ 2 crit 3 warn" in summary(app)
@@ -587,3 +591,29 @@ async def test_the_viewer_sees_silence_and_expire_greyed_with_the_reason_and_is_
         await settle(pilot, lambda: any(r.action == "silence.create" and r.outcome == "refused"
                                         for r in console.audit.records()))
         assert sim_silences(console) == before
+
+
+# ------------------------------------------------------------------------------------------ the overview
+async def test_the_overview_shows_the_top_alerts_by_business_system_only_with_an_alerts_source(console):
+    from screens.overview import OverviewScreen
+
+    app = with_crafted(console)
+    async with app.run_test(size=(200, 50)) as pilot:
+        panel = lambda: str(app.screen.query_one("#alerts-panel").render())  # noqa: E731
+        await settle(pilot, lambda: isinstance(app.screen, OverviewScreen) and "反欺诈" in panel())
+        lines = panel().splitlines()
+        assert lines[0].startswith("Alerts by business system  ▲ 2 crit 3 warn")
+        top = engine.top_by_system(app.session.state.alerts(), 5)
+        assert len(lines) == 1 + len(top)
+        for line, g in zip(lines[1:], top):  # tier first, each system's worst alert and what it is about
+            assert line.startswith(g.system.name if g.system else "untagged")
+            assert g.alerts[0].name in line and g.alerts[0].target in line
+        assert f"T{top[0].system.tier}" in lines[1] and top[0].system.tier == 1
+        assert app.screen.query_one("#alerts-panel").display
+        app.session.state.set_alerts([a for a in app.session.state.alerts() if a.state == AlertState.RESOLVED])
+        await settle(pilot, lambda: "nothing firing or acknowledged" in panel())
+    plain = with_crafted(console, poller=False)
+    async with plain.run_test(size=(200, 50)) as pilot:
+        await settle(pilot, lambda: isinstance(plain.screen, OverviewScreen))
+        await pilot.pause(0.2)
+        assert not plain.screen.query_one("#alerts-panel").display

@@ -189,3 +189,61 @@ def test_log_screen(console, snap_compare, view, size):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+class _NoCalls:
+    """The alert actions' backends in a snapshot: registered, so the keys show enabled; never called."""
+
+    names: tuple = ()
+
+    def __getattr__(self, name):
+        raise AssertionError(f"a snapshot called {name}")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+def test_alerts_screen(console, snap_compare, size):
+    """:alerts on crafted alerts over the small world's objects, tagged by the simulator's CMDB: business systems
+    tier first with their Chinese names, tiers and counts aligned in the header rows, untagged last; the first
+    alert's detail beside the table (200x50) or below it (80x24); the header's firing counts."""
+    from prophecis_tui.alert_actions import alert_actions
+    from screens.alerts import AlertsScreen
+
+    from .test_alerts import with_crafted
+
+    app = with_crafted(console)
+    actions = app.session.actions
+    actions.backends.update({"alertmanager": _NoCalls(), "timeline": _NoCalls()})
+    for spec in alert_actions():
+        actions.register(spec)
+
+    async def ready(pilot):
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        app.run_command("alerts")
+        await settle(pilot, lambda: isinstance(app.screen, AlertsScreen) and app.screen.table.row_count > 0
+                     and app.screen.context is not None)
+        s = app.screen
+        await settle(pilot, lambda: s.current() is not None and all(
+            s._permission(method) is not None for method in s.ACTION_KEYS))  # the keys' states are known
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+def test_overview_with_alerts(console, snap_compare, size):
+    """The overview with an alerts source: the top business systems, tier first, each with its worst alert."""
+    from .test_alerts import with_crafted
+
+    console.metrics = {}
+    app = with_crafted(console)
+
+    def shown(selector: str) -> str:
+        return str(app.screen.query_one(selector).render())
+
+    async def ready(pilot):
+        await settle(pilot, lambda: table(app).row_count >= 6 and "Cluster GPUs" in shown("#cluster")
+                     and "from dcgm" in shown("#gpu-totals") and "/" in shown("#gpu-quota")
+                     and "SeldonDeploymentUnavailable" in shown("#alerts-panel"))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
