@@ -130,12 +130,13 @@ def counts_text(counts: dict[str, int]) -> Text:
     return firing_text(counts)
 
 
-def group_texts(groups: list[Any], departments: dict[str, str], collapsed: set[str]) -> list[GroupRow]:
+def group_texts(groups: list[Any], departments: dict[str, str], collapsed: set[str],
+                name_cap: int = 24) -> list[GroupRow]:
     """The header rows of the engine's groups (``prophecis_tui.alerts.AlertGroup``), their parts aligned across
-    groups by cell width (Chinese names are two cells a character): name, tier, firing counts, the number of
-    alerts, department, owner and on-call."""
+    groups by cell width (Chinese names are two cells a character): name (at most ``name_cap`` cells), tier,
+    firing counts, the number of alerts, department, owner and on-call."""
     name_w = min(max((cell_len(clean_line(g.system.name, 200)) for g in groups if g.system is not None), default=8),
-                 24)
+                 name_cap)
     name_w = max(name_w, len("untagged"))
     counts = [g.counts for g in groups]
     count_texts = [counts_text(c) for c in counts]
@@ -241,8 +242,9 @@ class AlertTable(ResourceTable):
 
     COMPONENT_CLASSES = ResourceTable.COMPONENT_CLASSES | {"alert-table--group"}
     DEFAULT_CSS = """
+    AlertTable { overflow-x: hidden; }
     AlertTable > .alert-table--group { background: $boost; }
-    """
+    """  # overflow-x: rows are cut to the width; the virtual width (the widget's) would bring a horizontal bar
     SUMMARY_FROM = 150  # the summary column shows from this width of the table (the detail pane has it too)
 
     @property
@@ -346,6 +348,8 @@ class AlertsScreen(ResourceScreen):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= WIDE, "-wide")
+        if self.is_mounted:
+            self.call_after_refresh(self.recompute)  # the header rows' name width follows the table's
 
     def action_toggle_detail(self) -> None:
         self.toggle_class("-no-detail")
@@ -385,7 +389,8 @@ class AlertsScreen(ResourceScreen):
         shown = [a for a in alerts if self.wanted(a) and (flt is None or flt.matches(a))]
         groups = engine().group(shown)
         departments = {s.id: s.department for s in self.state.business_systems()}
-        headers = group_texts(groups, departments, set(self.collapsed))
+        narrow = 0 < self.table.size.width < 110  # 80 columns: shorter names leave room for the counts
+        headers = group_texts(groups, departments, set(self.collapsed), name_cap=16 if narrow else 24)
         column = next((c for c in self.table.all_columns if c.key == sort), None)
         rows: list[Any] = []
         for head, g in zip(headers, groups):
