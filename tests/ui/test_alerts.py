@@ -617,3 +617,28 @@ async def test_the_overview_shows_the_top_alerts_by_business_system_only_with_an
         await settle(pilot, lambda: isinstance(plain.screen, OverviewScreen))
         await pilot.pause(0.2)
         assert not plain.screen.query_one("#alerts-panel").display
+
+
+async def test_enter_on_a_node_alert_opens_the_gpu_nodes_view_and_on_a_namespace_alert_the_quota(console):
+    from screens.gpu import GpuScreen
+    from screens.quota import QuotaScreen
+
+    console.metrics = {}  # GPU numbers: the node's GPUs are on :gpu
+    app = with_crafted(console)
+    state = app.session.state
+    quota_alert = engine.enrich(am("KubeQuotaAlmostFull", "warning", {"namespace": "ns-risk-scorecard"}))
+    state.set_alerts(state.alerts() + [quota_alert])
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_alerts(pilot, app)
+        r = await cursor_to(pilot, app, lambda a: a.target_kind == "Node")
+        node = r.alert.target_name
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, GpuScreen) and app.screen.view == "nodes"
+                     and app.screen.table.current is not None and app.screen.table.current.node == node)
+        assert app.screen.filter_text == node
+        await pilot.press("escape")
+        await settle(pilot, lambda: isinstance(app.screen, AlertsScreen))
+        await cursor_to(pilot, app, lambda a: a.key == quota_alert.key)
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, QuotaScreen) and app.screen.table.current is not None
+                     and app.screen.table.current.namespace == "ns-risk-scorecard")
