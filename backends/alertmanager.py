@@ -175,7 +175,7 @@ def parse_alerts(items: Any, origin: str, times: _Times | None = None) -> tuple[
             "starts": times(a.get("startsAt")), "ends": times(a.get("endsAt")), "updated": times(a.get("updatedAt")),
             "fingerprint": fp, "generator_url": gen if type(gen) is str else "", "origins": origins,
             "silenced_by": silenced_by, "inhibited_by": inhibited_by, "receivers": rec, "count": 1, "systems": (),
-            "ack_by": "", "ack_note": "", "ack_at": None})
+            "ack_by": "", "ack_note": "", "ack_at": None, "related": ()})
         setattr_(obj, "__pydantic_fields_set__", _ALERT_FIELDS)
         setattr_(obj, "__pydantic_extra__", None)
         setattr_(obj, "__pydantic_private__", None)

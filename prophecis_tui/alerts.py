@@ -61,7 +61,7 @@ from .quota import DEFAULT_MAX_ANNOTATION, pressures
 
 __all__ = [
     "CRITICAL_EVENT_REASONS", "EVENT_WINDOW", "FAILED_JOB_HOURS", "RULES", "AlertEngine", "AlertFilter",
-    "AlertGroup", "Thresholds", "Tagger", "apply_acks", "enrich", "event_alerts", "firing_counts", "group", "merge",
+    "AlertGroup", "CONDITIONS", "Thresholds", "Tagger", "apply_acks", "condition", "correlate", "enrich", "event_alerts", "firing_counts", "group", "merge",
     "parse_filter", "platform_alerts", "rule_key", "top_by_system",
 ]
 
@@ -530,6 +530,76 @@ def merge(*lists: Iterable[Alert]) -> list[Alert]:
     for key, copies in dup.items():
         out[key] = _merge_copies(copies)
     return list(out.values())
+
+
+# ------------------------------------------------------------------------------------------ correlation
+#: Alert names that speak of one condition, whichever source raised them: an Alertmanager rule, the console's
+#: platform rule, the kubelet's Warning events. Alerts of one condition on one target are one alert on screen.
+CONDITIONS = {
+    "KubePodCrashLooping": "crashloop", "NotebookCrashLooping": "crashloop", "ModelServerCrashLooping": "crashloop",
+    "KubeContainerWaiting": "waiting", "ErrImagePull": "waiting", "ImagePullBackOff": "waiting",
+    "InspectFailed": "waiting",
+    "TrainingJobFailed": "job-failed",
+    "SeldonDeploymentUnavailable": "unavailable", "DeploymentUnavailable": "unavailable",
+    "GPUQuotaNearlyExhausted": "quota", "GpuQuotaHigh": "quota", "KubeQuotaAlmostFull": "quota",
+    "KubeNodeNotReady": "not-ready", "NodeNotReady": "not-ready",
+}
+_SOURCE_RANK = {"alertmanager": 0, "platform": 1, "events": 2}
+
+
+def condition(a: Alert) -> str:
+    """The condition an alert speaks of ("" when none is known). The kubelet's ``BackOff`` and ``Failed`` events
+    say which by their message: restarting a container (a crash loop) or pulling an image (waiting)."""
+    if a.source == "events" and a.name in ("BackOff", "Failed"):
+        text = a.summary.lower()
+        if "image" in text or "pull" in text:
+            return "waiting"
+        return "crashloop" if a.name == "BackOff" and "restart" in text else ""
+    return CONDITIONS.get(a.name, "")
+
+
+def _related(a: Alert) -> str:
+    times = f" ×{a.count}" if a.count > 1 else ""
+    return f"{a.source}: {a.name}{times}" + (f" ({a.state.value})" if a.state == AlertState.RESOLVED else "")
+
+
+def correlate(alerts: Iterable[Alert]) -> tuple[list[Alert], dict[str, str]]:
+    """One alert per condition and target: the alerts of different sources that speak of the same condition
+    (:data:`CONDITIONS`, :func:`condition`) on the same target (namespace, kind, name) are folded into one, the
+    most telling: a live one before a resolved one, then the Alertmanager's (it is what silences act on), then the
+    platform rule's, then the events'. It keeps its own state (silencing it silences the condition), takes the
+    worst severity of the group and lists the others in ``related``. Alerts with no known condition or no target
+    pass as they are, in their order.
+
+    Returns the alerts to show and, for each folded one, the key it was folded into."""
+    out: list[Alert | None] = []
+    at: dict[tuple[str, str, str, str], int] = {}
+    groups: dict[int, list[Alert]] = {}
+    for a in alerts:
+        cond = condition(a) if a.target_kind else ""
+        if not cond:
+            out.append(a)
+            continue
+        k = (cond, a.namespace, a.target_kind, a.target_name)
+        i = at.get(k)
+        if i is None:
+            at[k] = len(out)
+            out.append(a)
+        else:
+            groups.setdefault(i, [out[i]]).append(a)
+    folded: dict[str, str] = {}
+    for i, members in groups.items():
+        members.sort(key=lambda a: (a.state == AlertState.RESOLVED, _SOURCE_RANK.get(a.source, 3),
+                                    SEVERITY_RANK.get(a.severity, 2)))
+        head, rest = members[0], members[1:]
+        worst = min((m for m in members if m.state != AlertState.RESOLVED), default=head,
+                    key=lambda m: SEVERITY_RANK.get(m.severity, 2))
+        out[i] = _with(head, {"severity": worst.severity if SEVERITY_RANK.get(worst.severity, 2)
+                              < SEVERITY_RANK.get(head.severity, 2) else head.severity,
+                              "related": head.related + tuple(_related(m) for m in rest)})
+        for m in rest:
+            folded[m.key] = head.key
+    return [a for a in out if a is not None], folded
 
 
 # ------------------------------------------------------------------------------------------ tagging

@@ -384,6 +384,8 @@ class Alert(Model):
     ack_by: str = ""
     ack_note: str = ""
     ack_at: datetime | None = None
+    related: tuple[str, ...] = ()  # other sources' alerts on the same condition of the same target, folded into this
+    #                                one (prophecis_tui.alerts.correlate): "events: BackOff ×21", "platform: ..."
 
     @property
     def target(self) -> str:

@@ -546,7 +546,9 @@ class AlertsPoller(_Poller):
     events (``events``), the platform rules over the state (``prophecis_tui.alerts.AlertEngine``; the idle-GPU
     rule from ``metrics``, the metrics poller's idle runs, when there is one); then merged, enriched, tagged with
     the CMDB's business systems (the state's, re-matched when they change), acks applied (the timeline's),
-    observed by the timeline (its fired/silenced/resolved moments), published with ``state.set_alerts(alerts,
+    observed by the timeline (its fired/silenced/resolved moments; every source's alert has its own record), folded
+    to one alert per condition and target (``alerts.correlate``: the Alertmanager's crash-loop alert, the platform
+    rule's and the kubelet's BackOff events on one pod are one row), published with ``state.set_alerts(alerts,
     new=<those that fired or fired again, firing>)`` and ``state.set_silences``. An alert gone from its sources
     stays in the list as RESOLVED for ``resolved_minutes`` (only when every source that reported it answered this
     round: a failing source resolves nothing). Health key ``alerts`` for the poller as a whole.
@@ -678,7 +680,7 @@ class AlertsPoller(_Poller):
 
     def poll(self) -> None:
         """One round (the thread's loop calls it; tests may call it directly)."""
-        from .alerts import RULE_KINDS, RULES, apply_acks, enrich, event_alerts, merge
+        from .alerts import RULE_KINDS, RULES, apply_acks, correlate, enrich, event_alerts, merge
         from .domain import AlertState
         started = time.perf_counter()
         st = self.state
@@ -743,7 +745,9 @@ class AlertsPoller(_Poller):
             if self._seen is not None:
                 new = [a for a in shown if a.state == AlertState.FIRING and a.key not in self._seen]
             self._seen = {a.key for a in shown if a.state == AlertState.FIRING}
-        st.set_alerts(published, new=new)
+        # one alert per condition and target on screen (the timeline keeps every source's own record)
+        published, folded = correlate(published)
+        st.set_alerts(published, new=[a for a in new if a.key not in folded])
         st.set_silences(list(silences.values()))
         self.round_seconds = time.perf_counter() - started
         self._health(Health.LIVE)

@@ -770,6 +770,9 @@ def alert_detail(a: Alert, state: Any, ctx: AlertsContext, *, system: SystemTag 
     if a.generator_url and full:
         t.append(f"\ngenerator {clean_line(a.generator_url, 300)}", "dim")
     t.append("\n")
+    if a.related:  # the same condition as other sources saw it, folded into this alert
+        t.append("also ", "dim")
+        t.append("; ".join(clean_line(r, 80) for r in a.related) + "\n", "dim")
     for sid in a.silenced_by:
         t.append("silenced ", "magenta")
         t.append(silence_line(sid, ctx.silences.get(sid)) + "\n", "")

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from prophecis_tui.alerts import (AlertEngine, Tagger, apply_acks, enrich, event_alerts, firing_counts, group, merge,
+from prophecis_tui.alerts import (AlertEngine, Tagger, apply_acks, correlate, enrich, event_alerts, firing_counts, group, merge,
                                   node_namespaces, parse_filter, rule_key, top_by_system)
 from prophecis_tui.domain import (Alert, AlertState, BusinessSystem, DeploymentState, Event, JobState,
                                   ModelDeployment, Node, Notebook, NotebookState, Pod, Quota, SystemTag, TrainingJob)
@@ -92,6 +92,47 @@ def test_warning_events_are_aggregated_per_object_and_reason():
     oom = got["ev:/Node/gpu-node-3/OOMKilling"]
     assert (oom.severity, oom.node, oom.target) == ("critical", "gpu-node-3", "Node gpu-node-3")
     assert got["ev:ns-a-b/Pod/p2/FailedScheduling"].severity == "warning"
+
+
+# ------------------------------------------------------------------------------------------ correlation
+def test_one_condition_of_one_target_from_three_sources_is_one_alert_the_alertmanagers():
+    crash_am = enrich(am("c1", labels={"alertname": "KubePodCrashLooping", "namespace": "ns-a-b", "pod": "p1",
+                                      "severity": "warning"}, severity="warning"))
+    crash_ev, pull_ev, sched_ev = event_alerts([
+        ev("BackOff", count=21, message="Back-off restarting failed container lab in pod p1"),
+        ev("BackOff", "p2", message="Back-off pulling image \"registry/x:1\""),
+        ev("FailedScheduling", "p1", message="0/8 nodes are available")], NOW)
+    crash_rule = AlertEngine().platform(state_with(pods=[crashing("p1", labels={"notebook-name": "p1"})]), NOW)
+    pull_am = enrich(am("w2", labels={"alertname": "KubeContainerWaiting", "namespace": "ns-a-b", "pod": "p2",
+                                     "severity": "warning"}, severity="warning"))
+    other_ns = enrich(am("c3", labels={"alertname": "KubePodCrashLooping", "namespace": "ns-c-d", "pod": "p1"}))
+    alerts = [crash_ev, crash_am, pull_ev, sched_ev, pull_am, other_ns] + crash_rule
+    shown, folded = correlate(alerts)
+    keys_shown = [a.key for a in shown]
+    # the crash loop of ns-a-b/p1: the Alertmanager's, with the others listed; FailedScheduling is another condition
+    assert keys_shown == ["am:c1", "am:w2", sched_ev.key, "am:c3"]
+    one = shown[0]
+    assert one.related == ("platform: NotebookCrashLooping", "events: BackOff ×21")  # the platform's before the events
+    assert folded[crash_ev.key] == "am:c1" and folded[pull_ev.key] == "am:w2"
+    assert shown[1].related == (f"events: {pull_ev.name}",)
+    # a condition with no Alertmanager alert: the platform rule's, with the event folded into it
+    shown, folded = correlate([crash_ev] + crash_rule)
+    assert [a.source for a in shown] == ["platform"] and folded == {crash_ev.key: crash_rule[0].key}
+
+
+def test_a_live_alert_outranks_a_resolved_one_and_the_worst_severity_wins():
+    gone = enrich(am("d1", state=AlertState.RESOLVED, labels={"alertname": "SeldonDeploymentUnavailable",
+                                                               "namespace": "ns-a-b", "seldon_deployment_id": "fraud"}))
+    rule = enrich(Alert(key="rule:DeploymentUnavailable/ns-a-b/SeldonDeployment/fraud", source="platform",
+                        name="DeploymentUnavailable", severity="critical", namespace="ns-a-b",
+                        target_kind="SeldonDeployment", target_name="fraud"))
+    (one,), folded = correlate([gone, rule])
+    assert one.key == rule.key and one.state == AlertState.FIRING and folded == {"am:d1": rule.key}
+    assert one.related == ("alertmanager: SeldonDeploymentUnavailable (resolved)",)
+    warn_am = enrich(am("d2", severity="warning", labels={"alertname": "SeldonDeploymentUnavailable",
+                                                           "namespace": "ns-a-b", "seldon_deployment_id": "fraud"}))
+    (one,), _ = correlate([rule, warn_am])
+    assert (one.key, one.severity) == ("am:d2", "critical")  # the Alertmanager's, as bad as the worst of them
 
 
 def test_an_event_alert_resolves_once_its_last_occurrence_is_older_than_the_window():
