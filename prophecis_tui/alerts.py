@@ -61,7 +61,7 @@ from .quota import DEFAULT_MAX_ANNOTATION, pressures
 
 __all__ = [
     "CRITICAL_EVENT_REASONS", "EVENT_WINDOW", "FAILED_JOB_HOURS", "RULES", "AlertEngine", "AlertFilter",
-    "AlertGroup", "CONDITIONS", "Thresholds", "Tagger", "apply_acks", "condition", "correlate", "enrich", "event_alerts", "firing_counts", "group", "merge",
+    "AlertGroup", "CONDITIONS", "Thresholds", "Tagger", "apply_acks", "condition", "condition_of", "correlate", "enrich", "event_alerts", "firing_counts", "group", "merge",
     "parse_filter", "platform_alerts", "rule_key", "top_by_system",
 ]
 
@@ -548,14 +548,20 @@ _SOURCE_RANK = {"alertmanager": 0, "platform": 1, "events": 2}
 
 
 def condition(a: Alert) -> str:
-    """The condition an alert speaks of ("" when none is known). The kubelet's ``BackOff`` and ``Failed`` events
-    say which by their message: restarting a container (a crash loop) or pulling an image (waiting)."""
-    if a.source == "events" and a.name in ("BackOff", "Failed"):
-        text = a.summary.lower()
+    """The condition an alert speaks of ("" when none is known)."""
+    return condition_of(a.source, a.name, a.summary)
+
+
+def condition_of(source: str, name: str, summary: str = "") -> str:
+    """The condition an alert of ``source`` named ``name`` speaks of (the timeline's entries have these three).
+    The kubelet's ``BackOff`` and ``Failed`` events say which by their message: restarting a container (a crash
+    loop) or pulling an image (waiting)."""
+    if source == "events" and name in ("BackOff", "Failed"):
+        text = summary.lower()
         if "image" in text or "pull" in text:
             return "waiting"
-        return "crashloop" if a.name == "BackOff" and "restart" in text else ""
-    return CONDITIONS.get(a.name, "")
+        return "crashloop" if name == "BackOff" and "restart" in text else ""
+    return CONDITIONS.get(name, "")
 
 
 def _related(a: Alert) -> str:

@@ -876,6 +876,7 @@ def handover_note(entries: list, since: Any, until: Any, system: str | None = No
     def md(text: str, limit: int = 200) -> str:
         return clean_line(text, limit).replace("*", "\\*")
 
+    alerts, related = _fold_conditions(alerts)
     fired = [e for _, _, inside, _ in alerts for e in inside if e.event in ("fired", "refired")]
     firing = [a for a in alerts if a[1].state != "resolved"]
     resolved = [a for a in alerts if a[1].state == "resolved" and any(e.event == "resolved" for e in a[2])]
@@ -922,7 +923,11 @@ def handover_note(entries: list, since: Any, until: Any, system: str | None = No
         out += ["", f"## {title}", ""]
         items = sorted(groups[k], key=lambda a: (a[1].state == "resolved", _SEV_ORDER.get(a[1].severity, 9),
                                                  a[0]))
-        for key, last, inside, carried in items:
+        for run in _replica_runs(items, related):
+            if len(run) > 1:  # one condition on several replicas of one workload, nobody acted on it: one entry
+                out += _replica_lines(run, related, md, hm)
+                continue
+            key, last, inside, carried = run[0]
             status = "resolved" if last.state == "resolved" else "**still firing**" + (
                 f" ({last.state})" if last.state != "firing" else "")
             where = last.target or last.namespace
@@ -944,9 +949,92 @@ def handover_note(entries: list, since: Any, until: Any, system: str | None = No
                 moments.append(f"lasted {_span((end.at - first.at).total_seconds())}")
             out.append(head)
             out.append("  " + "; ".join(moments))
+            if related.get(key):
+                out.append("  also seen as " + ", ".join(f"{md(r[1].name, 60)} ({r[1].source})" for r in related[key]))
             if last.summary:
                 out.append(f"  > {md(last.summary)}")
     return "\n".join(out)
+
+
+_SOURCE_RANK = {"alertmanager": 0, "platform": 1, "events": 2}
+_REPLICA = re.compile(r"^(?P<stem>.+)-(?P<replica>(?:master|worker|chief|ps|evaluator|launcher)-\d+)$")
+
+
+def _fold_conditions(alerts: list) -> tuple[list, dict[str, list]]:
+    """One item per condition and target, as the alerts screen shows them (prophecis_tui.alerts.correlate): the
+    Alertmanager's before the platform rule's before the events', a live one first. Returns the items kept and,
+    per kept key, the items folded into it."""
+    from .alerts import condition_of
+    kept: list = []
+    by_cond: dict[tuple[str, str], list] = {}
+    for a in alerts:
+        last = a[1]
+        cond = condition_of(last.source, last.name, last.summary) if last.target else ""
+        if cond:
+            by_cond.setdefault((cond, last.target), []).append(a)
+        else:
+            kept.append(a)
+    related: dict[str, list] = {}
+    for items in by_cond.values():
+        items.sort(key=lambda a: (a[1].state == "resolved", _SOURCE_RANK.get(a[1].source, 3)))
+        kept.append(items[0])
+        if items[1:]:
+            related[items[0][0]] = items[1:]
+    return kept, related
+
+
+def _replica_runs(items: list, related: dict[str, list]) -> list[list]:
+    """The items, those of one alert on three or more replicas of one workload (``<job>-worker-3``) in one state,
+    with no ack, silence or note among their moments, gathered into one run (in the place of the first); what
+    was folded into them (``related``) is said once for the run."""
+    runs: list[list] = []
+    at: dict[tuple, int] = {}
+    for it in items:
+        key, last, inside, carried = it
+        m = _REPLICA.match(last.target.rpartition("/")[2]) if last.target.startswith("Pod ") else None
+        quiet = not any(e.by or e.note for e in inside) and last.state in ("firing", "resolved")
+        if m is None or not quiet:
+            runs.append([it])
+            continue
+        k = (last.name, last.severity, last.state, last.target.rpartition("/")[0], m.group("stem"))
+        if k in at:
+            runs[at[k]].append(it)
+        else:
+            at[k] = len(runs)
+            runs.append([it])
+    out: list[list] = []
+    for run in runs:
+        out.extend([run] if len(run) >= 3 else [[it] for it in run])
+    return out
+
+
+def _replica_lines(run: list, related: dict[str, list], md: Any, hm: Any) -> list[str]:
+    last = run[0][1]
+    ns_kind, _, pod = last.target.rpartition("/")
+    stem = _REPLICA.match(pod).group("stem")  # type: ignore[union-attr]
+    replicas = sorted((_REPLICA.match(it[1].target.rpartition("/")[2]).group("replica") for it in run),  # type: ignore[union-attr]
+                      key=lambda r: (r.rpartition("-")[0], int(r.rpartition("-")[2])))
+    status = "resolved" if last.state == "resolved" else "**still firing**"
+    where = f"{ns_kind.removeprefix('Pod ')}/{stem}"
+    lines = [f"- **{last.severity}** {md(last.name, 80)} on {len(run)} pods of {md(where, 120)} "
+             f"({md(', '.join(replicas), 200)}): {status}"]
+    starts = [e.at for it in run for e in it[2] if e.event in ("fired", "refired")]
+    ends = [e.at for it in run for e in it[2] if e.event == "resolved"]
+    moments = []
+    if any(it[3] is not None for it in run):
+        moments.append("firing since before the period")
+    if starts:
+        lo, hi = min(starts), max(starts)
+        moments.append(f"fired {hm(lo)}" + (f"-{hm(hi)}" if hm(hi) != hm(lo) else ""))
+    if ends and last.state == "resolved":
+        moments.append(f"resolved by {hm(max(ends))}")
+    lines.append("  " + "; ".join(moments))
+    also = {f"{md(r[1].name, 60)} ({r[1].source})": None for it in run for r in related.get(it[0], ())}
+    if also:
+        lines.append("  also seen as " + ", ".join(also))
+    if last.summary:
+        lines.append(f"  > {md(last.summary)}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

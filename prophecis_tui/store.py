@@ -599,7 +599,13 @@ class AlertTimeline:
                         s = next((silences[i] for i in a.silenced_by if i in silences), None)
                         if s is not None:
                             by, note = s.created_by, s.comment
-                    entries.append((when, event, key, a.name, a.severity, a.namespace, a.target, systems, after, by,
+                    # an alert seen for the first time fired when its source says it started (a console started
+                    # at 15:03 does not make a pod that has waited since 14:09 "fired 15:03"); every other moment
+                    # is when this console saw it
+                    moment = when
+                    if event == "fired" and a.starts is not None and a.starts < at:
+                        moment = _at(a.starts)
+                    entries.append((moment, event, key, a.name, a.severity, a.namespace, a.target, systems, after, by,
                                     note, a.source, a.summary))
                     last_rows.append((key, after, a.name, a.severity, a.namespace, a.target, systems, a.source,
                                       json.dumps(list(a.origins)), a.summary, when))

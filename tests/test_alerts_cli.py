@@ -154,3 +154,34 @@ def test_no_timeline_yet_and_bad_times(tmp_path, capsys):
     assert code == 2 and "'yesterday' is neither a duration (12h, 2d, 30m) nor a time" in err
     code, _, err = run(capsys, "history", "--since", "1h", "--until", "2h", "--db", str(tmp_path / "none.db"))
     assert code == 2 and "--until must be after --since" in err
+
+
+def test_the_handover_says_one_condition_once_and_gathers_a_jobs_replicas(tmp_path, capsys):
+    """What the screen folds (one condition of one target from several sources) the note says once, and one alert on
+    many replicas of one job is one entry naming them; the first moment is when the alert started, not when the
+    console first saw it."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    t = AlertTimeline(tmp_path / "alerts.db", clock=lambda: now)
+    waiting = [alert(f"am:w{i}", "KubeContainerWaiting", "warning", (CARD,), namespace="ns-risk-scorecard",
+                     target_kind="Pod", target_name=f"limit-dnn-5592-worker-{i}", starts=now - timedelta(minutes=54),
+                     summary=f"worker-{i} has waited for over 10 minutes") for i in (10, 2, 1)]
+    pulled = Alert(key="ev:ns-risk-scorecard/Pod/limit-dnn-5592-worker-1/Failed", source="events", name="Failed",
+                   severity="warning", systems=(CARD,), namespace="ns-risk-scorecard", target_kind="Pod",
+                   target_name="limit-dnn-5592-worker-1", summary='Failed to pull image "x:1"', count=21)
+    quota_am = alert("am:q", "GPUQuotaNearlyExhausted", "warning", (CARD,), namespace="ns-risk-scorecard",
+                     target_kind="Namespace", target_name="ns-risk-scorecard", summary="94% of the GPU quota")
+    quota_rule = Alert(key="rule:GpuQuotaHigh/ns-risk-scorecard/Namespace/ns-risk-scorecard", source="platform",
+                       name="GpuQuotaHigh", severity="warning", systems=(CARD,), namespace="ns-risk-scorecard",
+                       target_kind="Namespace", target_name="ns-risk-scorecard", summary="15 of 16 GPUs")
+    t.observe([*waiting, pulled, quota_am, quota_rule])
+    t.close()
+    code, out, _ = run(capsys, "history", "--since", "2h", "--md", "--db", str(tmp_path / "alerts.db"))
+    assert code == 0
+    assert "- Fired in the period: 4 (4 warning)" in out  # three replicas' alerts and the quota's, not 6
+    started = (now - timedelta(minutes=54)).strftime("%H:%M")
+    assert ("- **warning** KubeContainerWaiting on 3 pods of ns-risk-scorecard/limit-dnn-5592 "
+            "(worker-1, worker-2, worker-10): **still firing**") in out
+    assert f"  fired {started}\n  also seen as Failed (events)\n" in out
+    assert "- **warning** GPUQuotaNearlyExhausted on Namespace ns-risk-scorecard: **still firing**" in out
+    assert "also seen as GpuQuotaHigh (platform)" in out
+    assert "GpuQuotaHigh on" not in out and "Failed on" not in out
