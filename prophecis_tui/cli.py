@@ -770,41 +770,18 @@ def _timeline(args: argparse.Namespace) -> Any:
         raise CliError(f"{path}: cannot open the alert timeline: {err}") from None
 
 
-def _of_system(systems: Any, want: str | None) -> bool:
-    if not want:
-        return True
-    w = want.casefold()
-    if w in ("untagged", "-", "none"):
-        return not systems
-    return any(w in sid.casefold() or w in name.casefold() for sid, name, _ in systems)
-
-
-def _systems_text(systems: Any) -> str:
-    from .sanitize import clean
-    return ", ".join(clean(n) + (f" (T{t})" if t is not None else "") for _, n, t in systems) or "untagged"
-
-
-def _span(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
-    return f"{hours // 24}d{hours % 24}h"
-
-
 def run_alerts(argv: list[str]) -> int:
     from datetime import datetime, timezone
     args = alerts_parser().parse_args(argv)
+    from .handover import SEV_ORDER, handover_note, of_system, systems_text
     from .sanitize import clean
     now = datetime.now(timezone.utc)
     timeline = _timeline(args)
     try:
         if args.command == "list":
             known = timeline.known(None if args.all else ("firing", "silenced", "inhibited")) if timeline else []
-            known = [k for k in known if _of_system(k.systems, args.system)]
-            known.sort(key=lambda k: (_SEV_ORDER.get(k.severity, 9), k.state != "firing", -k.since.timestamp()))
+            known = [k for k in known if of_system(k.systems, args.system)]
+            known.sort(key=lambda k: (SEV_ORDER.get(k.severity, 9), k.state != "firing", -k.since.timestamp()))
             if args.json:
                 print(json.dumps([{"key": k.key, "state": k.state, "name": k.name, "severity": k.severity,
                                    "namespace": k.namespace, "target": k.target,
@@ -815,7 +792,7 @@ def run_alerts(argv: list[str]) -> int:
                 acks = timeline.acks() if timeline else {}
                 print(_cells_table(["SEVERITY", "STATE", "SINCE", "BUSINESS SYSTEM", "ALERT", "TARGET"],
                                    [[k.severity, "acked" if k.key in acks and k.state == "firing" else k.state,
-                                     k.since.strftime("%m-%d %H:%MZ"), _systems_text(k.systems), clean(k.name),
+                                     k.since.strftime("%m-%d %H:%MZ"), systems_text(k.systems), clean(k.name),
                                      clean(k.target)] for k in known]))
             else:
                 print("no alerts firing (as of the console's last poll)" if timeline else
@@ -832,7 +809,7 @@ def run_alerts(argv: list[str]) -> int:
             entries = timeline.history(None, until)
             print(handover_note(entries, since, until or now, args.system))
             return 0
-        entries = [e for e in timeline.history(since, until) if _of_system(e.systems, args.system)]
+        entries = [e for e in timeline.history(since, until) if of_system(e.systems, args.system)]
         if args.json:
             for e in entries:
                 print(json.dumps(e.as_json(), ensure_ascii=False))
@@ -841,200 +818,12 @@ def run_alerts(argv: list[str]) -> int:
             print(f"no alert moments since {since:%Y-%m-%d %H:%M}Z", file=sys.stderr)
             return 0
         print(_cells_table(["AT (UTC)", "EVENT", "SEVERITY", "BUSINESS SYSTEM", "ALERT", "TARGET", "BY", "NOTE"],
-                           [[e.at.strftime("%m-%d %H:%M:%S"), e.event, e.severity, _systems_text(e.systems),
+                           [[e.at.strftime("%m-%d %H:%M:%S"), e.event, e.severity, systems_text(e.systems),
                              clean(e.name), clean(e.target), clean(e.by), clean(e.note)[:80]] for e in entries]))
         return 0
     finally:
         if timeline is not None:
             timeline.close()
-
-
-_SEV_ORDER = {"critical": 0, "warning": 1, "info": 2}
-
-
-def handover_note(entries: list, since: Any, until: Any, system: str | None = None) -> str:
-    """A Markdown handover note of the alerts of [since, until): those with a moment in it, and those already
-    firing when it began. ``entries``: the timeline up to ``until``, oldest first. Times are UTC, HH:MM when the
-    period lies within one day, else with the date."""
-    from datetime import timedelta
-    from .sanitize import clean_line
-    by_key: dict[str, list] = {}
-    for e in entries:
-        by_key.setdefault(e.key, []).append(e)
-    alerts = []
-    for key, es in by_key.items():
-        inside = [e for e in es if since <= e.at < until]
-        before = [e for e in es if e.at < since]
-        carried = bool(before) and before[-1].state != "resolved"
-        if not inside and not carried:
-            continue
-        last = es[-1]
-        if not _of_system(last.systems, system):
-            continue
-        alerts.append((key, last, inside, before[-1] if carried else None))
-
-    def md(text: str, limit: int = 200) -> str:
-        return clean_line(text, limit).replace("*", "\\*")
-
-    alerts, related = _fold_conditions(alerts)
-    fired = [e for _, _, inside, _ in alerts for e in inside if e.event in ("fired", "refired")]
-    firing = [a for a in alerts if a[1].state != "resolved"]
-    resolved = [a for a in alerts if a[1].state == "resolved" and any(e.event == "resolved" for e in a[2])]
-
-    def by_sev(items: list, sev_of) -> str:
-        counts: dict[str, int] = {}
-        for x in items:
-            counts[sev_of(x)] = counts.get(sev_of(x), 0) + 1
-        return ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: _SEV_ORDER.get(kv[0], 9)))
-
-    one_day = since.date() == (until - timedelta(microseconds=1)).date()
-
-    def hm(t: Any) -> str:
-        return t.strftime("%H:%M" if one_day else "%m-%d %H:%M")
-
-    hours = (until - since).total_seconds()
-    out = [f"# Alert handover: {since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC ({_span(hours)})", ""]
-    if system:
-        out += [f"Business systems matching {md(system, 60)!r} only.", ""]
-    out.append(f"- Fired in the period: {len(fired)}" + (f" ({by_sev(fired, lambda e: e.severity)})" if fired else ""))
-    out.append(f"- Still firing at the end: {len(firing)}"
-               + (f" ({by_sev(firing, lambda a: a[1].severity)})" if firing else ""))
-    out.append(f"- Resolved in the period: {len(resolved)}")
-    if not alerts:
-        out += ["", "No alerts in this period."]
-        return "\n".join(out)
-
-    groups: dict[tuple, list] = {}
-    for a in alerts:
-        systems = a[1].systems or ((None, None, None),)
-        for sid, name, tier in systems:
-            groups.setdefault((sid, name, tier), []).append(a)
-
-    def group_order(k: tuple) -> tuple:
-        sid, name, tier = k
-        if sid is None:
-            return (2, 0, "")
-        return (0 if tier is not None else 1, tier or 0, name)
-
-    for k in sorted(groups, key=group_order):
-        sid, name, tier = k
-        title = "Untagged (no business system)" if sid is None else (
-            f"{md(name, 80)} ({md(sid, 40)}" + (f", tier {tier})" if tier is not None else ")"))
-        out += ["", f"## {title}", ""]
-        items = sorted(groups[k], key=lambda a: (a[1].state == "resolved", _SEV_ORDER.get(a[1].severity, 9),
-                                                 a[0]))
-        for run in _replica_runs(items, related):
-            if len(run) > 1:  # one condition on several replicas of one workload, nobody acted on it: one entry
-                out += _replica_lines(run, related, md, hm)
-                continue
-            key, last, inside, carried = run[0]
-            status = "resolved" if last.state == "resolved" else "**still firing**" + (
-                f" ({last.state})" if last.state != "firing" else "")
-            where = last.target or last.namespace
-            head = f"- **{last.severity}** {md(last.name, 80)}" + (f" on {md(where, 120)}" if where else "")
-            head += f": {status}"
-            moments = []
-            if carried is not None:
-                moments.append(f"firing since before {hm(since)} ({carried.event} {carried.at:%m-%d %H:%M})")
-            for e in inside:
-                text = f"{e.event} {hm(e.at)}"
-                if e.by:
-                    text += f" by {md(e.by, 60)}"
-                if e.note:
-                    text += f' ("{md(e.note, 160)}")'
-                moments.append(text)
-            first = next((e for e in inside if e.event in ("fired", "refired")), None)
-            end = next((e for e in reversed(inside) if e.event == "resolved"), None)
-            if first is not None and end is not None and end.at >= first.at:
-                moments.append(f"lasted {_span((end.at - first.at).total_seconds())}")
-            out.append(head)
-            out.append("  " + "; ".join(moments))
-            if related.get(key):
-                out.append("  also seen as " + ", ".join(f"{md(r[1].name, 60)} ({r[1].source})" for r in related[key]))
-            if last.summary:
-                out.append(f"  > {md(last.summary)}")
-    return "\n".join(out)
-
-
-_SOURCE_RANK = {"alertmanager": 0, "platform": 1, "events": 2}
-_REPLICA = re.compile(r"^(?P<stem>.+)-(?P<replica>(?:master|worker|chief|ps|evaluator|launcher)-\d+)$")
-
-
-def _fold_conditions(alerts: list) -> tuple[list, dict[str, list]]:
-    """One item per condition and target, as the alerts screen shows them (prophecis_tui.alerts.correlate): the
-    Alertmanager's before the platform rule's before the events', a live one first. Returns the items kept and,
-    per kept key, the items folded into it."""
-    from .alerts import condition_of
-    kept: list = []
-    by_cond: dict[tuple[str, str], list] = {}
-    for a in alerts:
-        last = a[1]
-        cond = condition_of(last.source, last.name, last.summary) if last.target else ""
-        if cond:
-            by_cond.setdefault((cond, last.target), []).append(a)
-        else:
-            kept.append(a)
-    related: dict[str, list] = {}
-    for items in by_cond.values():
-        items.sort(key=lambda a: (a[1].state == "resolved", _SOURCE_RANK.get(a[1].source, 3)))
-        kept.append(items[0])
-        if items[1:]:
-            related[items[0][0]] = items[1:]
-    return kept, related
-
-
-def _replica_runs(items: list, related: dict[str, list]) -> list[list]:
-    """The items, those of one alert on three or more replicas of one workload (``<job>-worker-3``) in one state,
-    with no ack, silence or note among their moments, gathered into one run (in the place of the first); what
-    was folded into them (``related``) is said once for the run."""
-    runs: list[list] = []
-    at: dict[tuple, int] = {}
-    for it in items:
-        key, last, inside, carried = it
-        m = _REPLICA.match(last.target.rpartition("/")[2]) if last.target.startswith("Pod ") else None
-        quiet = not any(e.by or e.note for e in inside) and last.state in ("firing", "resolved")
-        if m is None or not quiet:
-            runs.append([it])
-            continue
-        k = (last.name, last.severity, last.state, last.target.rpartition("/")[0], m.group("stem"))
-        if k in at:
-            runs[at[k]].append(it)
-        else:
-            at[k] = len(runs)
-            runs.append([it])
-    out: list[list] = []
-    for run in runs:
-        out.extend([run] if len(run) >= 3 else [[it] for it in run])
-    return out
-
-
-def _replica_lines(run: list, related: dict[str, list], md: Any, hm: Any) -> list[str]:
-    last = run[0][1]
-    ns_kind, _, pod = last.target.rpartition("/")
-    stem = _REPLICA.match(pod).group("stem")  # type: ignore[union-attr]
-    replicas = sorted((_REPLICA.match(it[1].target.rpartition("/")[2]).group("replica") for it in run),  # type: ignore[union-attr]
-                      key=lambda r: (r.rpartition("-")[0], int(r.rpartition("-")[2])))
-    status = "resolved" if last.state == "resolved" else "**still firing**"
-    where = f"{ns_kind.removeprefix('Pod ')}/{stem}"
-    lines = [f"- **{last.severity}** {md(last.name, 80)} on {len(run)} pods of {md(where, 120)} "
-             f"({md(', '.join(replicas), 200)}): {status}"]
-    starts = [e.at for it in run for e in it[2] if e.event in ("fired", "refired")]
-    ends = [e.at for it in run for e in it[2] if e.event == "resolved"]
-    moments = []
-    if any(it[3] is not None for it in run):
-        moments.append("firing since before the period")
-    if starts:
-        lo, hi = min(starts), max(starts)
-        moments.append(f"fired {hm(lo)}" + (f"-{hm(hi)}" if hm(hi) != hm(lo) else ""))
-    if ends and last.state == "resolved":
-        moments.append(f"resolved by {hm(max(ends))}")
-    lines.append("  " + "; ".join(moments))
-    also = {f"{md(r[1].name, 60)} ({r[1].source})": None for it in run for r in related.get(it[0], ())}
-    if also:
-        lines.append("  also seen as " + ", ".join(also))
-    if last.summary:
-        lines.append(f"  > {md(last.summary)}")
-    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
