@@ -27,6 +27,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .actions import ActionContext, ActionSpec, Outcome, Target
+from .alerts import workload_keys
 from .config import DEFAULT_TICKET_PATTERN
 from .domain import Alert, BackendError, Invalid, NotFound, SilenceMatcher
 
@@ -97,11 +98,14 @@ def silence_matchers_for(alert: Alert) -> list[SilenceMatcher]:
     ``alertname``, ``namespace``, and the label naming its target (pod, job, notebook, deployment or node)."""
     labels = alert.labels
     out = [SilenceMatcher(name="alertname", value=labels.get("alertname", alert.name))]
-    if labels.get("namespace"):
-        out.append(SilenceMatcher(name="namespace", value=labels["namespace"]))
-    for key in TARGET_LABELS:
+    ns_key, pod_key = workload_keys(labels)  # a relabelled scrape's workload is exported_*; a free GPU has none
+    if ns_key and labels.get(ns_key):
+        out.append(SilenceMatcher(name=ns_key, value=labels[ns_key]))
+    for key in ((pod_key,) if pod_key else ()) + TARGET_LABELS[1:]:
         if labels.get(key):
             out.append(SilenceMatcher(name=key, value=labels[key]))
+            if key in ("Hostname", "node") and labels.get("gpu"):  # one GPU, not every GPU of the node
+                out.append(SilenceMatcher(name="gpu", value=labels["gpu"]))
             break
     return out
 

@@ -61,7 +61,7 @@ from .quota import DEFAULT_MAX_ANNOTATION, pressures
 
 __all__ = [
     "CRITICAL_EVENT_REASONS", "EVENT_WINDOW", "FAILED_JOB_HOURS", "RULES", "AlertEngine", "AlertFilter",
-    "AlertGroup", "CONDITIONS", "Thresholds", "Tagger", "apply_acks", "condition", "condition_of", "correlate", "enrich", "event_alerts", "firing_counts", "group", "merge",
+    "AlertGroup", "CONDITIONS", "Thresholds", "Tagger", "apply_acks", "condition", "condition_of", "correlate", "workload_keys", "enrich", "event_alerts", "firing_counts", "group", "merge",
     "parse_filter", "platform_alerts", "rule_key", "top_by_system",
 ]
 
@@ -120,6 +120,23 @@ def _host(instance: str) -> str:
     return instance
 
 
+_GPU_SERIES = ("UUID", "Hostname", "modelName", "gpu")
+
+
+def workload_keys(labels: Mapping[str, str]) -> tuple[str, str]:
+    """Which labels name the workload an alert is about: ``("namespace", "pod")``, or ``("exported_namespace",
+    "exported_pod")`` when Prometheus' scrape renamed them (a ServiceMonitor scrape of dcgm-exporter without
+    honor_labels: ``namespace``/``pod`` are then the exporter's own), or ``("", "")`` when ``namespace``/``pod``
+    can only be the exporter's (a GPU series whose pod is a dcgm-exporter: a free GPU, held by no workload)."""
+    get = labels.get
+    if get("exported_namespace") or get("exported_pod"):
+        return "exported_namespace", "exported_pod"
+    pod = get("pod") or ""
+    if "dcgm-exporter" in pod and any(k in labels for k in _GPU_SERIES):
+        return "", ""
+    return "namespace", "pod"
+
+
 def enrich(alert: Alert) -> Alert:
     """The alert with ``namespace``, ``target_kind``/``target_name`` and ``node`` read from its labels where the
     source left them empty (what is already set stays):
@@ -135,11 +152,12 @@ def enrich(alert: Alert) -> Alert:
         return alert
     labels = alert.labels
     get = labels.get
-    namespace = alert.namespace or get("namespace") or get("exported_namespace") or ""
+    ns_key, pod_key = workload_keys(labels)
+    namespace = alert.namespace or (get(ns_key) if ns_key else "") or ""
     node = alert.node or get("node") or get("Hostname") or get("hostname") or ""
     kind, name = alert.target_kind, alert.target_name
     if not kind:
-        if (pod := get("pod") or get("exported_pod")):
+        if pod_key and (pod := get(pod_key)):
             kind, name = "Pod", pod
         elif (job := get("job_name")):
             kind, name = _job_kind(get("job_kind", "")), job

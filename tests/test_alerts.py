@@ -511,3 +511,24 @@ def test_alerts_the_engine_copies_stay_ordinary_models():
     b = a.model_copy(update={"state": AlertState.RESOLVED})
     assert b.state == AlertState.RESOLVED and a.state == AlertState.FIRING and a.target == b.target
     assert a == enrich(am(labels={"namespace": "ns-a-b", "pod": "p"}))
+
+
+def test_a_scraped_gpu_series_is_about_the_workload_or_the_node_never_the_exporters_pod():
+    from prophecis_tui.alert_actions import silence_matchers_for
+    exporter = {"namespace": "gpu-operator", "pod": "dcgm-exporter-gpua100-0001", "Hostname": "gpua100-0001",
+                "gpu": "3", "UUID": "GPU-1"}
+    # a ServiceMonitor scrape without honor_labels: the workload's labels are exported_*
+    held = enrich(am("h1", labels={"alertname": "GpuHeld", **exporter, "exported_namespace": "ns-risk-scorecard",
+                                   "exported_pod": "lr-worker-0"}))
+    assert (held.namespace, held.target) == ("ns-risk-scorecard", "Pod ns-risk-scorecard/lr-worker-0")
+    assert [str(m) for m in silence_matchers_for(held)] == [
+        'alertname="GpuHeld"', 'exported_namespace="ns-risk-scorecard"', 'exported_pod="lr-worker-0"']
+    # a free GPU: namespace/pod can only be the exporter's; the alert is about the node's GPU
+    free = enrich(am("f1", labels={"alertname": "GpuTemperature", **exporter}))
+    assert (free.namespace, free.target, free.node) == ("", "Node gpua100-0001", "gpua100-0001")
+    assert [str(m) for m in silence_matchers_for(free)] == [
+        'alertname="GpuTemperature"', 'Hostname="gpua100-0001"', 'gpu="3"']
+    # a direct scrape (honor_labels): namespace/pod are the workload's
+    direct = enrich(am("d1", labels={"alertname": "GpuHeld", "namespace": "ns-a-b", "pod": "lab-0",
+                                     "Hostname": "gpua100-0001", "gpu": "3"}))
+    assert direct.target == "Pod ns-a-b/lab-0"

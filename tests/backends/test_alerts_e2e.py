@@ -173,9 +173,6 @@ def held_by(gpus, namespace: str) -> list:
 
 
 # ------------------------------------------------------------------------------------------ tagged alerts
-@pytest.mark.xfail(strict=True, reason="alerts.enrich takes the scrape target's namespace/pod labels (the DCGM "
-                   "exporter's: gpu-operator/dcgm-exporter-<node>) before exported_namespace/exported_pod, the "
-                   "workload's, so the alert is about the exporter's pod and misses the workload's systems")
 def test_a_gpu_rule_fires_and_reaches_the_console_on_the_pod_holding_the_gpu_with_its_business_system(
         console, gpus):
     g = held_by(gpus, RISK_NS)[0]
@@ -280,9 +277,6 @@ def test_a_silence_from_the_console_mutes_the_alert_in_alertmanager_and_expiring
     assert after.params == {"silence_id": sid, "alertmanager": a.origins[0]}
 
 
-@pytest.mark.xfail(strict=True, reason="silence_matchers_for pre-fills namespace/pod from the scrape target's "
-                   "labels (gpu-operator/dcgm-exporter-<node>): the silence mutes every GPU held on that node, "
-                   "not the one alert")
 def test_the_prefilled_silence_mutes_that_gpus_alert_only(console, gpus):
     mine, *others = held_by(gpus, RISK_NS)
     assert others  # the same node's other held GPUs: they must keep firing
