@@ -17,6 +17,7 @@ from textual.theme import Theme
 from textual.widgets import Input
 
 from backends.base import Identity, KubernetesBackend
+from screens.alert_history import AlertHistoryScreen
 from screens.alerts import AlertsScreen
 from screens.audit import AuditScreen
 from screens.deployments import DeploymentsScreen
@@ -56,6 +57,8 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "events": (("ev", "event"), "the cluster's events, warnings first"),
     "alerts": (("alert", "al"), "alerts by business system: filter, jump to the workload, silence, expire, "
                                 "acknowledge"),
+    "history": (("timeline",), "the alert timeline: every alert's fired, acked, silenced and resolved moments; "
+                               "a handover note"),
     "logs": (("log",), "follow a log: :logs NAME (a pod, job, deployment or notebook), or :logs alone to pick"),
     "audit": ((), "every action taken with this console"),
     "help": (("h",), "every key and command"),
@@ -547,6 +550,8 @@ class ProphecisApp(App):
             self.switch_context(arg) if arg else self.action_pick_context()
         elif name in RESOURCE_SCREENS:
             self.open_screen(RESOURCE_SCREENS[name](self.session.state, self.namespace), arg)
+        elif name == "history":
+            self.open_screen(AlertHistoryScreen(self.session.state, self.namespace), arg)
         elif name == "logs":
             self.pick_logs(arg)
         elif name == "audit":

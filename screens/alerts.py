@@ -9,11 +9,13 @@ The alerts come merged, tagged and acknowledged from the alerts poller (``app.se
 the screen recomputes its rows in a worker, only when the alerts or silences change, and keeps the cursor
 on the same alert. `/` filters with the engine's syntax (``sev:critical sys:NAME ns:NAME state:firing
 text``), `f` and `t` cycle quick severity and state filters, `enter` on an alert jumps to its target's
-screen with the target selected (on a system header: folds it), `l` opens its logs.
+screen with the target selected (on a system header: folds it), `l` opens its logs, `h` the alert timeline
+(screens/alert_history.py: every alert's moments; enter there comes back here with that alert selected).
 
 The detail pane (beside the table from 120 columns, below it on a narrow terminal, `i` hides it) shows the
 labels, annotations, runbook, where it came from, the silence that mutes it, the acknowledgement, the CMDB
-rule that tagged it with the owner and on-call, and the workloads it affects.
+rule that tagged it with the owner and on-call, the workloads it affects, and its last moments from the alert
+timeline (fired, acked, silenced, resolved: who and why), read in a worker.
 
 Actions, through the action registry (read-only and RBAC refuse them there, and grey them here): `S` a
 silence on Alertmanager (a form: matchers from the alert's labels to review and edit, duration, comment
@@ -65,6 +67,7 @@ LOG_KINDS = ("Pod", "Notebook", "SeldonDeployment", *JOB_KINDS)
 NO_SOURCE = ("no alerts source in this session: set [alerts] alertmanagers in the config (the Kubernetes events "
              "and the platform rules come with it)")
 AFFECTED_MAX = 8  # workloads listed in the detail pane
+MOMENTS_GAP = 1.0  # seconds: an alert's moments are read again at most this often (when the alerts changed)
 
 
 def engine() -> Any:
@@ -297,6 +300,7 @@ class AlertsScreen(ResourceScreen):
         Binding("f", "severity", "Severity", id="alerts.severity"),
         Binding("t", "state_filter", "State", id="alerts.state"),
         Binding("i", "toggle_detail", "Detail", id="alerts.detail"),
+        Binding("h", "history", "History", id="alerts.history"),
     ]
     DEFAULT_CSS = """
     AlertsScreen #body { height: 1fr; layout: vertical; }
@@ -316,6 +320,12 @@ class AlertsScreen(ResourceScreen):
         self.state_step = 0  # index into STATE_CYCLE
         self.collapsed: set[str] = set()  # group uids folded with enter
         self.context: AlertsContext | None = None
+        # an alert's own moments from the timeline (the detail pane's history): key -> (alerts version when read,
+        # time.monotonic() when read, (entries newest first, how many) or an error line); read in a worker
+        self._moments: dict[str, tuple[int, float, Any]] = {}
+        self._reading: set[str] = set()
+        self._moments_timer: Any = None
+        self._wanted: tuple[str, float] | None = None  # show_alert: the alert to select, until when to look
 
     # ------------------------------------------------------------------ columns
     def columns(self) -> list[Column]:
@@ -443,14 +453,45 @@ class AlertsScreen(ResourceScreen):
         update_if_changed(self.query_one("#summary", Static), line, layout=False)
 
     def rows_shown(self) -> None:
-        """The first list: the cursor on the first alert rather than its system's header."""
-        if getattr(self, "_placed", False) or not self.table.rows:
-            return
+        """The first list: the cursor on the first alert rather than its system's header; the alert show_alert
+        asked for once it is listed."""
+        if not getattr(self, "_placed", False) and self.table.rows:
+            self._placed = True
+            if isinstance(self.table.current, GroupRow):
+                first = next((r for r in self.table.rows if isinstance(r, AlertRow)), None)
+                if first is not None:
+                    self.table.select_uid(first.uid)
+        if self._wanted is not None:
+            key, until = self._wanted
+            row = next((r for r in self.table.rows if isinstance(r, AlertRow) and r.alert.key == key), None)
+            if row is not None:
+                self._wanted = None
+                self.table.select_uid(row.uid)
+            elif time.monotonic() > until:
+                self._wanted = None
+
+    def show_alert(self, key: str) -> None:
+        """Put the cursor on this alert (enter on the alert timeline) once it is listed; the quick filters, the `/`
+        filter and a folded group that would hide it are cleared."""
+        self._wanted = (key, time.monotonic() + 5.0)
         self._placed = True
-        if isinstance(self.table.current, GroupRow):
-            first = next((r for r in self.table.rows if isinstance(r, AlertRow)), None)
-            if first is not None:
-                self.table.select_uid(first.uid)
+        a = next((a for a in self.state.alerts() if a.key == key), None)
+        if a is not None:
+            flt = engine().parse_filter(self.filter_text) if self.filter_text.strip() else None
+            if not self.wanted(a) or (flt is not None and not flt.matches(a)):
+                self.severity_step = self.state_step = 0
+                if self.filter_text:
+                    self.filter_text = ""
+                    try:
+                        from textual.widgets import Input
+                        bar = self.query_one("#filter-bar", Input)
+                        bar.value = ""
+                        bar.remove_class("-open")
+                    except Exception:  # not composed yet
+                        pass
+                self.notify("filters cleared to show the alert", timeout=3)
+            self.collapsed -= {f"sys:{s.id}" for s in a.systems} | ({"sys:"} if not a.systems else set())
+        self.recompute()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """An action not for the row under the cursor (a system's header, a resolved alert, a silence on an
@@ -483,7 +524,58 @@ class AlertsScreen(ResourceScreen):
     def detail(self, r: Any) -> Text:
         if isinstance(r, GroupRow):
             return self._group_detail(r)
-        return alert_detail(r.alert, self.state, self.context or AlertsContext(), system=r.system)
+        return alert_detail(r.alert, self.state, self.context or AlertsContext(), system=r.system,
+                            moments=self.moments_of(r.alert))
+
+    # ------------------------------------------------------------------ the alert's own moments (the timeline)
+    def moments_of(self, a: Alert) -> Any:
+        """The last moments of this alert from the alert timeline, as ``alert_history.moments_text`` takes them:
+        what was read last (read again in a worker when the alerts changed since, at most once a second),
+        "reading" the first time; None without a timeline (no section)."""
+        from .alert_history import session_timeline
+        timeline, _ = session_timeline(self.app.session)  # type: ignore[attr-defined]
+        if timeline is None:
+            return None
+        version = self.state.kind_version("alerts")
+        hit = self._moments.get(a.key)
+        if a.key in self._reading or (hit is not None and hit[0] == version):
+            return hit[2] if hit is not None else "reading"
+        wait = hit[1] + MOMENTS_GAP - time.monotonic() if hit is not None else 0.0
+        if wait > 0:  # read a moment ago: again when the gap is over (the pane asks again then)
+            if self._moments_timer is None:
+                self._moments_timer = self.set_timer(wait, self._moments_due)
+            return hit[2]  # type: ignore[index]
+        self._reading.add(a.key)
+        self._read_moments(timeline, a.key, version)
+        return hit[2] if hit is not None else "reading"
+
+    def _moments_due(self) -> None:
+        self._moments_timer = None
+        if self.is_attached:
+            self._detail()
+
+    @work(thread=True, group="moments", exit_on_error=False)
+    def _read_moments(self, timeline: Any, key: str, version: int) -> None:
+        from .alert_history import read_moments
+        try:
+            result: Any = read_moments(timeline, key)
+        except Exception as err:  # sqlite3.Error: one line in the pane
+            result = f"cannot read the alert timeline: {err}"
+        self.app.call_from_thread(self._got_moments, key, version, result)
+
+    def _got_moments(self, key: str, version: int, result: Any) -> None:
+        self._reading.discard(key)
+        if len(self._moments) > 500:
+            self._moments.clear()
+        self._moments[key] = (version, time.monotonic(), result)
+        r = self.table.current
+        if self.is_attached and isinstance(r, AlertRow) and r.alert.key == key:
+            self._detail()
+
+    def action_history(self) -> None:
+        """h: the alert timeline (escape comes back here; enter on a moment selects its alert here)."""
+        from .alert_history import AlertHistoryScreen
+        self.app.push_screen(AlertHistoryScreen(self.state, self.scope))
 
     def _group_detail(self, g: GroupRow) -> Text:
         t = Text()
@@ -541,7 +633,8 @@ class AlertsScreen(ResourceScreen):
         r = self.current()
         if isinstance(r, AlertRow):
             from .modals import TextView
-            text = alert_detail(r.alert, self.state, self.context or AlertsContext(), system=r.system, full=True)
+            text = alert_detail(r.alert, self.state, self.context or AlertsContext(), system=r.system, full=True,
+                                moments=self._moments.get(r.alert.key, (0, 0.0, None))[2])
             self.app.push_screen(TextView(f"Alert  {r.alert.name}  {r.alert.key}", text.plain))
 
     def action_yaml(self) -> None:
@@ -731,9 +824,11 @@ def affected(state: Any, a: Alert) -> tuple[list[str], int]:
 
 
 def alert_detail(a: Alert, state: Any, ctx: AlertsContext, *, system: SystemTag | None = None,
-                 full: bool = False) -> Text:
+                 full: bool = False, moments: Any = None) -> Text:
     """Everything about one alert, sanitised: what and where, text, runbook, source, silence, ack, business
-    systems with the CMDB rule, owner and on-call, the affected workloads, labels and other annotations."""
+    systems with the CMDB rule, owner and on-call, the affected workloads, its last moments from the alert
+    timeline (``moments``: see ``alert_history.moments_text``; None: no such section), labels and other
+    annotations."""
     t = Text()
     sev_style = SEVERITY_STYLE.get(a.severity, "")
     t.append(clean_line(a.name, 100), f"bold {sev_style}")
@@ -825,6 +920,12 @@ def alert_detail(a: Alert, state: Any, ctx: AlertsContext, *, system: SystemTag 
         keys.append("enter: its screen")
     if keys:
         t.append("  ".join(keys) + "\n", "dim")
+    if moments is not None:  # what happened to it: fired, acked, silenced, resolved (the alert timeline)
+        from .alert_history import moments_text
+        history = moments_text(moments)
+        if history is not None:
+            t.append("\n")
+            t.append_text(history)
     # labels and the annotations not shown above
     t.append("\nlabels\n", "bold")
     for k, v in sorted(a.labels.items()):
