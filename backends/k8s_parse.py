@@ -193,6 +193,8 @@ def parse_node(obj: Any) -> Node:
         department=_s(labels.get("lb-department")), app=_s(labels.get("lb-app")),
         created=parse_time(md.get("creationTimestamp")),
         labels=_str_map(labels),
+        addresses=tuple(dict.fromkeys(a for a in (_s(_d(x).get("address")) for x in _l(status.get("addresses")))
+                                      if a and a != _s(md.get("name")))),
     )
 
 

@@ -61,7 +61,7 @@ from .quota import DEFAULT_MAX_ANNOTATION, pressures
 
 __all__ = [
     "CRITICAL_EVENT_REASONS", "EVENT_WINDOW", "FAILED_JOB_HOURS", "RULES", "AlertEngine", "AlertFilter",
-    "AlertGroup", "CONDITIONS", "Thresholds", "Tagger", "apply_acks", "condition", "condition_of", "correlate", "workload_keys", "enrich", "event_alerts", "firing_counts", "group", "merge",
+    "AlertGroup", "CONDITIONS", "Thresholds", "Tagger", "apply_acks", "condition", "condition_of", "correlate", "node_addresses", "workload_keys", "enrich", "event_alerts", "firing_counts", "group", "merge",
     "parse_filter", "platform_alerts", "rule_key", "top_by_system",
 ]
 
@@ -663,7 +663,8 @@ class Tagger:
         self._set(fresh, version)
         return True
 
-    def tags(self, alert: Alert, node_namespaces: Mapping[str, Iterable[str]] | None = None) -> tuple[SystemTag, ...]:
+    def tags(self, alert: Alert, node_namespaces: Mapping[str, Iterable[str]] | None = None,
+             node_addresses: Mapping[str, tuple[str, ...]] | None = None) -> tuple[SystemTag, ...]:
         if not self.systems:
             return ()
         labels = alert.labels
@@ -678,12 +679,13 @@ class Tagger:
         on_node: tuple[str, ...] = ()
         if node and not alert.namespace and node_namespaces is not None:
             on_node = tuple(sorted(set(node_namespaces.get(node, ()))))
-        key = (alert.namespace, rel, deployment, node, on_node)
+        addresses = node_addresses.get(node, ()) if node and node_addresses else ()
+        key = (alert.namespace, rel, deployment, node, on_node, addresses)
         hit = self._cache.get(key)
         if hit is None:
             matches = self.matcher.match(namespace=alert.namespace or None, labels=dict(rel) if rel else None,
                                          deployment=deployment or None, node=node or None,
-                                         node_namespaces=on_node or None)
+                                         node_namespaces=on_node or None, node_addresses=addresses)
             hit = tuple(SystemTag.model_construct(id=m.system.id, name=m.system.name, tier=m.system.tier, kind=m.kind,
                                                   rule=m.rule, owner=m.system.owner, oncall=m.system.oncall)
                         for m in matches)
@@ -692,13 +694,21 @@ class Tagger:
             self._cache[key] = hit
         return hit
 
-    def tag(self, alerts: Iterable[Alert], node_namespaces: Mapping[str, Iterable[str]] | None = None) -> list[Alert]:
-        """The alerts with ``systems`` set (an alert whose tags did not change is the same object)."""
+    def tag(self, alerts: Iterable[Alert], node_namespaces: Mapping[str, Iterable[str]] | None = None,
+            node_addresses: Mapping[str, tuple[str, ...]] | None = None) -> list[Alert]:
+        """The alerts with ``systems`` set (an alert whose tags did not change is the same object).
+        ``node_namespaces``: node -> namespaces with pods on it (for node-level alerts); ``node_addresses``: node ->
+        its IPs (a CMDB may list a node by IP)."""
         out = []
         for a in alerts:
-            t = self.tags(a, node_namespaces)
+            t = self.tags(a, node_namespaces, node_addresses)
             out.append(a if t == a.systems else _with(a, {"systems": t}))
         return out
+
+
+def node_addresses(nodes: Iterable[Any]) -> dict[str, tuple[str, ...]]:
+    """node -> its addresses (``domain.Node.addresses``), for the nodes that have any."""
+    return {n.name: n.addresses for n in nodes if n.addresses}
 
 
 def node_namespaces(pods: Iterable[Pod]) -> dict[str, set[str]]:

@@ -667,14 +667,15 @@ class Matcher:
 
     def match(self, *, namespace: str | None = None, labels: Mapping[str, str] | None = None,
               deployment: str | None = None, node: str | None = None,
-              node_namespaces: Iterable[str] | None = None) -> list[Match]:
+              node_namespaces: Iterable[str] | None = None, node_addresses: Iterable[str] = ()) -> list[Match]:
         """The systems an object or alert belongs to: give what is known of it.
 
         ``namespace``: its namespace; ``labels``: its labels (or the alert's); ``deployment``: the model
         deployment's name; ``node``: the node (hostname or IP) it runs on or the alert is about. A node-level
         target gives ``node`` and no ``namespace``; then ``node_namespaces``, the namespaces with pods on that
-        node (the caller reads them from the state), map it to every system owning one of them. An empty
-        answer means untagged."""
+        node (the caller reads them from the state), map it to every system owning one of them.
+        ``node_addresses``: the node's other names (its IPs, from ``status.addresses``): a CMDB that lists the
+        node by IP matches through them. An empty answer means untagged."""
         best: dict[int, Match] = {}
 
         def offer(m: Match) -> None:
@@ -702,8 +703,9 @@ class Matcher:
                 for idx, entry in hits:
                     offer(Match(self.systems[idx], "label", f"label {entry}"))
         if node:
-            for idx, entry in self._nodes.find(node.lower()):
-                offer(Match(self.systems[idx], "node", f"node {entry}"))
+            for name in (node, *node_addresses):
+                for idx, entry in self._nodes.find(name.lower()):
+                    offer(Match(self.systems[idx], "node", f"node {entry}"))
             if not namespace and node_namespaces:
                 via: dict[int, tuple[BusinessSystem, list[str]]] = {}
                 for ns in sorted(set(node_namespaces)):

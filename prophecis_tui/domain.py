@@ -78,6 +78,7 @@ class Node(Model):
     app: str = ""
     created: datetime | None = None
     labels: dict[str, str] = {}  # what a namespace's node selector is matched against (hardware-type, lb-*)
+    addresses: tuple[str, ...] = ()  # status.addresses (InternalIP, ExternalIP, ...): a CMDB may name a node by IP
 
 
 class Pod(Model):

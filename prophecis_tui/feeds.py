@@ -582,6 +582,8 @@ class AlertsPoller(_Poller):
         self._resolved: dict[str, Any] = {}  # key -> its RESOLVED copy, shown for resolved_window
         self._nodes_version = -1
         self._node_namespaces: dict[str, set[str]] = {}
+        self._addresses_version = -1
+        self._node_addresses: dict[str, tuple[str, ...]] = {}
         self._pruned: float | None = None  # time.monotonic() of the last prune
         self._seen: set[str] | None = None  # without a timeline: the keys firing last round
         self.polls = 0
@@ -661,6 +663,13 @@ class AlertsPoller(_Poller):
             return pods.get((ns, name)) if kind == "Pod" else None
         return labels
 
+    def _addresses(self) -> dict[str, tuple[str, ...]]:
+        version = self.state.kind_version("nodes")
+        if version != self._addresses_version:
+            from .alerts import node_addresses
+            self._node_addresses, self._addresses_version = node_addresses(self.state.nodes()), version
+        return self._node_addresses
+
     def _nodes(self) -> dict[str, set[str]]:
         version = self.state.kind_version("pods")
         if version != self._nodes_version:
@@ -701,7 +710,7 @@ class AlertsPoller(_Poller):
         alerts = [enrich(a) for a in merge(*lists)]
         self.tagger.update(st.business_systems(), st.kind_version("cmdb"))
         needs_nodes = any(a.node and not a.namespace for a in alerts)
-        alerts = self.tagger.tag(alerts, self._nodes() if needs_nodes else None)
+        alerts = self.tagger.tag(alerts, self._nodes() if needs_nodes else None, self._addresses())
         acks = {}
         if self.timeline is not None:
             try:

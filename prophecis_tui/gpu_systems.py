@@ -75,6 +75,8 @@ class GpuSystems:
         self.state = state
         self._lock = threading.Lock()
         self._version = -1
+        self._nodes_version = -1
+        self._addresses: dict[str, tuple[str, ...]] = {}  # node -> its IPs (a CMDB may list a node by IP)
         self._matcher = Matcher(())
         self._by_id: dict[str, BusinessSystem] = {}
         self._pods: dict[tuple[str, str], tuple[Match, ...]] = {}
@@ -82,6 +84,13 @@ class GpuSystems:
         self._pod_lookup = PodLookup(state)
 
     def _current(self) -> Matcher:
+        nodes = self.state.kind_version("nodes")
+        if nodes != self._nodes_version:  # a node's IPs, which a CMDB may list it by: re-matched only when they change
+            with self._lock:
+                addresses = {n.name: n.addresses for n in self.state.nodes() if n.addresses}
+                if addresses != self._addresses:
+                    self._addresses, self._nodes = addresses, {}
+                self._nodes_version = nodes
         version = self.state.kind_version("cmdb")
         if version != self._version:
             with self._lock:
@@ -108,7 +117,8 @@ class GpuSystems:
         matcher = self._current()
         node = self._nodes.get(g.node)
         if node is None:
-            node = self._nodes[g.node] = tuple(matcher.match(node=g.node)) if g.node else ()
+            node = self._nodes[g.node] = tuple(matcher.match(
+                node=g.node, node_addresses=self._addresses.get(g.node, ()))) if g.node else ()
         if not (g.pod and g.namespace):
             return node
         key = (g.namespace, g.pod)

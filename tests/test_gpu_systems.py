@@ -91,3 +91,27 @@ def test_group_history_keeps_the_mean_of_each_systems_gpus():
     assert h.window("sys:BS1", 100.0, 60) == []
     h.add(101.0, [gpu("gpu-a", 0, 90.0)])  # no systems_of (no CMDB): no system groups, nothing breaks
     assert h.window("sys:BS4", 101.0, 60) == [(100.0, 55.0, 25.0)]
+
+
+def test_a_cmdb_that_names_a_node_by_ip_claims_its_gpus_and_its_alerts():
+    """The bank's CMDB lists hosts by hostname or by IP; the node's status.addresses say which IPs it has."""
+    from backends.k8s_parse import parse_node
+    from prophecis_tui.alerts import Tagger, node_addresses
+    from prophecis_tui.domain import Alert
+    node = parse_node({"metadata": {"name": "gpu-c", "uid": "n-c"}, "status": {
+        "addresses": [{"type": "InternalIP", "address": "10.107.0.3"}, {"type": "Hostname", "address": "gpu-c"}],
+        "conditions": [{"type": "Ready", "status": "True"}]}})
+    assert node.addresses == ("10.107.0.3",)  # the hostname is its name already
+    pool = BusinessSystem(id="BS6", name="V100 资源池", tier=3, nodes=("10.107.0.3",))
+    s = state_with()
+    s.set_business_systems([*SYSTEMS, pool])
+    systems = GpuSystems(s)
+    free = gpu("gpu-c", 0, 0.0)
+    assert systems.of(free) == ()  # the node is not listed yet: its IP is unknown
+    s.replace("nodes", "nodes", [node])
+    assert systems.of(free) == ("BS6",)
+    assert [m.rule for m in systems.matches(free)] == ["node 10.107.0.3"]
+    hot = Alert(key="am:x", source="alertmanager", name="GPUHighTemperature", target_kind="Node",
+                target_name="gpu-c", node="gpu-c")
+    (tagged,) = Tagger(s.business_systems()).tag([hot], {}, node_addresses(s.nodes()))
+    assert [(t.id, t.rule) for t in tagged.systems] == [("BS6", "node 10.107.0.3")]
