@@ -30,10 +30,13 @@ demo: $(VENV)/.installed
 sim: $(VENV)/.installed
 	$(BIN)/prophecis-tui sim --scale $(SCALE) --write-config $(VENV)/sim
 
-## test: everything (unit, adapter against the simulator, kubectl, real Prometheus, import contracts)
+## test: everything (unit, adapter against the simulator, kubectl, real Prometheus and Alertmanager, import contracts)
+# Two workers (CI's machine has 2 cores), one test file per worker at a time: a module's real Prometheus,
+# Alertmanager or simulator starts once. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-test services
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 # The real services the tests run (Debian packages), installed when we may: as root, with apt-get, both in one
 # go when either is missing. Elsewhere their tests skip, except under CI=true, where they fail.
