@@ -46,21 +46,14 @@ from prophecis_tui.domain import (Alert, AlertState, BackendError, Forbidden, In
                                   SilenceMatcher, Unauthorized, Unavailable, severity_of)
 from prophecis_tui.sanitize import clean_line
 
+from .endpoint import where as endpoint
+
 from .k8s_parse import parse_time
 
 SOURCE = "alertmanager"
 Headers = Mapping[str, str] | Callable[[], Mapping[str, str]]
 
 
-def _where(url: str) -> str:
-    """host[:port] and path: no user, no password, no query string (they may carry secrets)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port:
-        host += f":{parts.port}"
-    return clean_line(host + parts.path.rstrip("/"), 120)
 
 
 # ------------------------------------------------------------------------------------------ parsing
@@ -257,10 +250,10 @@ class Alertmanager:
         instead of the network (tests)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL for an Alertmanager: {_where(url) or 'empty'}")
+            raise ValueError(f"not an http(s) URL for an Alertmanager: {endpoint(url) or 'empty'}")
         self.url = url.rstrip("/")
         self.base = self.url + "/api/v2"
-        self.where = _where(url)
+        self.where = endpoint(url)
         self.name = name or self.where
         self.read_only = read_only
         self.timeout = timeout
@@ -320,7 +313,7 @@ class Alertmanager:
         if code == 403:
             raise Forbidden(f"Alertmanager {label} answered 403 Forbidden{said}", source=SOURCE, status=code)
         if 300 <= code < 400:
-            to = _where(resp.headers.get("Location", "")) or "elsewhere"
+            to = endpoint(resp.headers.get("Location", "")) or "elsewhere"
             raise Unavailable(f"Alertmanager {label} answered HTTP {code}, a redirect to {to} (a login page?): "
                               "point the URL at Alertmanager itself", source=SOURCE, status=code)
         if code < 500:

@@ -31,6 +31,8 @@ from prophecis_tui.cmdb import FIELDS, CmdbError, from_record, parse_file
 from prophecis_tui.domain import (BusinessSystem, Forbidden, Invalid, Timeout, Unauthorized, Unavailable)
 from prophecis_tui.sanitize import clean_line
 
+from .endpoint import where as endpoint
+
 @runtime_checkable
 class CmdbSource(Protocol):
     """What the CMDB poller reads: every business system, blocking; typed errors from prophecis_tui.domain."""
@@ -59,15 +61,6 @@ class _Bearer(httpx.Auth):
         return "_Bearer()"
 
 
-def _where(url: str) -> str:
-    """The endpoint in one line: host[:port] and path (no user, no query string: they may carry secrets)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port:
-        host += f":{parts.port}"
-    return clean_line(host + parts.path, 120)
 
 
 def _keys(obj: dict) -> str:
@@ -88,7 +81,7 @@ class RestCmdb:
         if unknown:
             raise ValueError(f"unknown business-system field {unknown[0]!r} in the mapping (ours: {', '.join(FIELDS)})")
         self.url = url
-        self.where = _where(url)
+        self.where = endpoint(url)
         self.fields = dict(fields or {})
         self.list_key = list_key or None
         self.timeout = timeout
@@ -128,7 +121,7 @@ class RestCmdb:
             raise Forbidden(f"CMDB {where} answered 403 Forbidden: the token may not read business systems",
                             source=self.name, status=code)
         if 300 <= code < 400:
-            to = _where(resp.headers.get("Location", "")) or "elsewhere"
+            to = endpoint(resp.headers.get("Location", "")) or "elsewhere"
             raise Unavailable(f"CMDB {where} answered HTTP {code}, a redirect to {to} (a login page?): point "
                               "cmdb.url at the API itself", source=self.name, status=code)
         if code != 200:
