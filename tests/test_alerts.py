@@ -11,7 +11,7 @@ import pytest
 from prophecis_tui.alerts import (AlertEngine, Tagger, apply_acks, correlate, enrich, event_alerts, firing_counts, group, merge,
                                   node_namespaces, parse_filter, rule_key, top_by_system)
 from prophecis_tui.domain import (Alert, AlertState, BusinessSystem, DeploymentState, Event, JobState,
-                                  ModelDeployment, Node, Notebook, NotebookState, Pod, Quota, SystemTag, TrainingJob)
+                                  ModelDeployment, Node, Pod, Quota, SystemTag, TrainingJob)
 from prophecis_tui.idle import Holder, IdleGpu
 from prophecis_tui.state import State
 

@@ -113,7 +113,7 @@ def test_the_handover_note_reads_well(db, capsys):
     one_day = (start + timedelta(hours=8)).date() == (start + timedelta(hours=20, seconds=-1)).date()
     hm = lambda h, m=0: (start + timedelta(hours=h, minutes=m)).strftime(  # noqa: E731
         "%H:%M" if one_day else "%m-%d %H:%M")
-    assert (f"- **critical** SeldonDeploymentUnavailable on SeldonDeployment ns-antifraud-txn/fraud-xgb-svc-1: "
+    assert ("- **critical** SeldonDeploymentUnavailable on SeldonDeployment ns-antifraud-txn/fraud-xgb-svc-1: "
             "resolved") in fraud
     assert (f"  fired {hm(10)}; acked {hm(10, 5)} by alice (\"OPS-4711 rolling back to v2\"); resolved {hm(14)}; "
             "lasted 4h") in fraud
