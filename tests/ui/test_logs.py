@@ -169,8 +169,17 @@ async def test_a_training_jobs_replicas_merged_in_time_order_and_one_replica_at_
         await settle(pilot, lambda: not any(t.is_alive() for t in _threads(s)))
         await pilot.pause(0.2)
         lines = s.view.lines(0, len(s.view))
+        # one time order across the replicas. Each replica's own lines are in order, always; across replicas the
+        # merge waits for a quiet or starved replica only so long (log_feed HOLD_BACK/MAX_HOLD, so that no line is
+        # held for ever), and on a loaded machine (CI's two test workers on two cores) a late burst may land just
+        # after lines stamped later: the strict merge order is tested in tests/test_log_feed.py
+        # (test_replicas_..._merge_in_timestamp_order, ..._still_merge_in_order); here nearly every neighbour pair
+        for replica in replicas:
+            own = [ln.ts for ln in lines if ln.ts is not None and ln.source == replica]
+            assert own == sorted(own)
         stamps = [ln.ts for ln in lines if ln.ts is not None]
-        assert stamps == sorted(stamps)  # one time order across the replicas
+        inversions = sum(1 for a, b in zip(stamps, stamps[1:]) if b < a)
+        assert inversions <= max(1, len(stamps) // 200), inversions
         # each row starts with its replica, padded to the longest name
         width = max(len(r) for r in replicas)
         for row, ln in zip(shown(app)[::-1], lines[::-1]):
