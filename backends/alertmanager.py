@@ -35,7 +35,6 @@ each of them is there twice; pass ``on=[one name]`` for those.
 from __future__ import annotations
 
 import json
-import ssl
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import quote, urlsplit
@@ -46,7 +45,7 @@ from prophecis_tui.domain import (Alert, AlertState, BackendError, Forbidden, In
                                   SilenceMatcher, Unauthorized, Unavailable, severity_of)
 from prophecis_tui.sanitize import clean_line
 
-from .endpoint import where as endpoint
+from .endpoint import json_client, where as endpoint
 
 from .k8s_parse import parse_time
 
@@ -261,14 +260,7 @@ class Alertmanager:
         self._label = self.where if self.name == self.where else f"{self.name} ({self.where})"
         self._fresh = headers if callable(headers) else None
         static = {} if callable(headers) or headers is None else dict(headers)
-        if ca_file and verify:
-            tls: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file)
-        else:
-            tls = verify
-        self._http = httpx.Client(
-            verify=tls, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), follow_redirects=False,
-            trust_env=False, headers={"Accept": "application/json", "User-Agent": "prophecis-tui", **static},
-            transport=transport)
+        self._http = json_client(ca_file=ca_file, verify=verify, timeout=timeout, headers=static, transport=transport)
 
     def __repr__(self) -> str:
         return f"Alertmanager({self.name!r}, {self.where!r}{', read-only' if self.read_only else ''})"

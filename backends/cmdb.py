@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 from pathlib import Path
 from typing import Any, Mapping, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -31,7 +30,7 @@ from prophecis_tui.cmdb import FIELDS, CmdbError, from_record, parse_file
 from prophecis_tui.domain import (BusinessSystem, Forbidden, Invalid, Timeout, Unauthorized, Unavailable)
 from prophecis_tui.sanitize import clean_line
 
-from .endpoint import where as endpoint
+from .endpoint import json_client, where as endpoint
 
 @runtime_checkable
 class CmdbSource(Protocol):
@@ -89,14 +88,8 @@ class RestCmdb:
         self.source = f"rest:{clean_line(urlsplit(url).netloc.rpartition('@')[2], 120)}"
         self.skipped = 0
         self.skip_reason = ""
-        if ca_file and verify:
-            tls: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file)
-        else:
-            tls = verify
-        self._http = httpx.Client(
-            verify=tls, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), follow_redirects=False,
-            auth=_Bearer(token) if token else None, trust_env=False,
-            headers={"Accept": "application/json", "User-Agent": "prophecis-tui", **dict(headers or {})})
+        self._http = json_client(ca_file=ca_file, verify=verify, timeout=timeout, headers=dict(headers or {}),
+                                 auth=_Bearer(token) if token else None)
         self._token_sent = bool(token)
 
     def __repr__(self) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ssl
 from urllib.parse import urlsplit
+
+import httpx
 
 from prophecis_tui.sanitize import clean_line
 
@@ -17,3 +20,13 @@ def where(url: str) -> str:
     if parts.port:
         host += f":{parts.port}"
     return clean_line(host + parts.path.rstrip("/"), 120)
+
+
+def json_client(*, ca_file: str | None, verify: bool, timeout: float, headers: dict | None = None,
+                **kw) -> httpx.Client:
+    """The httpx client a REST adapter talks JSON with: the CA bundle (or ``verify``), a timeout with connect
+    capped at 5 s, no redirects followed (a login page is an error), no proxy or netrc from the environment."""
+    tls: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file and verify else verify
+    return httpx.Client(verify=tls, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), follow_redirects=False,
+                        trust_env=False,
+                        headers={"Accept": "application/json", "User-Agent": "prophecis-tui", **(headers or {})}, **kw)
