@@ -40,9 +40,10 @@ Merging (one merger thread):
   is catching up, however far behind, is waited for; a thread starved of the CPU in the middle of a batch
   too), or it is connecting, or it has just been opened (again, after a break) and its first batch has
   not come (its backlog since the break is merged into place). A quiet replica (its reader has waited
-  HOLD_BACK for the network) is not waited for, so it delays the others by at most HOLD_BACK. And a line that has waited MAX_HOLD seconds goes
-  anyway, with every older held line of the others (a replica whose node clock is behind, or starved of CPU,
-  cannot stall the rest for longer). The released runs are merged by timestamp (a stable sort of a few
+  HOLD_BACK for the network) is not waited for, so it delays the others by at most HOLD_BACK. And when
+  following, a line that has waited MAX_HOLD seconds goes anyway, with every older held line of the others (a
+  replica whose node clock is behind, or starved of CPU, cannot stall the live tail for longer); a one-shot
+  read (``follow=False``) has no such limit and comes out in order however the readers share the CPU. The released runs are merged by timestamp (a stable sort of a few
   sorted runs) and added in one ``extend``. A replica far ahead of the others (AHEAD lines held) pauses
   its reading until the merge takes them: when the readers compete for the CPU (a big tail of every
   replica), the ones behind get it, and what is held stays bounded.
@@ -459,8 +460,11 @@ class LogFollow:
                     marks.append(st.last_key)
                     wake.append(since + self.hold_back)
         mark = min(marks) if marks else float("inf")
-        # a batch held too long goes now, and with it every line of the others stamped no later than its last
-        due = now - MAX_HOLD
+        # a batch held too long goes now, and with it every line of the others stamped no later than its last;
+        # not in a one-shot read (follow=False): the logs are all there, so a busy reader is waited for however
+        # long the CPU starves it and the whole read comes out in order (a quiet one is still let go after
+        # hold_back)
+        due = now - MAX_HOLD if self.follow else float("-inf")
         for st in states:
             for arrival, _, keys in st.pending:
                 if arrival > due:
@@ -481,10 +485,13 @@ class LogFollow:
                     runs.append((lines[:cut], keys[:cut]))
                     st.held -= cut
                     st.pending[keep] = (arrival, lines[cut:], keys[cut:])
-                wake.append(arrival + MAX_HOLD)
+                if self.follow:
+                    wake.append(arrival + MAX_HOLD)
                 held = True
                 break
             del st.pending[:keep]
+        if held and not wake:  # a one-shot read held for busy readers: look again when one may have gone quiet
+            wake.append(now + max(0.005, self.hold_back))
         wait_for = max(0.0, min(wake) - now) if held and wake else None
         if not runs:
             return [], wait_for
