@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Iterator, Literal, Protocol, Union, runtime_checkable
 
-from prophecis_tui.domain import (Alert, Event, GpuSample, ModelDeployment, Namespace, Node, Notebook, Pod, Quota,
-                                  Silence, SilenceMatcher, TrainingJob)
+from prophecis_tui.domain import (Alert, Event, GpuSample, LinkisLog, LinkisResultSet, LinkisState, LinkisSubmit,
+                                  LinkisTask, ModelDeployment, Namespace, Node, Notebook, Pod, Quota, Silence,
+                                  SilenceMatcher, TrainingJob)
 
 DomainObject = Union[Namespace, Node, Pod, Notebook, TrainingJob, ModelDeployment, Quota, Event]
 
@@ -148,3 +149,58 @@ class AlertmanagerBackend(Protocol):
         """DELETE /api/v2/silence/{id}. Refused (ReadOnly) when built read-only."""
 
     def close(self) -> None: ...
+
+
+class LinkisBackend(Protocol):
+    """One Linkis gateway (``backends.linkis.Linkis``), async over ``httpx.AsyncClient``: the CLI awaits it in
+    ``asyncio.run``; the core (poller and action threads) uses it through ``backends.linkis.LinkisSync``, which
+    runs these coroutines on one event-loop thread of its own and gives the same methods as blocking calls.
+
+    Errors are prophecis_tui.domain errors, one line each, naming the gateway by host:port (never a token, a
+    password or a cookie): Unavailable (cannot connect, timeout, 5xx without a Linkis envelope), Unauthorized
+    (status -1 after the one re-login, or token auth failed), Forbidden (status 3; "no permission to kill"),
+    Invalid (status 2; a body that is not an envelope), NotFound (no such task), LinkisError (status 1/4 and
+    the rest), each with ``err_code`` when Linkis gave one; ReadOnly (submit/kill when built read-only, before
+    any request)."""
+
+    name: str  # host:port of the gateway
+    user: str  # the Linkis user (login name or Token-User)
+    read_only: bool
+
+    async def login(self) -> None:
+        """Password mode: POST /user/login, keep the session cookie. Token mode: nothing to do (checked lazily)."""
+
+    async def heartbeat(self) -> None: ...
+
+    async def submit(self, job: LinkisSubmit) -> tuple[int, str]:
+        """(taskID, execID): POST /entrance/submit (or /entrance/execute when the gateway is 0.x)."""
+
+    async def status(self, exec_id: str, task_id: int | None = None) -> LinkisState: ...
+
+    async def progress(self, exec_id: str, task_id: int | None = None) -> tuple[float, list]:
+        """(0..1, [LinkisStage]); "not produced yet" is (0.0, [])."""
+
+    async def log(self, exec_id: str, from_line: int = 0, size: int = 100) -> LinkisLog:
+        """The lines since ``from_line``; raises NotFound when the job has left the entrance (then ``task_log``)."""
+
+    async def kill(self, exec_id: str, task_id: int | None = None) -> str:
+        """GET /entrance/{execID}/kill[?taskID=]; Linkis's message."""
+
+    async def tasks(self, *, start: datetime | None = None, end: datetime | None = None, status: str = "",
+                    creator: str = "", engine: str = "", page: int = 1, page_size: int = 50) -> tuple[list[LinkisTask], int]:
+        """GET /jobhistory/list: (tasks newest first, the total count)."""
+
+    async def task(self, task_id: int) -> LinkisTask:
+        """GET /jobhistory/{taskID}/get."""
+
+    async def task_log(self, task: LinkisTask) -> LinkisLog:
+        """A finished job's whole log: /filesystem/openLog?path=<logPath>."""
+
+    async def result_paths(self, task: LinkisTask, *, wait: float = 10.0) -> list[str]:
+        """The result files under resultLocation (getDirFileTrees, asked again while it is null, up to ``wait``
+        seconds), in order (_0.dolphin, _1.dolphin, ...)."""
+
+    async def result(self, path: str, *, page: int = 1, page_size: int = 5000) -> LinkisResultSet:
+        """GET /filesystem/openFile (asked again a few times on "not fully written")."""
+
+    async def aclose(self) -> None: ...

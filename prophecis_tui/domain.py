@@ -423,6 +423,119 @@ class Silence(Model):
     origin: str = ""  # the Alertmanager (its name) that holds it
 
 
+# ------------------------------------------------------------------------------------------ Linkis
+class LinkisState(StrEnum):
+    """A Linkis job's state, exactly as Linkis spells it (SchedulerEventState / TaskStatus); UNKNOWN for any other
+    word (an old doc's "FAILED" is not one of them)."""
+
+    INITED = "Inited"
+    WAIT_FOR_RETRY = "WaitForRetry"
+    SCHEDULED = "Scheduled"
+    RUNNING = "Running"
+    SUCCEED = "Succeed"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    TIMEOUT = "Timeout"
+    UNKNOWN = "Unknown"
+
+    @property
+    def done(self) -> bool:
+        return self in (LinkisState.SUCCEED, LinkisState.FAILED, LinkisState.CANCELLED, LinkisState.TIMEOUT)
+
+
+class LinkisStage(Model):
+    """One entry of a progress answer's ``progressInfo``: a Spark job's (or Hive stage's) task counts."""
+
+    id: str
+    succeed: int = 0
+    failed: int = 0
+    running: int = 0
+    total: int = 0
+
+
+class LinkisTask(Model):
+    """One Linkis job (a job-history row, brought up to date by the entrance while it runs)."""
+
+    task_id: int  # the job-history id (a number on the wire)
+    exec_id: str = ""  # the entrance's id: per-job entrance paths need it (URL-encoded); "" once unknown
+    user: str = ""  # executeUser (else umUser)
+    submit_user: str = ""  # umUser / submitUser
+    engine: str = ""  # engineType with its version when known: "spark-2.4.3" (history may say only "spark")
+    creator: str = ""  # requestApplicationName: IDE, a notebook's LinkisMagic creator, nodeexecution, ...
+    run_type: str = ""  # sql, hql, py, python, scala, shell, ...
+    code: str = ""  # executionCode (untrusted text: sanitise before showing)
+    state: LinkisState = LinkisState.UNKNOWN
+    progress: float = 0.0  # 0..1
+    created: datetime | None = None  # createdTime (epoch ms on the wire)
+    updated: datetime | None = None  # updatedTime: the end for a finished job
+    cost_ms: int | None = None  # costTime
+    err_code: int | None = None
+    err_desc: str = ""
+    log_path: str = ""
+    result_location: str = ""
+    variables: dict[str, str] = {}  # params.variable
+    startup: dict[str, str] = {}  # params.configuration.startup (spark.executor.instances, wds.linkis.rm.yarnqueue)
+    stages: tuple[LinkisStage, ...] = ()  # the last progress answer's progressInfo
+    gateway: str = ""  # the gateway's name (host:port) it came from
+
+    @property
+    def done(self) -> bool:
+        return self.state.done
+
+    @property
+    def queue(self) -> str:
+        return self.startup.get("wds.linkis.rm.yarnqueue", "")
+
+    def duration(self, now: datetime) -> float | None:
+        """Seconds it ran (to ``updated`` once done, to ``now`` while running); None without a creation time."""
+        if self.created is None:
+            return None
+        end = self.updated if self.done and self.updated is not None else now
+        return max(0.0, (end - self.created).total_seconds())
+
+
+class LinkisSubmit(Model):
+    """What ``submit`` sends: ``engine`` is ``<engine>-<version>`` (spark-2.4.3, hive-2.3.3, python-python2,
+    shell-1); ``creator`` the application part of userCreator (``<user>-<creator>``)."""
+
+    code: str
+    run_type: str  # sql, hql, py, python, scala, shell
+    engine: str
+    creator: str = "IDE"
+    variables: dict[str, str] = {}
+    startup: dict[str, str] = {}  # queue included as wds.linkis.rm.yarnqueue
+    script_path: str = ""  # source.scriptPath, optional
+
+
+class LinkisLog(Model):
+    """An incremental log read: the lines since the asked ``fromLine`` by level, and where to ask from next."""
+
+    error: tuple[str, ...] = ()
+    warn: tuple[str, ...] = ()
+    info: tuple[str, ...] = ()
+    all: tuple[str, ...] = ()  # every line, in order (what the log view shows; levels from the three above)
+    from_line: int = 0  # the next call's fromLine
+
+
+class LinkisColumn(Model):
+    name: str
+    type: str = ""  # Linkis's dataType: string, int, long, double, decimal, date, timestamp, boolean, ...
+    comment: str = ""
+
+
+class LinkisResultSet(Model):
+    """One result file (``_0.dolphin``) or one page of it. ``type``: 1 TEXT, 2 TABLE (others shown as text)."""
+
+    path: str
+    type: int = 2
+    columns: tuple[LinkisColumn, ...] = ()  # TABLE only
+    rows: tuple[tuple[str | None, ...], ...] = ()  # TABLE only: the cells as Linkis sends them (strings, None)
+    text: str = ""  # TEXT (and anything not a table): the lines joined by newlines
+    total_lines: int = 0
+    page: int = 1
+    total_pages: int = 1
+
+
 class GpuGroup(Model):
     """The GPUs of a group defined elsewhere (a business system), as a metrics query selects them: every GPU
     held in ``namespaces``, those held by ``pods`` ((namespace, pod) pairs), and every GPU on ``nodes``."""
@@ -462,6 +575,7 @@ class BackendError(Exception):
     """A backend could not do what was asked. ``str()`` is one line for the user; no secrets."""
 
     kind = "error"
+    err_code: int | None = None  # a Linkis errCode, when Linkis gave one (set by the Linkis adapter)
 
     def __init__(self, message: str, *, source: str = "", status: int | None = None) -> None:
         super().__init__(message)
@@ -506,3 +620,18 @@ class Expired(BackendError):
 
 class ReadOnly(BackendError):
     kind = "read-only"
+
+
+class LinkisError(BackendError):
+    """Linkis said no: an envelope with status 1/2/3/4 (or a 4xx body) that is not one of the general cases above.
+    ``err_code`` is Linkis's errCode (``data.errorMsg.errCode``, else the ``error code(错误码): N`` of the message),
+    ``linkis_status`` the envelope's status. (Not logged in (-1) is Unauthorized, auth failed (3) Forbidden, a
+    validation failure (2) Invalid; they carry ``err_code`` too, set as an attribute.)"""
+
+    kind = "linkis"
+
+    def __init__(self, message: str, *, source: str = "", status: int | None = None, err_code: int | None = None,
+                 linkis_status: int | None = None) -> None:
+        super().__init__(message, source=source, status=status)
+        self.err_code = err_code
+        self.linkis_status = linkis_status

@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from .domain import (Alert, BusinessSystem, DeploymentState, Event, GpuSample, Health, JobState, ModelDeployment,
+from .domain import (Alert, BusinessSystem, LinkisTask, DeploymentState, Event, GpuSample, Health, JobState, ModelDeployment,
                      Namespace, NamespaceSummary, Node, Notebook, NotebookState, Pod, Quota, Silence, SourceHealth,
                      TrainingJob)
 
@@ -42,6 +42,7 @@ class State:
         self._systems: tuple[BusinessSystem, ...] = ()  # the CMDB's business systems, as the store holds them
         self._alerts: tuple[Alert, ...] = ()  # every source's alerts, merged, tagged, acks applied (the alerts poller)
         self._silences: tuple[Silence, ...] = ()
+        self._linkis: dict[int, LinkisTask] = {}  # the Linkis poller's tasks by taskID (history and running)
         self._new_alerts: list[Alert] = []  # fired since the UI last took them: what it rings the bell for
 
     # ------------------------------------------------------------------ writing (feed threads)
@@ -153,6 +154,31 @@ class State:
     def silences(self) -> list[Silence]:
         with self._lock:
             return list(self._silences)
+
+    def set_linkis_tasks(self, tasks: Iterable[LinkisTask]) -> None:
+        """The Linkis poller's view of the user's tasks (history and running): they replace the last ones.
+        ``kind_version("linkis")`` grows only when they changed."""
+        fresh = {t.task_id: t for t in tasks}
+        with self._lock:
+            if fresh != self._linkis:
+                self._linkis = fresh
+                self._changed("linkis")
+
+    def update_linkis_task(self, task: LinkisTask) -> None:
+        """One task brought up to date (a detail screen's follow, a submit's answer)."""
+        with self._lock:
+            if self._linkis.get(task.task_id) != task:
+                self._linkis = {**self._linkis, task.task_id: task}
+                self._changed("linkis")
+
+    def linkis_tasks(self) -> list[LinkisTask]:
+        """Newest first (by taskID)."""
+        with self._lock:
+            return sorted(self._linkis.values(), key=lambda t: -t.task_id)
+
+    def linkis_task(self, task_id: int) -> LinkisTask | None:
+        with self._lock:
+            return self._linkis.get(task_id)
 
     def set_health(self, key: str, health: SourceHealth) -> None:
         with self._lock:
