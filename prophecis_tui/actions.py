@@ -87,6 +87,8 @@ class ActionSpec:
     backend: str = ""  # "" the Kubernetes backend; else the name of one in Actions.backends ("alertmanager",
     #                    "timeline"): perform gets that one. The permission check still asks Kubernetes (RBAC)
     event: bool = True  # write a Kubernetes Event on the target after success (False: the target is no object)
+    read_only_ok: bool = False  # changes nothing on the platform (a Linkis result saved to a local file): allowed
+    #                             in read-only mode, audited all the same
 
     @property
     def event_reason(self) -> str:
@@ -170,7 +172,7 @@ class Actions:
     def permission(self, action: str, target: Target) -> Permission:
         """May the user do this? For greying out actions with the reason, not hiding them."""
         spec = self._specs[action]
-        if self.read_only:
+        if self.read_only and not spec.read_only_ok:
             return Permission(False, "read-only mode")
         if spec.backend and spec.backend not in self.backends:
             return Permission(False, f"no {spec.backend} configured")
@@ -244,7 +246,7 @@ class Actions:
         params = dict(params or {})
         written = spec.audit_params(params) if spec.audit_params is not None else params
         action_id = new_action_id()
-        if self.read_only:
+        if self.read_only and not spec.read_only_ok:
             self._record(action_id, "refused", spec, target, written, reason, "refused", "read-only mode")
             raise ReadOnly(f"read-only mode: {spec.title.lower()} refused")
         allowed = self.permission(action, target)
