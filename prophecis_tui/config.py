@@ -14,10 +14,13 @@ the context section wins over the top level; a higher layer (environment, comman
 over a lower one, so ``--namespace`` beats a namespace in the file's context section.
 ``read_only`` is a safety lock: true anywhere (top level, context, wall mode) means read-only.
 
-Secrets (Linkis token and password) are never read from the file or the command line: they come
-from ``PROPHECIS_TUI_LINKIS_TOKEN`` / ``PROPHECIS_TUI_LINKIS_PASSWORD`` or from a file named by
-``linkis_token_file`` / ``linkis_password_file``. They are held as ``SecretStr`` so ``repr()``,
-``model_dump()`` and error messages never show them.
+Secrets (the Linkis token and password) are never taken from the command line. They come from the
+environment (``PROPHECIS_TUI_LINKIS__TOKEN`` / ``__PASSWORD``, per context
+``PROPHECIS_TUI_CONTEXTS__<NAME>__LINKIS__TOKEN``; the older ``PROPHECIS_TUI_LINKIS_TOKEN`` /
+``_PASSWORD`` too), from a file named by ``[linkis] token_file`` / ``password_file`` (refused when
+others may read it), or from ``[linkis] token`` / ``password`` in the config file itself, accepted
+only when that file is readable by its owner alone (mode 0600). They are held as ``SecretStr`` so
+``repr()``, ``model_dump()`` and error messages never show them.
 
 Every problem is raised as :class:`ConfigError`, whose ``str`` is one printable line.
 
@@ -74,6 +77,9 @@ __all__ = [
     "CmdbSettings",
     "ConfigError",
     "ContextSettings",
+    "DEFAULT_LINKIS_ENGINES",
+    "LinkisOverride",
+    "LinkisSettings",
     "EffectiveSettings",
     "MetricsOverride",
     "MetricsSettings",
@@ -95,6 +101,8 @@ HIGH_CONTRAST_THEME = "high-contrast"
 DEFAULT_THEME = "textual-dark"
 #: Keys that hold secrets: accepted from the environment only, never from the file or CLI.
 SECRET_KEYS = frozenset({"linkis_token", "linkis_password"})
+#: The ``[linkis]`` keys that hold secrets: accepted in the config file only when it is owner-only (0600).
+LINKIS_SECRET_KEYS = ("token", "password")
 
 MetricsSource = Literal["prometheus", "dcgm", "nvml", "auto", "none"]
 CmdbSource = Literal["file", "url", "none"]
@@ -719,6 +727,161 @@ class AlertsOverride(_Section):
     resolved_minutes: Minutes | None = Field(None, description="Default 30.")
 
 
+#: The engines the Linkis submit form offers (``[linkis] engines``): ``<engine>-<version>`` as Linkis's engineType label.
+DEFAULT_LINKIS_ENGINES = ("spark-2.4.3", "spark3-3.4.4", "hive-2.3.3", "python-python2", "shell-1")
+LinkisAuth = Literal["token", "password"]
+_ENGINE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]*-[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _check_engine(value: str) -> str:
+    value = value.strip()
+    if not _ENGINE.fullmatch(value):
+        raise ValueError(f"{value!r} is not an engine: write <engine>-<version>, e.g. 'spark-2.4.3' or 'hive-2.3.3'")
+    return value
+
+
+def _check_engines(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("list at least one engine (the submit form offers only these)")
+    return list(dict.fromkeys(value))
+
+
+def _check_creator(value: str) -> str:
+    value = value.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.]+", value):
+        raise ValueError(f"{value!r} is not a creator: letters, digits, '_' and '.' (e.g. 'IDE')")
+    return value
+
+
+def _check_queue(value: str) -> str:
+    value = value.strip()
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError("a YARN queue name cannot contain spaces or control characters")
+    return value
+
+
+Engine = Annotated[str, AfterValidator(_check_engine)]
+EngineList = Annotated[list[Engine], AfterValidator(_check_engines)]
+Creator = Annotated[str, AfterValidator(_check_creator)]
+Queue = Annotated[str, AfterValidator(_check_queue)]
+LinkisRefresh = Annotated[float, Field(ge=0.5, le=3600, allow_inf_nan=False)]
+HistoryDays = Annotated[float, Field(gt=0, le=365, allow_inf_nan=False)]
+
+
+class _LinkisWhere(_Section):
+    """``[linkis]`` keys shared by the written and the resolved forms (all optional)."""
+
+    url: Url | None = Field(
+        None, description="Linkis gateway base URL, e.g. http://linkis-gateway.prophecis:9001 (the REST API is "
+        "under <url>/api/rest_j/v1). Unset: no Linkis (the demo uses the simulator's)."
+    )
+    user: NonEmpty | None = Field(None, description="Linkis user: sent as Token-User, or the login name.")
+    auth: LinkisAuth | None = Field(
+        None, description="'token' (Token-Code/Token-User headers) or 'password' (login, then the session "
+        "cookie). Unset: 'token' when a token is given, else 'password' when a password is, else 'token'."
+    )
+    token_file: UserPath | None = Field(
+        None, description="File holding the Linkis token (Token-Code); refused unless only its owner may read "
+        "it (chmod 600)."
+    )
+    password_file: UserPath | None = Field(
+        None, description="File holding the Linkis password (password login); refused unless only its owner "
+        "may read it (chmod 600)."
+    )
+    token: SecretStr | None = Field(
+        None, description="The Linkis token itself. In the config file only when the file is owner-only "
+        "(chmod 600); else the environment: PROPHECIS_TUI_LINKIS__TOKEN."
+    )
+    password: SecretStr | None = Field(
+        None, description="The Linkis password itself. In the config file only when the file is owner-only "
+        "(chmod 600); else the environment: PROPHECIS_TUI_LINKIS__PASSWORD."
+    )
+    ca_file: UserPath | None = Field(None, description="CA bundle for an https gateway with a private CA.")
+
+
+class LinkisSettings(_LinkisWhere):
+    """``[linkis]``: the Linkis gateway (the resolved, effective form)."""
+
+    legacy_execute: bool = Field(
+        False, description="Submit through the 0.x gateway's /entrance/execute instead of /entrance/submit."
+    )
+    creator: Creator = Field(
+        "IDE", description="The creator (application) of submitted jobs: userCreator is <user>-<creator>."
+    )
+    engines: EngineList = Field(
+        default_factory=lambda: list(DEFAULT_LINKIS_ENGINES),
+        description="Engines the submit form offers, <engine>-<version> as the gateway knows them; first = "
+        "default.",
+    )
+    queue: Queue = Field("", description="Default YARN queue (wds.linkis.rm.yarnqueue); '' the gateway's.")
+    verify: bool = Field(True, description="Verify the gateway's TLS certificate (false only for a test gateway).")
+    refresh_seconds: LinkisRefresh = Field(
+        5.0, description="Seconds between two reads of the job history (the :linkis screen's list; 0.5..3600)."
+    )
+    history_days: HistoryDays = Field(7.0, description="Days of job history the console lists (up to 365).")
+
+    @property
+    def auth_mode(self) -> LinkisAuth:
+        """``auth``, else what the secrets given say: token when there is one, else password when there is one."""
+        if self.auth is not None:
+            return self.auth
+        if self.token is not None or self.token_file is not None:
+            return "token"
+        if self.password is not None or self.password_file is not None:
+            return "password"
+        return "token"
+
+    def resolve_token(self) -> SecretStr | None:
+        """The token: ``token`` (environment or an owner-only config file), else read from ``token_file``.
+        Raises :class:`ConfigError` (one line, never the secret) when the file cannot be used."""
+        if self.token is not None:
+            return self.token
+        if self.token_file is not None:
+            return _read_secret_file(self.token_file, "Linkis token")
+        return None
+
+    def resolve_password(self) -> SecretStr | None:
+        """The password: ``password``, else read from ``password_file`` (as :meth:`resolve_token`)."""
+        if self.password is not None:
+            return self.password
+        if self.password_file is not None:
+            return _read_secret_file(self.password_file, "Linkis password")
+        return None
+
+    def problem(self) -> str:
+        """Why no gateway can be used ('' when it can): no url, no user, or the chosen auth without a secret."""
+        if not self.url:
+            return "no Linkis gateway configured ([linkis] url)"
+        if not self.user:
+            return "no Linkis user configured ([linkis] user)"
+        if self.auth_mode == "token" and self.token is None and self.token_file is None:
+            return ("no Linkis token: set PROPHECIS_TUI_LINKIS__TOKEN, [linkis] token_file, or [linkis] token in "
+                    "an owner-only config file")
+        if self.auth_mode == "password" and self.password is None and self.password_file is None:
+            return ("no Linkis password: set PROPHECIS_TUI_LINKIS__PASSWORD, [linkis] password_file, or [linkis] "
+                    "password in an owner-only config file")
+        return ""
+
+
+class LinkisOverride(_LinkisWhere):
+    """``[linkis]`` as written (top level and per context): every key optional (unset = the default, or the
+    top level's)."""
+
+    legacy_execute: bool | None = Field(None, description="Use the 0.x /entrance/execute (default false).")
+    creator: Creator | None = Field(None, description="Creator of submitted jobs (default 'IDE').")
+    engines: EngineList | None = Field(None, description="Engines the submit form offers.")
+    queue: Queue | None = Field(None, description="Default YARN queue (default: the gateway's).")
+    verify: bool | None = Field(None, description="Verify the gateway's TLS certificate (default true).")
+    refresh_seconds: LinkisRefresh | None = Field(None, description="Seconds between history reads (default 5).")
+    history_days: HistoryDays | None = Field(None, description="Days of job history listed (default 7).")
+
+
+#: The older flat keys and where they go in ``[linkis]``.
+LINKIS_FLAT_KEYS = {"linkis_url": "url", "linkis_user": "user", "linkis_token_file": "token_file",
+                    "linkis_password_file": "password_file", "linkis_token": "token",
+                    "linkis_password": "password"}
+
+
 SINCE_WINDOWS = ("1m", "5m", "15m", "1h", "all")  # what `s` cycles through on the log screen
 TAIL_SIZES = (100, 1000, 10000, "all")  # what `T` cycles through
 
@@ -801,8 +964,8 @@ class ContextSettings(_Section):
         default_factory=MetricsOverride, description="GPU metrics source for this context."
     )
     alertmanager_url: Url | None = Field(None, description="Alertmanager base URL.")
-    linkis_url: Url | None = Field(None, description="Linkis gateway base URL.")
-    linkis_user: NonEmpty | None = Field(None, description="Linkis user (Token-User).")
+    linkis_url: Url | None = Field(None, description="Older spelling of [linkis] url.")
+    linkis_user: NonEmpty | None = Field(None, description="Older spelling of [linkis] user.")
     linkis_token_file: UserPath | None = Field(
         None, description="File holding the Linkis token (Token-Code)."
     )
@@ -831,6 +994,9 @@ class ContextSettings(_Section):
     alerts: AlertsOverride = Field(
         default_factory=AlertsOverride, description="Alert sources, notification and thresholds for this context."
     )
+    linkis: LinkisOverride = Field(
+        default_factory=LinkisOverride, description="This context's Linkis gateway and user (e.g. a viewer's)."
+    )
 
 
 # ------------------------------------------------------------------------------ effective view
@@ -856,7 +1022,13 @@ def _resolve_cmdb(c: CmdbOverride | dict) -> dict:
 
 
 def _read_secret_file(path: Path, what: str) -> SecretStr:
+    """The secret a file holds (stripped). Refused when others may read the file (group or world bits set): a
+    secret others can read is already leaked, and saying so is better than using it."""
     try:
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            raise ConfigError(f"{path}: the {what} file may be read by others (mode {stat.S_IMODE(mode):04o}); "
+                              f"make it owner-only: chmod 600 {path}")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
@@ -885,33 +1057,30 @@ class EffectiveSettings(BaseModel):
     no_color: bool
     metrics: MetricsSettings
     alertmanager_url: str | None
-    linkis_url: str | None
-    linkis_user: str | None
-    linkis_token_file: Path | None
-    linkis_password_file: Path | None
-    linkis_token: SecretStr | None
-    linkis_password: SecretStr | None
     cmdb: CmdbSettings
     notebooks: NotebooksSettings = Field(default_factory=NotebooksSettings)
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
     logs: LogsSettings = Field(default_factory=LogsSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
 
+    linkis: LinkisSettings = Field(default_factory=LinkisSettings)
+
+    # the older flat names, read from [linkis]
+    @property
+    def linkis_url(self) -> str | None:
+        return self.linkis.url
+
+    @property
+    def linkis_user(self) -> str | None:
+        return self.linkis.user
+
     def resolve_linkis_token(self) -> SecretStr | None:
-        """The Linkis token: from the environment, else read from ``linkis_token_file``."""
-        if self.linkis_token is not None:
-            return self.linkis_token
-        if self.linkis_token_file is not None:
-            return _read_secret_file(self.linkis_token_file, "Linkis token")
-        return None
+        """The Linkis token (:meth:`LinkisSettings.resolve_token`)."""
+        return self.linkis.resolve_token()
 
     def resolve_linkis_password(self) -> SecretStr | None:
-        """The Linkis password: from the environment, else read from ``linkis_password_file``."""
-        if self.linkis_password is not None:
-            return self.linkis_password
-        if self.linkis_password_file is not None:
-            return _read_secret_file(self.linkis_password_file, "Linkis password")
-        return None
+        """The Linkis password (:meth:`LinkisSettings.resolve_password`)."""
+        return self.linkis.resolve_password()
 
 
 # ------------------------------------------------------------------------------------ settings
@@ -1006,10 +1175,10 @@ class Settings(BaseSettings):
         None, description="Alertmanager base URL, e.g. http://alertmanager.monitoring:9093."
     )
     linkis_url: Url | None = Field(
-        None, description="Linkis gateway base URL, e.g. http://linkis-gateway:9001."
+        None, description="Older spelling of [linkis] url (the Linkis gateway base URL)."
     )
     linkis_user: NonEmpty | None = Field(
-        None, description="Linkis user (sent as Token-User, or the login name)."
+        None, description="Older spelling of [linkis] user."
     )
     linkis_token_file: UserPath | None = Field(
         None, description="File holding the Linkis token (Token-Code); keep it mode 0600."
@@ -1041,6 +1210,10 @@ class Settings(BaseSettings):
     alerts: AlertsSettings = Field(
         default_factory=AlertsSettings,
         description="Alert sources (Alertmanagers, events, platform rules), notification and thresholds.",
+    )
+    linkis: LinkisOverride = Field(
+        default_factory=LinkisOverride,
+        description="The Linkis gateway: URL, user and auth, the submit form's engines, creator and queue.",
     )
     contexts: dict[NonEmpty, ContextSettings] = Field(
         default_factory=dict,
@@ -1113,6 +1286,26 @@ class Settings(BaseSettings):
         ctx_name = name if name is not None else self.context
         return self._merge(ctx_name, self._context_key(ctx_name))
 
+    def _linkis_layer(self, flat: Any, section: LinkisOverride,
+                      base: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, int]]:
+        """One level's Linkis keys (the top level, or a context's section): ``[linkis]`` with the older flat
+        ``linkis_*`` keys folded in, each with the rank of the layer that set it; of a key given both ways the
+        higher layer wins (an environment PROPHECIS_TUI_LINKIS_TOKEN over a file's [linkis] token), else the
+        section."""
+        values: dict[str, Any] = {}
+        ranks: dict[str, int] = {}
+        for attr in type(section).model_fields:
+            value = getattr(section, attr)
+            rank = self._rank(base + ("linkis", attr)) if value is not None else -1
+            old = next((f for f, k in LINKIS_FLAT_KEYS.items() if k == attr), None)
+            if old is not None and getattr(flat, old) is not None:
+                old_rank = self._rank(base + (old,))
+                if value is None or old_rank > rank:
+                    value, rank = getattr(flat, old), old_rank
+            if value is not None:
+                values[attr], ranks[attr] = value, rank
+        return values, ranks
+
     def _merge(self, ctx_name: str | None, key: str | None) -> EffectiveSettings:
         section = self.contexts.get(key) if key is not None else None
 
@@ -1129,13 +1322,8 @@ class Settings(BaseSettings):
             "wall": self.ui.wall,
             "no_color": self.no_color,
             "alertmanager_url": self.alertmanager_url,
-            "linkis_url": self.linkis_url,
-            "linkis_user": self.linkis_user,
-            "linkis_token_file": self.linkis_token_file,
-            "linkis_password_file": self.linkis_password_file,
-            "linkis_token": self.linkis_token,
-            "linkis_password": self.linkis_password,
         }
+        linkis, linkis_rank = self._linkis_layer(self, self.linkis, ())
         metrics = self.metrics.model_dump(exclude_unset=False)
         cmdb = self.cmdb.model_dump(exclude_unset=False)
         notebooks = self.notebooks.model_dump()
@@ -1157,12 +1345,6 @@ class Settings(BaseSettings):
                 "refresh_seconds": ("refresh_seconds",),
                 "theme": ("ui", "theme"),
                 "alertmanager_url": ("alertmanager_url",),
-                "linkis_url": ("linkis_url",),
-                "linkis_user": ("linkis_user",),
-                "linkis_token_file": ("linkis_token_file",),
-                "linkis_password_file": ("linkis_password_file",),
-                "linkis_token": ("linkis_token",),
-                "linkis_password": ("linkis_password",),
             }
             for attr, top_path in simple.items():
                 value = getattr(section, attr)
@@ -1175,6 +1357,11 @@ class Settings(BaseSettings):
                     value = getattr(override, attr)
                     if value is not None and wins((sub, attr), (sub, attr)):
                         target[attr] = value
+            # [contexts.X.linkis] (and the context's flat linkis_* keys) over the top level's, key by key
+            ctx_linkis, ctx_rank = self._linkis_layer(section, section.linkis, base)
+            for attr, value in ctx_linkis.items():
+                if ctx_rank[attr] >= linkis_rank.get(attr, 0):
+                    linkis[attr] = value
             # a context that names its own Alertmanagers (either key) does not use the top level's
             own_list = section.alerts.alertmanagers is not None and wins(("alerts", "alertmanagers"),
                                                                           ("alerts", "alertmanagers"))
@@ -1190,6 +1377,7 @@ class Settings(BaseSettings):
         values["logs"] = self.logs.model_dump()
         alerts["alertmanagers"] = urls
         values["alerts"] = alerts
+        values["linkis"] = linkis
         where = f"contexts.{_dotted((ctx_name,))}: " if section is not None else ""
         try:
             return EffectiveSettings(**values)
@@ -1333,6 +1521,35 @@ def _refuse_secrets(data: dict, where: str, how: str) -> None:
         ))
 
 
+def _file_secrets(data: Mapping) -> list[str]:
+    """The dotted keys of ``[linkis]`` secrets (top level and contexts) set in a parsed file."""
+    found: list[str] = []
+    sections: list[tuple[str, Any]] = [("linkis", data.get("linkis"))]
+    contexts = data.get("contexts")
+    if isinstance(contexts, Mapping):
+        sections += [(f"contexts.{_dotted((name,))}.linkis", sect.get("linkis"))
+                     for name, sect in contexts.items() if isinstance(sect, Mapping)]
+    for where, sect in sections:
+        if isinstance(sect, Mapping):
+            found += [f"{where}.{k}" for k in LINKIS_SECRET_KEYS if k in sect]
+    return found
+
+
+def _check_file_secrets(data: Mapping, file: Path) -> None:
+    """``[linkis] token`` / ``password`` in the config file: only when the file is readable by its owner alone."""
+    found = _file_secrets(data)
+    if not found:
+        return
+    try:
+        mode = file.stat().st_mode
+    except OSError as err:
+        raise ConfigError(f"{file}: cannot check its permissions: {err.strerror or err}") from None
+    if mode & 0o077:
+        raise ConfigError(*(f"{file}: {key}: a secret in the config file needs the file to be readable by its "
+                            f"owner only (mode {stat.S_IMODE(mode):04o} lets others read it): chmod 600 {file}, "
+                            f"or use the environment or a token/password file" for key in found))
+
+
 def _drop_none(data: Mapping) -> dict:
     return {k: _drop_none(v) if isinstance(v, Mapping) else v
             for k, v in data.items() if v is not None}
@@ -1407,6 +1624,10 @@ def load_settings(
     cli = _drop_none(overrides or {})
     force_no_color = bool(cli.pop("no_color", False))
     _refuse_secrets(cli, "", "on the command line")
+    if _file_secrets(cli):
+        raise ConfigError(*(f"{key}: secrets are not accepted on the command line; set them in the environment "
+                            f"(PROPHECIS_TUI_LINKIS__TOKEN / __PASSWORD) or use a token/password file"
+                            for key in _file_secrets(cli)))
 
     if path is not None:
         file, why = Path(path).expanduser(), "named on the command line"
@@ -1416,6 +1637,7 @@ def load_settings(
         file, why = config_path(env), None
     file_data = _read_toml(file, why)
     _refuse_secrets(file_data, f"{file}: ", "in the config file")
+    _check_file_secrets(file_data, file)
 
     layers = _Layers(
         file=file if (file_data or why is not None or file.exists()) else None,
