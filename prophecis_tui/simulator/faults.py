@@ -1,5 +1,6 @@
 """Faults switchable at run time: latency, error rates, dropped watches and log follows, forced 410, the API down,
-the CMDB or the Alertmanager failing."""
+the CMDB or the Alertmanager failing,
+the Linkis gateway's sessions expiring, its errors and latency."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ class Faults:
     drop_log_every: float = 0.0  # seconds; cut every log follow this long after it opened (0: never)
     cmdb_error: int = 0  # HTTP status the CMDB endpoint answers instead of its list (0: none)
     alertmanager_error: int = 0  # HTTP status every /alertmanager/ path answers instead (0: none)
+    linkis_session_expiry: int = 0  # the Linkis gateway forgets every session and answers the next N requests 401
+    linkis_error: float = 0.0  # share of Linkis gateway requests answered 500 (JSON) or 503 (text)
+    linkis_latency_ms: float = 0.0  # added to every Linkis gateway request
     seed: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -35,8 +39,9 @@ class Faults:
             if not isinstance(k, str) or k.startswith("_") or k not in self.__dataclass_fields__:
                 raise ValueError(f"unknown fault setting: {k}")
             new[k] = self._check(k, getattr(self, k), v)
-        if not 0.0 <= new.get("error_rate", self.error_rate) <= 1.0:
-            raise ValueError("error_rate must be between 0 and 1")
+        for k in ("error_rate", "linkis_error"):
+            if not 0.0 <= new.get(k, getattr(self, k)) <= 1.0:
+                raise ValueError(f"{k} must be between 0 and 1")
         for k in ("cmdb_error", "alertmanager_error"):
             if new.get(k, 0) and not 400 <= new[k] <= 599:
                 raise ValueError(f"{k} must be an error code (400-599), or 0 for none")

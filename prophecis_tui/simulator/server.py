@@ -27,6 +27,7 @@ from .alertmanager import PREFIX as AM_PREFIX, Alertmanager
 from .cmdb import PATH as CMDB_PATH, Cmdb
 from .dcgm import CONTENT_TYPE as DCGM_CONTENT_TYPE, DcgmExporter
 from .ksm import CONTENT_TYPE as KSM_CONTENT_TYPE, KubeStateMetrics
+from .linkis import PREFIX as LINKIS_PREFIX, Gateway as LinkisGateway
 from .world import DCGM_SERVICE, GPU_OPERATOR_NS
 
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -101,7 +102,7 @@ def resolve(path: str) -> Route | None:
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # not the API: no injected API faults, not a write to the cluster
-EXPORTERS = ("/sim/", "/dcgm/", "/ksm/", "/cmdb/", "/alertmanager/")
+EXPORTERS = ("/sim/", "/dcgm/", "/ksm/", "/cmdb/", "/alertmanager/", "/linkis/")
 
 
 class ApiServer:
@@ -122,6 +123,7 @@ class ApiServer:
         self.ksm = KubeStateMetrics(sim.engine)  # /ksm/metrics: kube-state-metrics' ResourceQuota series
         self.cmdb = Cmdb(sim.world, sim.engine, sim.seed)  # /cmdb/api/v1/business-systems: the bank's CMDB
         self.alertmanager = Alertmanager(sim, self.dcgm)  # /alertmanager/api/v2/...: alerts that follow the world
+        self.linkis = LinkisGateway(sim)  # /linkis/api/rest_j/v1/...: the big-data platform's Linkis gateway
         self.app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[self._middleware])
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
 
@@ -179,6 +181,8 @@ class ApiServer:
             return self._cmdb(request, path)
         if path == AM_PREFIX or path.startswith(AM_PREFIX + "/"):  # nor does an Alertmanager (its API has no auth)
             return await self.alertmanager.handle(request, path)
+        if path == LINKIS_PREFIX or path.startswith(LINKIS_PREFIX + "/"):  # Linkis checks its own tokens/sessions
+            return await self.linkis.handle(request, path)
         ident = self.identity(request)
         if path.startswith("/sim/admin"):
             return await self.sim.admin(request, ident, path)

@@ -19,6 +19,7 @@ from .cmdb import FIELDS as CMDB_FIELDS, PATH as CMDB_PATH
 from .engine import Engine
 from .errors import ApiError, bad_request
 from .faults import Faults
+from .linkis import PREFIX as LINKIS_PREFIX, write_files as write_linkis_files
 from .notebooks import NotebookController
 from .seldon import SeldonController
 from .server import ApiServer, json_response
@@ -297,5 +298,14 @@ class Simulation:
             f"[cmdb]\nsource = \"url\"\nurl = {json.dumps(server + CMDB_PATH)}\nlist_key = \"data\"\n"
             f"ca_file = {json.dumps(str(ca))}\nrefresh_seconds = 60\n\n"
             "[cmdb.fields]\n" + "".join(f"{ours} = {json.dumps(theirs)}\n" for ours, theirs in CMDB_FIELDS.items())
-            + "\n[contexts.sim-viewer]\nread_only = true\n")
+            + "\n[contexts.sim-viewer]\nread_only = true\n" + self._linkis_config(d, ca))
         return path
+
+    def _linkis_config(self, d: Path, ca: Path) -> str:
+        """The simulated Linkis gateway: the token (and, for tests, every user's password) in owner-only files."""
+        token_file, _ = write_linkis_files(self.api.linkis, d)
+        return (f"\n[contexts.sim-viewer.linkis]\nuser = \"opsview\"\n"
+                f"\n[contexts.sim-group-admin.linkis]\nuser = \"lihua\"\n"
+                # the Linkis gateway on the API's port (TLS signed by DIR/ca.crt); Token-Code/Token-User auth
+                f"\n[linkis]\nurl = {json.dumps(self.url + LINKIS_PREFIX)}\nuser = \"mlss-admin\"\n"
+                f"token_file = {json.dumps(str(token_file))}\nca_file = {json.dumps(str(ca))}\n")
