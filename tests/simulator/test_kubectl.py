@@ -256,9 +256,11 @@ def test_delete_pod_waits_while_the_clock_moves(tiny):
     ns, name, uid = p.metadata.namespace, p.metadata.name, p.metadata.uid
     stop = threading.Event()
 
-    def ticker() -> None:
-        while not stop.wait(0.2):
-            tiny.advance(10)
+    def ticker() -> None:  # 20 simulated seconds a second: the grace period passes in about 1.5 s, and the
+        # watch history (150 simulated seconds) still covers kubectl's list-then-watch under CI's load (at 50 s a
+        # second it lasted 3 s, and a slow kubectl found its deletion compacted away)
+        while not stop.wait(0.1):
+            tiny.advance(2)
     t = threading.Thread(target=ticker, daemon=True)
     t.start()
     try:
