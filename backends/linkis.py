@@ -66,12 +66,14 @@ RESULT_RETRIES = (0.2, 0.4, 0.8, 1.6)
 _ERR_CODE = re.compile(r"(?:error\s*code|errcode|错误码)\s*(?:\(\s*错误码\s*\))?\s*[:：=]\s*(-?\d{1,10})", re.I)
 # Linkis's words for "that job / task / file is not (or no longer) there"
 _GONE = re.compile(
-    r"(job|task|execid|exec_id|任务)[^.;,]{0,60}?"
+    r"(job|task|execid|exec_id|file|任务|文件)[^.;,]{0,80}?"
     r"(is\s+empty|not\s+exist|does\s+not\s+exist|doesn't\s+exist|not\s+found|has\s+(already\s+)?ended|no\s+longer"
     r"|不存在|已结束|已经结束)"
     r"|(no\s+such|cannot\s+find|can\s*not\s+find|could\s+not\s+find)\s+(the\s+)?(job|task)"
     r"|(corresponding\s+job\s+is\s+empty)|(get\s+job\s+by\s+id\s+error)",
     re.I)
+# ... and for "you may not" (the viewer's submit, a kill of someone else's job, another user's result path)
+_DENIED = re.compile(r"no\s+permission|not\s+permitted|permission\s+denied|没有权限|无权限", re.I)
 
 
 def _int(v: Any) -> int | None:
@@ -82,7 +84,7 @@ def _int(v: Any) -> int | None:
         return int(v) if math.isfinite(v) and v.is_integer() else None
     if type(v) is str:
         s = v.strip()
-        if s[:1] in "+-":
+        if s[:1] in ("+", "-"):
             sign, s = s[0], s[1:]
         else:
             sign = ""
@@ -104,8 +106,8 @@ def parse_envelope(http_status: int, body: bytes, *, where: str = "Linkis", secr
     or the typed error it says; never any other exception, whatever the bytes.
 
     status 0: success whatever the HTTP code; -1 :class:`Unauthorized`; 2 :class:`Invalid`; 3 :class:`Forbidden`;
-    1, 4 and any other :class:`LinkisError` (:class:`NotFound` when the message says the job or task is not
-    there). Each carries ``err_code`` (``data.errorMsg.errCode``, else the ``error code(错误码): N`` of the
+    1, 4 and any other :class:`LinkisError` (:class:`Forbidden` when the message says "no permission",
+    :class:`NotFound` when it says the job, task or file is not there). Each carries ``err_code`` (``data.errorMsg.errCode``, else the ``error code(错误码): N`` of the
     message) and ``linkis_status``. A body that is not JSON or not an envelope: :class:`Unavailable` on HTTP 5xx,
     :class:`Unauthorized`/:class:`Forbidden` on 401/403, else :class:`Invalid`. Messages are one line starting with
     ``where``, Linkis's words kept (bilingual), ``secrets`` blotted out."""
@@ -172,7 +174,7 @@ def parse_envelope(http_status: int, body: bytes, *, where: str = "Linkis", secr
         err = Unauthorized(text, source=SOURCE, status=code)
     elif status == 2:
         err = Invalid(text, source=SOURCE, status=code)
-    elif status == 3:
+    elif status == 3 or _DENIED.search(message) or _DENIED.search(desc):
         err = Forbidden(text, source=SOURCE, status=code)
     elif _GONE.search(message) or _GONE.search(desc):
         err = NotFound(text, source=SOURCE, status=code)

@@ -290,9 +290,9 @@ def test_a_table_result_page_and_a_text_one():
 
 
 def test_a_result_linkis_refuses_is_not_asked_again():
-    gw = Gateway({("GET", "/filesystem/openFile"): err(1, "You can only open your own files(只能打开自己的目录)",
+    gw = Gateway({("GET", "/filesystem/openFile"): err(1, "User x has no permission to access the path(用户没有权限访问该路径)",
                                                         code=80010)})
-    with pytest.raises(LinkisError) as got:
+    with pytest.raises(Forbidden) as got:
         run(using(gw.client(), lambda c: c.result("hdfs:///r/other/_0.dolphin")))
     assert got.value.err_code == 80010 and len(gw.requests) == 1
 

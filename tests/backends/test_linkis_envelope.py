@@ -79,16 +79,26 @@ def test_the_gateways_not_logged_in():
     "download the log file for viewing.(您刚刚执行的job已经结束，本接口不再提供查询，建议您下载日志文件进行查看)",
     "Get job by ID error",
     "task 12345 does not exist(任务不存在)",
+    "error code(错误码): 20000, error message(错误信息): Can not find the job of taskID 77(找不到taskID为77的任务)",
+    "The file hdfs:///tmp/linkis/lihua/1/_3.dolphin does not exist(文件不存在)",
 ])
 def test_a_job_that_is_not_there_is_not_found(message):
     err = fail(400, env(1, message))
     assert type(err) is NotFound and err.linkis_status == 1
 
 
-@pytest.mark.parametrize("message", ["The job already completed. Do not support kill.",
-                                     "You have no permission to kill this job(您没有权限kill该任务)"])
-def test_other_refusals_about_a_job_stay_linkis_errors(message):
-    assert type(fail(400, env(1, message))) is LinkisError
+def test_other_refusals_about_a_job_stay_linkis_errors():
+    assert type(fail(400, env(1, "The job already completed. Do not support kill."))) is LinkisError
+
+
+@pytest.mark.parametrize("message", [
+    "You have no permission to kill this job(您没有权限kill该job)",
+    "error code(错误码): 13001, error message(错误信息): User opsview has no permission to submit jobs(用户opsview没有提交任务的权限)",
+    "User lihua has no permission to access the path hdfs:///tmp/linkis/x(用户没有权限访问该路径)"])
+def test_no_permission_is_forbidden_with_its_errcode(message):
+    err = fail(400, env(1, message))
+    assert type(err) is Forbidden and err.linkis_status == 1
+    assert err.err_code == (13001 if "13001" in message else None)
 
 
 def test_secrets_echoed_by_linkis_are_blotted_out():
@@ -113,6 +123,8 @@ def test_secrets_echoed_by_linkis_are_blotted_out():
     (200, b'{"status": 0, "data": [1]}', Invalid),  # data must be an object
     (200, b'{"status": true}', Invalid),  # a bool is not a status
     (200, b'{"status": "ok"}', Invalid),
+    (200, b'{"status": ""}', Invalid),  # hypothesis found this one (an IndexError before)
+    (200, b'{"status": "-"}', Invalid),
 ])
 def test_what_is_not_an_envelope(http, body, cls):
     err = fail(http, body)
