@@ -442,3 +442,125 @@ def test_save_result_makes_an_owner_only_file_and_will_not_overwrite_unasked(tmp
 def test_the_form_defaults():
     assert engines_default()[0] == "spark-2.4.3" and "hive-2.3.3" in engines_default()
     assert run_types("spark-2.4.3")[0] == "sql" and run_types("hive-2.3.3")[0] == "hql" and run_types("x-1") == ()
+
+
+# ------------------------------------------------------------------------------------------ the simulated gateway
+# The same code against the simulator's Linkis over loopback (https, its CA, its token), its clock moved by hand.
+class Sim:
+    def __init__(self, thread, folder) -> None:
+        self.thread, self.folder = thread, folder
+        self.url = thread.url + "/linkis"
+        self.token = (folder / "linkis-token").read_text().strip()
+        self._open: list = []
+
+    def sync(self, user: str = "mlss-admin", *, read_only: bool = False):
+        from backends.linkis import Linkis, LinkisSync
+        s = LinkisSync(Linkis(self.url, user=user, token=self.token, ca_file=str(self.folder / "ca.crt"),
+                              read_only=read_only))
+        self._open.append(s)
+        return s
+
+    def faults(self, **kw) -> None:
+        self.thread.call(self.thread.sim.faults.update, kw)
+
+    def drive(self, cond, *, step: float = 2.0, limit: float = 600.0, what: str = "condition") -> None:
+        """Move the simulated clock on ``step`` seconds at a time until ``cond()`` holds (the followers and pollers
+        run in their own threads: each step waits a little for them)."""
+        from tests.conftest import poll
+        moved = 0.0
+        while not poll(cond, 0.1, 0.01):
+            if moved >= limit:
+                raise AssertionError(f"{what} not met within {limit} simulated seconds")
+            self.thread.advance(step)
+            moved += step
+
+    def close(self) -> None:
+        for s in self._open:
+            s.close()
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    from prophecis_tui.simulator.testing import SimThread
+    from tests.conftest import START
+    folder = tmp_path_factory.mktemp("linkis-sim")
+    with SimThread(scale="tiny", seed=7, speed=0.0, start_time=START) as t:
+        t.write_config(folder)
+        s = Sim(t, folder)
+        try:
+            yield s
+        finally:
+            s.close()
+
+
+def test_the_poller_on_the_simulated_gateway_keeps_its_tasks_through_a_failure(sim):
+    st = State()
+    p = LinkisPoller(st, sim.sync(), days=7)
+    p.poll()
+    tasks = st.linkis_tasks()
+    assert tasks and st.source_health("linkis").state == Health.LIVE
+    assert len({t.user for t in tasks}) > 1  # the admin's view: everyone's jobs, the notebooks' LinkisMagic ones too
+    assert "LinkisMagic" in {t.creator for t in tasks}
+    assert any(t.state == S.RUNNING and t.progress > 0 for t in tasks)
+    try:
+        sim.faults(linkis_error=1.0)
+        p.poll()
+        h = st.source_health("linkis")
+        assert h.state == Health.STALE and h.reason and [t.task_id for t in st.linkis_tasks()] == [t.task_id for t in tasks]
+    finally:
+        sim.faults(linkis_error=0.0)
+    p.poll()
+    assert st.source_health("linkis").state == Health.LIVE
+
+
+def test_a_spark_sql_query_followed_to_its_result_on_the_simulated_gateway(sim):
+    from prophecis_tui.domain import LinkisSubmit
+    gw = sim.sync()
+    task_id, exec_id = gw.submit(LinkisSubmit(
+        code="select city, count(1) as orders from dw.orders group by city limit 7", run_type="sql",
+        engine="spark-2.4.3", startup={"wds.linkis.rm.yarnqueue": "root.ml"}))
+    st = State()
+    buf = LogBuffer(10_000)
+    f = TaskFollow(gw, LinkisTask(task_id=task_id, exec_id=exec_id, engine="spark-2.4.3", state=S.INITED), buf, st,
+                   interval=0.02)
+    sim.drive(lambda: st.linkis_task(task_id) is not None and st.linkis_task(task_id).state == S.RUNNING,
+              what="running")
+    sim.drive(lambda: f.done, what="the follow's end")
+    assert f.status == "ended", f.status
+    t = st.linkis_task(task_id)
+    assert t.state == S.SUCCEED and t.progress == 1.0 and t.exec_id == exec_id and t.result_location
+    # every line of the job's log once, in order, with the level of its slot
+    whole = gw.task_log(t)
+    assert [(x.level, x.text) for x in log_lines(whole)] == levels(buf)
+    assert {lv for lv, _ in levels(buf)} >= {INFO}
+    assert f.result_paths and f.result_paths[0].endswith("_0.dolphin")
+    rs = fetch_result(gw, f.result_paths[0], page_size=3)
+    assert len(rs.rows) == 7 and rs.columns
+    out = io.StringIO()
+    write_result(rs, out, "json")
+    doc = json.loads(out.getvalue())
+    assert len(doc) == 7 and set(doc[0]) == {c.name for c in rs.columns}
+
+
+def test_a_failing_query_ends_failed_with_its_error_lines(sim):
+    from prophecis_tui.domain import LinkisSubmit
+    gw = sim.sync("lihua")
+    task_id, exec_id = gw.submit(LinkisSubmit(code="select * from dw.missing_orders", run_type="sql",
+                                              engine="spark-2.4.3"))
+    st = State()
+    buf = LogBuffer(10_000)
+    f = TaskFollow(gw, LinkisTask(task_id=task_id, exec_id=exec_id, state=S.INITED), buf, st, interval=0.02)
+    sim.drive(lambda: f.done, what="the follow's end")
+    t = st.linkis_task(task_id)
+    assert f.status == "ended" and t.state == S.FAILED and t.err_code == 40002 and "missing_orders" in t.err_desc
+    assert any(lv == ERROR for lv, _ in levels(buf)) and f.result_paths == []
+
+
+def test_a_finished_task_from_the_history_shows_its_whole_log(sim):
+    gw = sim.sync()
+    tasks, _ = gw.tasks(page=1, page_size=100, admin_view=True)
+    old = next(t for t in tasks if t.state == S.FAILED)
+    buf = LogBuffer(10_000)
+    f = TaskFollow(gw, old, buf, interval=0.02)
+    assert f.join(20) and f.status == "ended"
+    assert len(buf) == len(gw.task_log(old).all) > 0 and any(lv == ERROR for lv, _ in levels(buf))
