@@ -238,3 +238,65 @@ def test_saving_checks_its_format_and_file(rig):
     with pytest.raises(Invalid, match="no file name"):
         rig.actions.run("linkis.save_result", t, params={"path": "hdfs:///r/_0.dolphin", "out": " ", "format": "csv"})
     assert rig.gw.calls == []
+
+
+# ------------------------------------------------------------------------------------------ the simulated gateway
+from tests.test_linkis_tasks import sim  # noqa: F401  (the module's simulated gateway)
+
+
+def registry(tmp, gw, *, read_only: bool = False, user: str = "mlss-admin") -> Actions:
+    actions = Actions(None, AuditLog(tmp / "audit.db"), Identity(context="sim-admin", cluster="sim", user=user),
+                      read_only=read_only, backends={"linkis": gw})
+    for spec in linkis_actions(gateway="https://gw/linkis"):
+        actions.register(spec)
+    return actions
+
+
+def test_submit_then_kill_a_long_job_on_the_simulated_gateway(sim, tmp_path):  # noqa: F811
+    gw = sim.sync()
+    actions = registry(tmp_path, gw)
+    try:
+        res = actions.run("linkis.submit", NEW, params={"engine": "spark-2.4.3", "run_type": "sql",
+                                                       "code": "insert overwrite table dw.t select * from long_running"})
+        assert res.ok, res.message
+        task_id, exec_id = res.details["task_id"], res.details["exec_id"]
+        sim.drive(lambda: gw.status(exec_id, task_id) == LinkisState.RUNNING, what="running")
+        res = actions.run("linkis.kill", Target("LinkisTask", "", str(task_id)), params={"exec_id": exec_id},
+                          confirmed=True, reason="runaway, OPS-4711")
+        assert res.ok and res.message.startswith(f"task {task_id}: kill sent")
+        sim.drive(lambda: gw.task(task_id).state == LinkisState.CANCELLED, what="cancelled")
+    finally:
+        actions.close()
+        actions.audit.close()
+
+
+def test_the_viewer_is_refused_by_linkis_with_its_error_code(sim, tmp_path):  # noqa: F811
+    actions = registry(tmp_path, sim.sync("opsview"), user="opsview")
+    try:
+        res = actions.run("linkis.submit", NEW, params={"engine": "shell-1", "run_type": "shell", "code": "echo hi"})
+        assert not res.ok and "13001" in res.message and "permission" in res.message.lower()
+        assert actions.audit.records()[-1].outcome == "error"
+    finally:
+        actions.close()
+        actions.audit.close()
+
+
+def test_read_only_saves_a_result_and_refuses_a_submit_before_any_request(sim, tmp_path):  # noqa: F811
+    gw = sim.sync(read_only=True)
+    actions = registry(tmp_path, gw, read_only=True)
+    try:
+        with pytest.raises(ReadOnly):
+            actions.run("linkis.submit", NEW, params={"engine": "shell-1", "run_type": "shell", "code": "echo hi"})
+        with pytest.raises(ReadOnly):  # the second lock: the gateway client built read-only
+            gw.submit(LinkisSubmit(code="echo hi", run_type="shell", engine="shell-1"))
+        tasks, _ = gw.tasks(page=1, page_size=100, admin_view=True)
+        done = next(t for t in tasks if t.state == LinkisState.SUCCEED and t.result_location)
+        path = gw.result_paths(done, wait=0)[0]
+        out = tmp_path / "out" / "result.csv"
+        res = actions.run("linkis.save_result", Target("LinkisTask", "", str(done.task_id)),
+                          params={"task_id": done.task_id, "path": path, "out": str(out), "format": "csv"})
+        assert res.ok, res.message
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600 and out.read_text(encoding="utf-8").strip()
+    finally:
+        actions.close()
+        actions.audit.close()
