@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from .config import DEFAULT_LINKIS_ENGINES
-from .domain import (BackendError, Conflict, Health, Invalid, LinkisLog, LinkisResultSet, LinkisState, LinkisTask,
-                     NotFound, SourceHealth)
+from .domain import (BackendError, Conflict, Forbidden, Health, Invalid, LinkisLog, LinkisResultSet, LinkisState,
+                     LinkisTask, NotFound, SourceHealth)
 from .feeds import _Poller
 from .logs import ERROR, INFO, WARN, LogBuffer, LogLine
 from .sanitize import clean
@@ -87,7 +87,9 @@ class LinkisPoller(_Poller):
     A round: ``sync.tasks`` from ``now - days`` to now, page after page (``PAGE_SIZE``), at most ``MAX_TASKS``
     (the newest); then for the tasks that have not ended and have an execID (at most ``MAX_LIVE``, the newest)
     their status and progress from the entrance, so that a running task's progress moves between two history
-    reads. A task that has left the entrance (NotFound) keeps its history row. Self-rescheduling (``interval``
+    reads. A task that has left the entrance (NotFound) keeps its history row. ``admin_view`` asks for everyone's
+    jobs (``isAdminView``: Linkis gives them to a job-history admin and ignores it for others); a gateway that
+    refuses it (Forbidden) at the first read is asked for the user's own from then on. Self-rescheduling (``interval``
     from the start of the last round, never two at once); :meth:`refresh` polls now (after a submit or a kill).
 
     Health (key ``linkis``): live after a good round; a failing history read keeps the last tasks and marks the
@@ -105,6 +107,7 @@ class LinkisPoller(_Poller):
         self.sync, self.interval, self.days, self.admin_view = sync, interval, days, admin_view
         self._wake = threading.Event()
         self._admin_kw: bool | None = None  # does sync.tasks take admin_view=? (known after the first call)
+        self._admin_answered = False  # a history read has been answered (admin_view is known to be accepted)
         self.polls = 0
         self.had_data = False
         self.round_seconds = 0.0
@@ -150,7 +153,16 @@ class LinkisPoller(_Poller):
         out: dict[int, LinkisTask] = {}
         page = 1
         while len(out) < self.MAX_TASKS:
-            tasks, total = self._tasks_page(start, end, page)
+            try:
+                tasks, total = self._tasks_page(start, end, page)
+            except Forbidden:
+                if not (self.admin_view and not self._admin_answered and page == 1):
+                    raise
+                # not a job-history admin, and this Linkis says so instead of ignoring isAdminView: the user's own
+                log.info("linkis: the admin view of the job history is refused; reading the user's own tasks")
+                self.admin_view = False
+                continue
+            self._admin_answered = True
             for t in tasks:
                 out.setdefault(t.task_id, t)  # a task that moved to the next page meanwhile: once
             if not tasks or len(tasks) < self.PAGE_SIZE or page * self.PAGE_SIZE >= total:

@@ -231,6 +231,25 @@ def test_a_gateway_that_never_answered_is_failing_with_linkis_own_words():
     assert h.state == Health.FAILING and "11011" in h.reason and st.linkis_tasks() == []
 
 
+def test_a_gateway_that_refuses_the_admin_view_is_asked_for_the_users_own_tasks():
+    from prophecis_tui.domain import Forbidden
+
+    class NoAdmin(FakeLinkis):
+        def tasks(self, *, admin_view=False, **kw):
+            if admin_view:
+                self._call("tasks-refused")
+                raise Forbidden("Linkis gw.example:9001: lihua is not a job history admin")
+            return super().tasks(admin_view=admin_view, **kw)
+    gw = NoAdmin()
+    gw.add(task(1))
+    st = State()
+    p = LinkisPoller(st, gw, clock=lambda: NOW)
+    p.poll()
+    p.poll()
+    assert [t.task_id for t in st.linkis_tasks()] == [1] and st.source_health("linkis").state == Health.LIVE
+    assert len(gw.called("tasks-refused")) == 1  # asked once, not every round
+
+
 def test_a_task_that_left_the_entrance_keeps_its_history_row():
     gw = FakeLinkis()
     job = gw.add(task(5, S.RUNNING, progress=0.3))
