@@ -33,7 +33,7 @@ from screens.quota import QuotaScreen
 from widgets.header import StatusHeader
 
 from .actions import Actions, NeedsConfirmation, NeedsReason, Result, Target
-from .config import AlertsSettings, CmdbSettings, ConfigError, LogsSettings, load_settings
+from .config import AlertsSettings, CmdbSettings, ConfigError, LinkisSettings, LogsSettings, load_settings
 from .domain import Alert, AlertState, BackendError, Health, SourceHealth
 from .feeds import SOURCE, AlertsPoller, CmdbPoller, Feeds, MetricsPoller
 from .sanitize import clean, clean_line
@@ -137,6 +137,9 @@ class Session:
     metrics_note: str = ""
     cmdb: CmdbPoller | None = None  # business systems into the state (cmdb_poller); None: not wired
     alerts: AlertsPoller | None = None  # every source's alerts into the state (alerts_poller); None: not wired
+    linkis: Any = None  # backends.linkis.LinkisSync of this context's gateway (cli.linkis_backend); None: none
+    linkis_poller: Any = None  # prophecis_tui.linkis_tasks.LinkisPoller (linkis_poller); None without a gateway
+    linkis_note: str = ""  # why there is no Linkis, and how to configure it
 
     def stop(self) -> None:
         if self.feeds is not None:
@@ -147,8 +150,15 @@ class Session:
             self.cmdb.stop()
         if self.alerts is not None:
             self.alerts.stop()
+        if self.linkis_poller is not None:
+            self.linkis_poller.stop()
         if self.actions is not None:
             self.actions.close()  # what the registry opened itself; the shared audit log stays open
+        if self.linkis is not None:
+            try:
+                self.linkis.close()  # its event-loop thread; a follower still reading gets Unavailable
+            except Exception:
+                pass
         try:
             self.backend.close()
         except Exception:  # closing a dead connection must not stop the switch
@@ -218,6 +228,18 @@ def alerts_poller(a: AlertsSettings, state: State, timeline, *, demo_dir: str | 
                           events=a.events, resolved_minutes=a.resolved_minutes, metrics=metrics,
                           history_days=a.history_days, **kw)
     poller.alertmanager_set = members or None
+    poller.start()
+    return poller
+
+
+def linkis_poller(lk: LinkisSettings, state: State, sync: Any) -> Any:
+    """The session's Linkis tasks, started (stop it with the session): ``prophecis_tui.linkis_tasks.LinkisPoller``
+    on ``sync`` (the session's ``LinkisSync``, from ``cli.linkis_backend``), reading the job history of the last
+    ``history_days`` every ``refresh_seconds`` of ``lk`` (the context's ``[linkis]``). None without ``sync``."""
+    if sync is None:
+        return None
+    from .linkis_tasks import LinkisPoller
+    poller = LinkisPoller(state, sync, interval=lk.refresh_seconds, days=lk.history_days)
     poller.start()
     return poller
 

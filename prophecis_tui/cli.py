@@ -1,4 +1,4 @@
-"""The `prophecis-tui` command: the console, `status`, `audit`, `cmdb`, `alerts`, `sim`, `version`.
+"""The `prophecis-tui` command: the console, `status`, `audit`, `cmdb`, `alerts`, `linkis`, `sim`, `version`.
 
 Nothing here imports Textual until the console itself starts, so `status` stays headless.
 """
@@ -30,6 +30,7 @@ EPILOG = """commands:
   prophecis-tui cmdb list|show ID|match TARGET [--json]   the business systems, and what owns a target
   prophecis-tui alerts history [--since 12h] [--md|--json]   the alert timeline, or a shift handover note
   prophecis-tui alerts list [--json]   the alerts last seen firing or silenced
+  prophecis-tui linkis run|status|logs|kill|result ...   Linkis jobs from scripts (see linkis --help)
   prophecis-tui sim [options]        serve a simulated Prophecis platform (see sim --help)
   prophecis-tui version              print the version"""
 
@@ -174,7 +175,8 @@ def run_console(args: argparse.Namespace) -> int:
         effective = settings.for_context(context or "")
         from .actions import Actions, builtin_actions
         from .alert_actions import alert_actions
-        from .app import ProphecisApp, Session, alerts_poller, cmdb_poller
+        from .app import ProphecisApp, Session, alerts_poller, cmdb_poller, linkis_poller
+        from .linkis_actions import linkis_actions
         from .config import data_dir
         from .feeds import Feeds, MetricsPoller, tune_interpreter
         from .state import State
@@ -208,15 +210,22 @@ def run_console(args: argparse.Namespace) -> int:
             alerts = alerts_poller(eff.alerts, state, timeline, demo_dir=demo_dir, metrics=poller,
                                    read_only=read_only)
             ams = alerts.alertmanager_set if alerts is not None else None
+            linkis, linkis_note = linkis_backend(eff.linkis, demo_dir, read_only, context=ctx)
+            lk_poller = linkis_poller(eff.linkis, state, linkis)
             actions = Actions(backend, audit, identity, read_only=read_only,
-                              backends={"timeline": timeline, **({"alertmanager": ams} if ams else {})})
+                              backends={"timeline": timeline, **({"alertmanager": ams} if ams else {}),
+                                        **({"linkis": linkis} if linkis is not None else {})})
             for spec in builtin_actions():
                 actions.register(spec)
             for spec in alert_actions(eff.alerts, alertmanagers=ams, identity=identity,
                                       refresh=alerts.refresh if alerts is not None else None):
                 actions.register(spec)
+            for spec in linkis_actions(gateway=linkis.linkis.url if linkis is not None else "",
+                                       refresh=lk_poller.refresh if lk_poller is not None else None, state=state,
+                                       engines=list(eff.linkis.engines)):
+                actions.register(spec)
             return Session(backend, state, feeds, identity, read_only, actions, poller, note, cmdb=cmdb,
-                           alerts=alerts)
+                           alerts=alerts, linkis=linkis, linkis_poller=lk_poller, linkis_note=linkis_note)
 
         session = connect(context)
         namespace = None if settings.all_namespaces else (effective.namespace or session.identity.namespace)
@@ -292,6 +301,57 @@ def metrics_backend(m: Any, demo_dir: str | None = None, backend: Any = None) ->
         local.close()
         return None, f"no GPU metrics source: {looked}{err.message}; {NO_METRICS_HELP}"
     return local, ""
+
+
+NO_LINKIS_HELP = ("set url and user in the config's [linkis] section, and a token (PROPHECIS_TUI_LINKIS__TOKEN, "
+                  "or token_file) or a password (PROPHECIS_TUI_LINKIS__PASSWORD, or password_file)")
+
+
+def linkis_client(lk: Any, read_only: bool = False) -> Any:
+    """``backends.linkis.LinkisSync`` over a ``Linkis`` client for a context's ``[linkis]`` settings (no request is
+    made here: token mode sends its headers with each call, password mode logs in at the first). The secret is
+    taken from its ``SecretStr`` only here, for the client. Raises ConfigError (a secret file that cannot be
+    used, a problem ``lk.problem()`` names)."""
+    from .config import ConfigError
+    why = lk.problem()
+    if why:
+        raise ConfigError(why)
+    token = lk.resolve_token() if lk.auth_mode == "token" else None
+    password = lk.resolve_password() if lk.auth_mode == "password" else None
+    from backends.linkis import Linkis, LinkisSync
+    try:
+        client = Linkis(lk.url, user=lk.user, token=token.get_secret_value() if token else None,
+                        password=password.get_secret_value() if password else None, legacy=lk.legacy_execute,
+                        read_only=read_only, ca_file=str(lk.ca_file) if lk.ca_file else None, verify=lk.verify)
+    except ValueError as err:
+        raise ConfigError(f"[linkis]: {err}") from None
+    return LinkisSync(client)
+
+
+def linkis_backend(lk: Any, demo_dir: str | None = None, read_only: bool = False, *,
+                   context: str | None = None) -> tuple[Any, str]:
+    """A session's Linkis: (``LinkisSync``, "") or (None, why there is none and how to configure it).
+
+    ``lk`` is the context's ``[linkis]`` (``EffectiveSettings.linkis``). In the demo (``demo_dir``, the simulator's
+    ``--write-config`` folder) without a gateway of its own: the simulator's, as its config.toml describes it for
+    ``context`` (its [linkis], the context's user: the viewer's is ``opsview``; the token in DIR/linkis-token).
+    ``read_only``: the client refuses submit and kill before any request (the registry's lock is the other).
+    Headless (no Textual): ``prophecis-tui linkis`` uses it too."""
+    from .config import ConfigError, load_settings
+    if lk is None:
+        return None, "no Linkis gateway configured ([linkis] url)"
+    if not lk.url and demo_dir is not None:
+        try:
+            lk = load_settings(Path(demo_dir) / "config.toml",
+                               env={"HOME": demo_dir}).for_context(context or "sim-admin").linkis
+        except ConfigError as err:
+            return None, f"the demo's Linkis: {err}"
+    if not lk.url:
+        return None, f"no Linkis gateway configured ([linkis] url): {NO_LINKIS_HELP}"
+    try:
+        return linkis_client(lk, read_only), ""
+    except ConfigError as err:
+        return None, str(err)
 
 
 def terminal_hung_up(fd: int) -> bool:
@@ -826,6 +886,537 @@ def run_alerts(argv: list[str]) -> int:
             timeline.close()
 
 
+# ---------------------------------------------------------------------------------------------- linkis
+LINKIS_HELP = """the gateway: the config's [linkis] section (url, user, and a token or password; per context
+  [contexts.NAME.linkis]), with --config and --context as for the console. Secrets come from
+  PROPHECIS_TUI_LINKIS__TOKEN / __PASSWORD, token_file / password_file, or an owner-only config file.
+
+run: stdout carries only the result (every result set: csv with a header row, several separated by
+  a blank line; or json, a list of objects, several sets a list of lists; a text result as is). Progress
+  goes to stderr: a bar on a terminal, else a line "task 123 Running 42%" at each change.
+  e.g.  prophecis-tui linkis run --engine spark-2.4.3 --run-type sql --code 'select 1' | head
+
+read-only mode (--read-only, or the context's read_only = true) refuses run and kill.
+kill goes through the console's action registry: it leaves an audit record (prophecis-tui audit).
+
+exit status:
+  0    done (run: the task succeeded; its result is on stdout)
+  1    the task Failed, was Cancelled or Timed out on Linkis (errCode, errDesc and the log's ERROR
+       lines on stderr); Linkis refused (e.g. no permission); no such task; nothing to kill
+  2    usage: a bad option or value, empty code, a --var that is not name=value, a bad config
+  3    no Linkis gateway configured, or the gateway cannot be reached or refuses the login/token
+  4    refused in read-only mode (run, kill)
+  124  --timeout passed: the task was killed (best effort)
+  130  interrupted (Ctrl-C): the task was killed (best effort)"""
+
+LINKIS_POLL_SECONDS = 1.0  # run and logs --follow: how often status, progress and the log are asked
+LINKIS_RETRIES = 10  # run: consecutive failed status reads before giving up (exit 3)
+_LEVELS = {"error": 4, "warn": 3, "info": 2, "all": 0}
+
+
+def linkis_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="prophecis-tui linkis",
+                                description="Run code on the big-data platform through Linkis, and read, kill and "
+                                            "fetch the results of its tasks, from scripts.",
+                                epilog=LINKIS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="config file (default: $PROPHECIS_TUI_CONFIG, then the XDG config dir)")
+    common.add_argument("--context", help="use this context's [contexts.NAME.linkis] settings")
+    common.add_argument("--read-only", action="store_true", default=None, help="refuse run and kill")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    fmt = dict(formatter_class=argparse.RawDescriptionHelpFormatter, epilog=LINKIS_HELP)
+    r = sub.add_parser("run", parents=[common], help="submit code, follow it, print its result",
+                       description="Submit code to an engine, show its progress on stderr, print its result on "
+                                   "stdout.", **fmt)
+    r.add_argument("--engine", required=True, help="<engine>-<version> as the gateway knows it, e.g. spark-2.4.3, "
+                                                   "hive-2.3.3, python-python2, shell-1")
+    r.add_argument("--run-type", required=True, help="sql, hql, scala, py, python, shell, ...")
+    code = r.add_mutually_exclusive_group(required=True)
+    code.add_argument("--code", metavar="TEXT", help="the code to run")
+    code.add_argument("--file", metavar="F", help="read the code from file F ('-': standard input)")
+    r.add_argument("--var", action="append", default=[], metavar="K=V", help="a variable (params.variable; repeat)")
+    r.add_argument("--queue", metavar="Q", help="the YARN queue (default: [linkis] queue, else the gateway's)")
+    r.add_argument("--creator", metavar="C", help="the creator (default: [linkis] creator, IDE)")
+    r.add_argument("--output", choices=("csv", "json"), default="csv", help="the result's format (default csv)")
+    r.add_argument("--timeout", type=float, metavar="S", help="kill the task and exit 124 after S seconds")
+    st = sub.add_parser("status", parents=[common], help="one task's state and progress", **fmt)
+    st.add_argument("task", metavar="TASK", help="the task id")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    lg = sub.add_parser("logs", parents=[common], help="one task's log", **fmt)
+    lg.add_argument("task", metavar="TASK")
+    lg.add_argument("--follow", "-f", action="store_true", help="keep reading until the task ends")
+    lg.add_argument("--level", choices=tuple(_LEVELS), default="all",
+                    help="only lines at this level or above (default all)")
+    k = sub.add_parser("kill", parents=[common], help="kill a running task (audited)", **fmt)
+    k.add_argument("task", metavar="TASK")
+    k.add_argument("--reason", "-r", default="", help="why (in the audit record)")
+    res = sub.add_parser("result", parents=[common], help="a finished task's result", **fmt)
+    res.add_argument("task", metavar="TASK")
+    res.add_argument("--output", choices=("csv", "json"), default="csv", help="the result's format (default csv)")
+    return p
+
+
+def _linkis_exit(err: Any) -> int:
+    """The exit status of a backend error: 3 cannot reach or log in, 4 read-only, 1 the rest (Linkis said no)."""
+    from .domain import ReadOnly, Timeout, Unauthorized, Unavailable
+    if isinstance(err, (Unavailable, Unauthorized, Timeout)):
+        return 3
+    if isinstance(err, ReadOnly):
+        return 4
+    return 1
+
+
+def _linkis_error(err: Any) -> CliError:
+    from .sanitize import clean_line
+    return CliError(f"linkis: {clean_line(err.message, 500)}", _linkis_exit(err))
+
+
+class _Watched:
+    """The LinkisSync as the action registry's backend, keeping the last BackendError it raised: the registry
+    turns a backend error into a failed Result (one line), and the command still needs its kind for the exit
+    status."""
+
+    def __init__(self, sync: Any) -> None:
+        self._sync = sync
+        self.error: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._sync, name)
+        if not callable(attr):
+            return attr
+        from .domain import BackendError
+
+        def call(*args: Any, **kw: Any) -> Any:
+            try:
+                return attr(*args, **kw)
+            except BackendError as err:
+                self.error = err
+                raise
+        return call
+
+
+class _LinkisCli:
+    """What a `linkis` subcommand works with: the settings, the client, the registry (built on first use)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from .config import ConfigError
+        self.args = args
+        settings = _settings(args)
+        eff = settings.for_context(None)
+        self.context = eff.context or ""
+        self.read_only = bool(eff.read_only)
+        self.lk = eff.linkis
+        self.config_file = settings.config_file
+        why = self.lk.problem()
+        if why:
+            where = f" (config: {self.config_file})" if self.config_file else ""
+            raise CliError(f"linkis: {why}{where}" + ("" if self.lk.url else f": {NO_LINKIS_HELP}"), 3)
+        try:
+            self.sync = linkis_client(self.lk, self.read_only)
+        except ConfigError as err:
+            raise CliError(f"config: {err}", 2) from None
+        self.watched = _Watched(self.sync)
+        self._actions: Any = None
+        self._audit: Any = None
+
+    def refuse_if_read_only(self, what: str) -> None:
+        if self.read_only:
+            why = "--read-only" if self.args.read_only else (
+                f"context {self.context} is read-only" if self.context else "read_only is set in the config")
+            raise CliError(f"linkis {what}: refused in read-only mode ({why})", 4)
+
+    def actions(self) -> Any:
+        if self._actions is None:
+            from backends.base import Identity
+            from .actions import Actions
+            from .config import ConfigError, data_dir
+            from .linkis_actions import linkis_actions
+            from .store import AuditLog
+            try:
+                self._audit = AuditLog(data_dir(create=True) / "audit.db")
+            except ConfigError as err:
+                raise CliError(str(err)) from None
+            identity = Identity(context=self.context, cluster=self.sync.name, user=self.sync.user)
+            self._actions = Actions(None, self._audit, identity, read_only=self.read_only,
+                                    backends={"linkis": self.watched})
+            for spec in linkis_actions(gateway=self.lk.url or "", engines=list(self.lk.engines)):
+                self._actions.register(spec)
+        return self._actions
+
+    def act(self, action: str, target: Any, params: dict, reason: str = "") -> Any:
+        """Run an action through the registry (confirmed: the command line is the confirmation); its Result, or
+        CliError with the exit status of what went wrong."""
+        from .actions import NeedsReason
+        from .domain import BackendError, Invalid, ReadOnly
+        from .sanitize import clean_line
+        self.watched.error = None
+        try:
+            result = self.actions().run(action, target, params=params, reason=reason, confirmed=True)
+        except ReadOnly as err:
+            raise CliError(f"linkis: {err.message}", 4) from None
+        except Invalid as err:
+            raise CliError(f"linkis: {clean_line(err.message, 300)}", 2) from None
+        except NeedsReason as err:
+            raise CliError(f"linkis: {err}: give --reason", 2) from None
+        except BackendError as err:
+            raise _linkis_error(err) from None
+        if not result.ok:
+            code = _linkis_exit(self.watched.error) if self.watched.error is not None else 1
+            raise CliError(f"linkis: {clean_line(result.message, 500)}", code)
+        return result
+
+    def task(self, raw: str) -> Any:
+        try:
+            task_id = int(raw)
+            if task_id <= 0:
+                raise ValueError
+        except ValueError:
+            raise CliError(f"{raw!r} is not a task id (a number such as 12345)", 2) from None
+        return self.call(self.sync.task, task_id)
+
+    def call(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        from .domain import BackendError
+        try:
+            return fn(*args, **kw)
+        except BackendError as err:
+            raise _linkis_error(err) from None
+
+    def close(self) -> None:
+        try:
+            self.sync.close()
+        finally:
+            if self._actions is not None:
+                self._actions.close()
+            if self._audit is not None:
+                self._audit.close()
+
+
+class _Progress:
+    """run's progress on stderr: a bar redrawn with \\r on a terminal, else one line at each change."""
+
+    WIDTH = 24
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.last: tuple | None = None
+        self.drawn = False
+
+    def show(self, task_id: int, state: str, progress: float, started: float) -> None:
+        pct = max(0, min(100, int(progress * 100)))
+        if self.tty:
+            import time
+            done = pct * self.WIDTH // 100
+            bar = "█" * done + "░" * (self.WIDTH - done)
+            secs = int(time.monotonic() - started)
+            self.stream.write(f"\r\x1b[2Ktask {task_id} {state:<9} {bar} {pct:3d}%  {secs // 60:02d}:{secs % 60:02d}")
+            self.stream.flush()
+            self.drawn = True
+            return
+        if (state, pct) != self.last:
+            self.last = (state, pct)
+            self.stream.write(f"task {task_id} {state} {pct}%\n")
+            self.stream.flush()
+
+    def end(self) -> None:
+        if self.tty and self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.drawn = False
+
+    def say(self, text: str) -> None:
+        self.end()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _parse_vars(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise CliError(f"--var {item.split('=')[0][:40]!r}: must be name=value", 2)
+        out[key.strip()] = value
+    return out
+
+
+def _read_code(args: argparse.Namespace) -> str:
+    if args.code is not None:
+        code = args.code
+    elif args.file == "-":
+        code = sys.stdin.read()
+    else:
+        try:
+            code = Path(args.file).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+            raise CliError(f"--file {args.file}: cannot read: {reason}", 2) from None
+    if not code.strip():
+        raise CliError("the code is empty", 2)
+    return code
+
+
+def _emit(text: str) -> None:
+    """Write result data to stdout: as is into a pipe or file, control characters neutralised on a terminal."""
+    if sys.stdout.isatty():
+        from .sanitize import clean
+        text = clean(text, keep_newlines=True)
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head` has read enough: leave quietly, as a filter does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _results_text(sets: list[Any], fmt: str) -> str:
+    """Every result set as stdout gets it: csv (sets separated by a blank line) or json (one set: its list;
+    several: a list of them; a text result as a JSON string)."""
+    import io
+    from .linkis_tasks import write_result
+    parts = []
+    for rs in sets:
+        if fmt == "json" and (rs.type != 2 or not rs.columns):
+            parts.append(json.dumps(rs.text, ensure_ascii=False) + "\n")
+            continue
+        buf = io.StringIO()
+        write_result(rs, buf, fmt)
+        parts.append(buf.getvalue())
+    if fmt == "csv":
+        return "\n".join(parts)
+    if len(parts) == 1:
+        return parts[0]
+    return "[\n" + ",\n".join(p.rstrip("\n") for p in parts) + "\n]\n"
+
+
+def _print_results(cli: _LinkisCli, task: Any, fmt: str) -> None:
+    from .linkis_tasks import fetch_result
+    paths = cli.call(cli.sync.result_paths, task)
+    sets = [cli.call(fetch_result, cli.sync, path) for path in paths]
+    if not sets:
+        print(f"task {task.task_id}: no result set", file=sys.stderr)
+        return
+    _emit(_results_text(sets, fmt))
+
+
+def _error_log(cli: _LinkisCli, task: Any) -> list[str]:
+    """The ERROR slice of a task's log (the entrance's while it has it, else the finished log)."""
+    from .domain import BackendError
+    try:
+        if task.exec_id:
+            try:
+                return list(cli.sync.log(task.exec_id, 0, 10_000).error)
+            except BackendError:
+                pass
+        return list(cli.sync.task_log(task).error)
+    except BackendError:
+        return []
+
+
+def _failure(cli: _LinkisCli, task: Any) -> None:
+    from .sanitize import clean, clean_line
+    err = f"errCode {task.err_code}" if task.err_code is not None else "no errCode"
+    desc = clean_line(task.err_desc, 1000) if task.err_desc else "no errDesc"
+    print(f"task {task.task_id} {task.state.value}: {err}: {desc}", file=sys.stderr)
+    for line in _error_log(cli, task):
+        print(clean(line.rstrip("\r\n")), file=sys.stderr)
+
+
+def _kill_for(cli: _LinkisCli, task_id: int, exec_id: str, why: str, progress: _Progress) -> None:
+    """Best effort: the kill through the registry (audited); a failure is told, not raised."""
+    from .actions import Target
+    try:
+        cli.act("linkis.kill", Target("LinkisTask", "", str(task_id)), {"exec_id": exec_id}, reason=why)
+        progress.say(f"task {task_id}: killed ({why})")
+    except CliError as err:
+        progress.say(f"task {task_id}: could not kill it ({why}): {err}")
+
+
+def _linkis_run(cli: _LinkisCli, args: argparse.Namespace) -> int:
+    import time
+    from .actions import Target
+    from .domain import BackendError, LinkisState, NotFound, ReadOnly
+    cli.refuse_if_read_only("run")
+    code = _read_code(args)
+    variables = _parse_vars(args.var)
+    if args.timeout is not None and not args.timeout > 0:
+        raise CliError("--timeout must be a number of seconds above 0", 2)
+    params = {"engine": args.engine, "run_type": args.run_type, "code": code, "variables": variables,
+              "creator": args.creator or cli.lk.creator, "queue": args.queue if args.queue is not None else cli.lk.queue}
+    started = time.monotonic()
+    deadline = started + args.timeout if args.timeout is not None else None
+    result = cli.act("linkis.submit", Target("LinkisTask", "", "new"), params)
+    task_id, exec_id = int(result.details["task_id"]), str(result.details.get("exec_id") or "")
+    progress = _Progress()
+    progress.say(f"task {task_id} submitted ({args.engine}, {args.run_type})")
+    state, fraction, failures = LinkisState.INITED, 0.0, 0
+    try:
+        while True:
+            try:
+                try:
+                    state = cli.sync.status(exec_id, task_id)
+                    if not state.done:
+                        fraction = max(fraction, float(cli.sync.progress(exec_id, task_id)[0]))
+                except NotFound:  # it left the entrance: the history knows how it ended
+                    state = cli.sync.task(task_id).state
+                failures = 0
+            except ReadOnly as err:
+                raise CliError(f"linkis: {err.message}", 4) from None
+            except BackendError as err:
+                failures += 1
+                if failures >= LINKIS_RETRIES or _linkis_exit(err) != 3:
+                    progress.end()
+                    raise _linkis_error(err) from None
+            if state.done:
+                if state == LinkisState.SUCCEED:
+                    fraction = 1.0
+                progress.show(task_id, state.value, fraction, started)
+                break
+            progress.show(task_id, state.value, fraction, started)
+            if deadline is not None and time.monotonic() >= deadline:
+                _kill_for(cli, task_id, exec_id, f"--timeout {args.timeout:g}s passed", progress)
+                return 124
+            wait = LINKIS_POLL_SECONDS if deadline is None else max(0.0, min(LINKIS_POLL_SECONDS,
+                                                                               deadline - time.monotonic()))
+            time.sleep(wait)
+    except KeyboardInterrupt:
+        _kill_for(cli, task_id, exec_id, "interrupted (Ctrl-C)", progress)
+        return 130
+    progress.end()
+    task = cli.call(cli.sync.task, task_id)
+    if state == LinkisState.SUCCEED:
+        if not task.exec_id:
+            task = task.model_copy(update={"exec_id": exec_id})
+        _print_results(cli, task, args.output)
+        return 0
+    task = task.model_copy(update={"state": state, "exec_id": task.exec_id or exec_id})
+    _failure(cli, task)
+    return 1
+
+
+def _live(cli: _LinkisCli, task: Any) -> Any:
+    """A task not ended yet with its status and progress from the entrance (as it is when the entrance has no
+    word of it)."""
+    from .domain import BackendError, LinkisState
+    if task.done or not task.exec_id:
+        return task
+    try:
+        state = cli.sync.status(task.exec_id, task.task_id)
+        update: dict[str, Any] = {"state": state}
+        if not state.done:
+            update["progress"] = max(task.progress, float(cli.sync.progress(task.exec_id, task.task_id)[0]))
+        elif state == LinkisState.SUCCEED:
+            update["progress"] = 1.0
+        return task.model_copy(update=update)
+    except BackendError:
+        return task
+
+
+def _status_line(task: Any) -> str:
+    from datetime import datetime, timezone
+    from .sanitize import clean_line
+    parts = [f"task {task.task_id}", task.state.value, f"{int(task.progress * 100)}%", clean_line(task.engine, 40)
+             or "-", clean_line(task.run_type, 20) or "-", f"creator={clean_line(task.creator, 40) or '-'}",
+             f"user={clean_line(task.user or task.submit_user, 40) or '-'}"]
+    if task.created is not None:
+        parts.append(f"created={task.created.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}")
+    took = task.duration(datetime.now(timezone.utc))
+    if took is not None:
+        parts.append(f"duration={took:.0f}s")
+    if task.queue:
+        parts.append(f"queue={clean_line(task.queue, 60)}")
+    if task.err_code is not None or task.err_desc:
+        parts.append(f"errCode {task.err_code if task.err_code is not None else '-'}: "
+                     f"{clean_line(task.err_desc, 300)}")
+    return " ".join(parts)
+
+
+def _linkis_logs(cli: _LinkisCli, args: argparse.Namespace) -> int:
+    import time
+    from .domain import BackendError, NotFound
+    from .linkis_tasks import log_lines
+    task = cli.task(args.task)
+    least = _LEVELS[args.level]
+
+    def out(read: Any) -> None:
+        lines = [ln.text for ln in log_lines(read) if ln.level >= least]
+        if lines:
+            sys.stdout.write("\n".join(lines) + "\n")
+            sys.stdout.flush()
+
+    if task.exec_id and not task.done:
+        from_line = 0
+        try:
+            while True:
+                read = cli.sync.log(task.exec_id, from_line, 1000)
+                out(read)
+                got = read.from_line > from_line
+                from_line = max(from_line, read.from_line)
+                if got:
+                    continue  # more may be waiting: read on before sleeping
+                if not args.follow:
+                    return 0
+                state = cli.sync.status(task.exec_id, task.task_id)
+                if state.done:
+                    out(cli.sync.log(task.exec_id, from_line, 10_000))
+                    return 0
+                time.sleep(LINKIS_POLL_SECONDS)
+        except NotFound:
+            task = cli.call(cli.sync.task, task.task_id)  # it left the entrance: the whole log, from its file
+            read = cli.call(cli.sync.task_log, task)
+            if read.all:
+                from .domain import LinkisLog
+                out(LinkisLog(error=read.error, warn=read.warn, info=read.info, all=read.all[from_line:]))
+            return 0
+        except BackendError as err:
+            raise _linkis_error(err) from None
+    out(cli.call(cli.sync.task_log, task))
+    return 0
+
+
+def run_linkis(argv: list[str]) -> int:
+    args = linkis_parser().parse_args(argv)
+    if args.command in ("run", "kill") and args.read_only:  # refused before anything is read or reached
+        raise CliError(f"linkis {args.command}: refused in read-only mode (--read-only)", 4)
+    cli = _LinkisCli(args)
+    try:
+        if args.command == "run":
+            return _linkis_run(cli, args)
+        if args.command == "status":
+            task = _live(cli, cli.task(args.task))
+            if args.json:
+                print(json.dumps(task.model_dump(mode="json"), ensure_ascii=False, indent=2))
+            else:
+                print(_status_line(task))
+            return 0
+        if args.command == "logs":
+            return _linkis_logs(cli, args)
+        if args.command == "kill":
+            from .actions import Target
+            from .sanitize import clean_line
+            cli.refuse_if_read_only("kill")
+            task = _live(cli, cli.task(args.task))
+            if task.done:
+                print(f"task {task.task_id} has already ended ({task.state.value}): nothing to kill", file=sys.stderr)
+                return 1
+            result = cli.act("linkis.kill", Target("LinkisTask", "", str(task.task_id)), {"exec_id": task.exec_id},
+                             reason=args.reason.strip() or "killed with prophecis-tui linkis kill")
+            print(clean_line(result.message, 300))
+            return 0
+        if args.command == "result":
+            from .domain import LinkisState
+            task = cli.task(args.task)
+            if task.state != LinkisState.SUCCEED:
+                print(f"task {task.task_id} is {task.state.value}: no result" + (
+                    " yet" if not task.done else ""), file=sys.stderr)
+                return 1
+            _print_results(cli, task, args.output)
+            return 0
+    finally:
+        cli.close()
+    raise CliError(f"unknown linkis command {args.command!r}", 2)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -843,6 +1434,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_cmdb(args[1:])
         if args and args[0] == "alerts":
             return run_alerts(args[1:])
+        if args and args[0] == "linkis":
+            return run_linkis(args[1:])
         if args and not args[0].startswith("-"):
             print(f"prophecis-tui: unknown command {args[0]!r}\n\n{EPILOG}", file=sys.stderr)
             return 2
