@@ -68,7 +68,7 @@ _ERR_CODE = re.compile(r"(?:error\s*code|errcode|错误码)\s*(?:\(\s*错误码\
 _GONE = re.compile(
     r"(job|task|execid|exec_id|file|任务|文件)[^.;,]{0,80}?"
     r"(is\s+empty|not\s+exist|does\s+not\s+exist|doesn't\s+exist|not\s+found|has\s+(already\s+)?ended|no\s+longer"
-    r"|不存在|已结束|已经结束)"
+    r"|不存在)"
     r"|(no\s+such|cannot\s+find|can\s*not\s+find|could\s+not\s+find)\s+(the\s+)?(job|task)"
     r"|(corresponding\s+job\s+is\s+empty)|(get\s+job\s+by\s+id\s+error)",
     re.I)

@@ -16,6 +16,8 @@ import json
 import socket
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -25,6 +27,8 @@ from backends.base import LinkisBackend
 from backends.linkis import SESSION_COOKIE, Linkis, LinkisSync
 from prophecis_tui.domain import (Forbidden, Invalid, LinkisError, LinkisState, LinkisSubmit, NotFound, ReadOnly,
                                   Timeout, Unauthorized, Unavailable)
+from prophecis_tui.simulator.testing import SimThread
+from tests.conftest import START
 
 TOKEN = "PROPHECIS-0a1b2c3d4e5f6789"
 PASSWORD = "pw-Secr3t-lihua"
@@ -478,3 +482,325 @@ def test_linkis_sync_refuses_in_read_only_before_the_loop():
         assert sync.read_only and gw.requests == []
     finally:
         sync.close()
+
+
+# ================================================================================= the simulator's gateway
+# A module's simulator (frozen clock: jobs move when a test advances it), the files its --write-config writes
+# (DIR/linkis-token, DIR/linkis-passwords.json, DIR/ca.crt) and its gateway URL <server>/linkis.
+
+
+class Sim:
+    def __init__(self, thread: SimThread, directory: Path) -> None:
+        self.thread = thread
+        self.url = thread.url + "/linkis"
+        self.ca = str(directory / "ca.crt")
+        self.token = (directory / "linkis-token").read_text().strip()
+        self.passwords = json.loads((directory / "linkis-passwords.json").read_text())
+        self.open: list[LinkisSync] = []
+
+    def sync(self, user: str = "mlss-admin", auth: str = "token", **kw) -> LinkisSync:
+        secret = {"token": self.token} if auth == "token" else {"password": self.passwords[user]}
+        s = LinkisSync(Linkis(self.url, user=user, ca_file=self.ca, timeout=10, **secret, **kw))
+        self.open.append(s)
+        return s
+
+    def advance(self, seconds: float) -> None:
+        self.thread.advance(seconds)
+
+    def faults(self, **kw) -> None:
+        self.thread.call(self.thread.sim.faults.update, kw)
+
+    def jobs(self) -> int:
+        return self.thread.call(lambda: len(self.thread.sim.api.linkis.jobs))
+
+    def until(self, cond: Callable[[], object], step: float = 1.0, limit: float = 600.0) -> None:
+        """Move simulated time on in ``step``s until ``cond()`` holds (at most ``limit`` simulated seconds)."""
+        moved = 0.0
+        while not cond():
+            assert moved < limit, f"not within {limit} simulated seconds"
+            self.advance(step)
+            moved += step
+
+
+@pytest.fixture(scope="module")
+def sim_thread(tmp_path_factory) -> Iterator[tuple[SimThread, Path]]:
+    d = tmp_path_factory.mktemp("linkis-sim")
+    with SimThread(scale="tiny", seed=7, speed=0.0, start_time=START) as t:
+        t.write_config(d)
+        yield t, d
+
+
+@pytest.fixture
+def sim(sim_thread) -> Iterator[Sim]:
+    s = Sim(*sim_thread)
+    yield s
+    s.faults(linkis_session_expiry=0, linkis_error=0.0, linkis_latency_ms=0.0)
+    for c in s.open:
+        c.close()
+
+
+def _run_to_end(sim: Sim, c: LinkisSync, job: LinkisSubmit) -> tuple[int, str, LinkisState]:
+    tid, eid = c.submit(job)
+    states = []
+    sim.until(lambda: states.append(c.status(eid, tid)) or states[-1].done)
+    return tid, eid, states[-1]
+
+
+def test_the_files_write_config_writes_are_owner_only(sim_thread):
+    _, d = sim_thread
+    for name in ("linkis-token", "linkis-passwords.json"):
+        assert (d / name).stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("auth", ["token", "password"])
+def test_both_auth_modes_submit_and_read_history(sim, auth):
+    c = sim.sync("lihua", auth)
+    c.heartbeat()
+    tid, eid = c.submit(LinkisSubmit(code="select 1 as one", run_type="sql", engine="spark-2.4.3"))
+    assert tid > 0 and eid.startswith("exec_id018") and ":" in eid
+    task = c.task(tid)
+    assert (task.task_id, task.user, task.creator, task.engine, task.code) == (tid, "lihua", "IDE", "spark-2.4.3",
+                                                                                  "select 1 as one")
+    assert task.created is not None and task.created.tzinfo is not None
+    tasks, total = c.tasks(page_size=200)
+    assert tid in [t.task_id for t in tasks] and all(t.user == "lihua" for t in tasks) and total >= 1
+
+
+def test_a_wrong_password_or_token_is_unauthorized_without_the_secret(sim):
+    bad = LinkisSync(Linkis(sim.url, user="lihua", password="not-the-password", ca_file=sim.ca))
+    bad_token = LinkisSync(Linkis(sim.url, user="lihua", token=sim.token + "x", ca_file=sim.ca))
+    sim.open += [bad, bad_token]
+    with pytest.raises(Unauthorized, match="login as lihua refused") as got:
+        bad.tasks()
+    assert "not-the-password" not in str(got.value)
+    with pytest.raises(Unauthorized) as got:
+        bad_token.tasks()
+    assert sim.token not in str(got.value) and "Token Authentication Failed" in str(got.value)
+
+
+ENGINE_JOBS = [
+    ("spark-2.4.3", "sql", "select dt, count(1) as cnt from ods.txn group by dt", 2),
+    ("hive-2.3.3", "hql", "select dept, count(*) as cnt from ods.mlss_jobs group by dept", 2),
+    ("python-python2", "python", "print('hello from python')\nprint(6 * 7)", 1),
+    ("shell-1", "shell", "echo 'hdfs quota ok'", 1),
+]
+
+
+@pytest.mark.parametrize("engine, run_type, code, kind", ENGINE_JOBS, ids=[e[0] for e in ENGINE_JOBS])
+def test_submit_through_to_results_for_each_engine(sim, engine, run_type, code, kind):
+    c = sim.sync("lihua", "password")
+    tid, eid, state = _run_to_end(sim, c, LinkisSubmit(code=code, run_type=run_type, engine=engine,
+                                                       startup={"wds.linkis.rm.yarnqueue": "root.ml"}))
+    assert state is LinkisState.SUCCEED
+    frac, _ = c.progress(eid, tid)
+    assert frac == 1.0
+    sim.advance(5)  # past the few seconds its result directory is being written
+    task = c.task(tid)
+    assert task.state is LinkisState.SUCCEED and task.engine == engine and task.queue == "root.ml"
+    assert task.result_location and task.log_path and task.err_code is None
+    paths = c.result_paths(task, wait=5)
+    assert paths and paths[0].endswith("/_0.dolphin")
+    rs = c.result(paths[0])  # its first ask is "not fully written": asked again
+    assert rs.type == kind
+    if kind == 2:
+        assert [col.name for col in rs.columns][-1] == "cnt" and rs.rows and rs.total_lines == len(rs.rows)
+    else:
+        assert "hello from python" in rs.text or "hdfs quota ok" in rs.text
+
+
+def test_results_not_yet_written_then_written_and_paged(sim):
+    c = sim.sync()
+    tid, _, state = _run_to_end(sim, c, LinkisSubmit(code="select id, amount from dw_txn.card_txn limit 250",
+                                                     run_type="sql", engine="spark-2.4.3"))
+    assert state is LinkisState.SUCCEED
+    task = c.task(tid)
+    assert c.result_paths(task, wait=0.3) == []  # null for two simulated seconds after success: asked, given up
+    sim.advance(3)
+    written = c.result_paths(task, wait=5)
+    assert [p.rsplit("/", 1)[1] for p in written] == ["_0.dolphin"]
+    first = c.result(written[0], page=1, page_size=100)  # "not fully written" at first: asked again
+    third = c.result(written[0], page=3, page_size=100)
+    assert (first.total_lines, first.total_pages, len(first.rows)) == (250, 3, 100)
+    assert (third.page, len(third.rows)) == (3, 50) and third.columns == first.columns
+    assert [(col.name, col.type) for col in first.columns][0][0] == "id"
+
+
+def test_incremental_logs_without_duplicates(sim):
+    c = sim.sync("lihua", "password")
+    tid, eid = c.submit(LinkisSubmit(code="select dt, count(1) as cnt from ods.txn group by dt -- sleep 30",
+                                     run_type="sql", engine="spark-2.4.3"))
+    got: list[str] = []
+    levels: dict[str, int] = {"error": 0, "warn": 0, "info": 0}
+    at = 0
+    reads = 0
+    while True:
+        log = c.log(eid, at, 7)  # small pages: several reads per step
+        assert log.from_line == at + len(log.all)
+        got += log.all
+        for k in levels:
+            levels[k] += len(getattr(log, k))
+        at = log.from_line
+        reads += 1
+        if not log.all:
+            if c.status(eid, tid).done:
+                break
+            sim.advance(2)
+    assert reads > 5 and len(got) == len(set(got)) > 10  # every line once
+    full = c.task_log(c.task(tid))
+    assert list(full.all) == got  # the file the history points at holds the same lines
+    assert levels["info"] > 0 and levels["error"] == 0
+    sim.advance(700)  # the entrance forgets it
+    with pytest.raises(NotFound, match="has ended"):
+        c.log(eid, at)
+
+
+def test_kill_a_long_job(sim):
+    c = sim.sync("lihua", "password")
+    tid, eid = c.submit(LinkisSubmit(code="-- long_running\nselect cust_id, sum(amount) from dw_txn.card_txn "
+                                          "group by cust_id", run_type="sql", engine="spark-2.4.3"))
+    sim.until(lambda: c.status(eid, tid) is LinkisState.RUNNING)
+    sim.advance(30)
+    frac, stages = c.progress(eid, tid)
+    assert 0.0 <= frac < 1.0 and stages and all(s.total > 0 for s in stages)
+    said = c.kill(eid, tid)
+    assert "kill" in said.lower()
+    assert c.status(eid, tid) is LinkisState.CANCELLED and c.task(tid).state is LinkisState.CANCELLED
+    with pytest.raises(LinkisError, match="already completed"):
+        c.kill(eid, tid)
+
+
+def test_progress_before_it_is_produced_is_zero(sim):
+    c = sim.sync()
+    tid, eid = c.submit(LinkisSubmit(code="select 1", run_type="sql", engine="spark-2.4.3"))
+    assert c.status(eid, tid) is LinkisState.INITED
+    assert c.progress(eid, tid) == (0.0, [])
+
+
+def test_failures_carry_linkis_error_codes(sim):
+    c = sim.sync("lihua", "password")
+    tid, _, state = _run_to_end(sim, c, LinkisSubmit(code="select * from dm.missing_table", run_type="sql",
+                                                     engine="spark-2.4.3"))
+    failed = c.task(tid)
+    assert state is LinkisState.FAILED and failed.err_code == 40002 and "not found" in failed.err_desc.lower()
+    assert c.result_paths(failed, wait=0) == []
+    with pytest.raises(LinkisError) as got:
+        c.submit(LinkisSubmit(code="select 1", run_type="sql", engine="spark-9.9.9"))
+    assert got.value.err_code == 20002 and "spark-9.9.9" in str(got.value) and "\n" not in str(got.value)
+    with pytest.raises(LinkisError) as got:
+        c.submit(LinkisSubmit(code="ls", run_type="shell", engine="hive-2.3.3"))
+    assert got.value.err_code == 20003
+    with pytest.raises(NotFound):
+        c.task(99)
+
+
+def test_re_login_after_an_injected_session_expiry(sim):
+    c = sim.sync("lihua", "password")
+    c.tasks(page_size=1)  # logged in
+    sim.faults(linkis_session_expiry=1)  # the gateway forgets every session and answers the next request 401
+    tasks, _ = c.tasks(page_size=5)  # logged in again, asked again
+    assert tasks
+    sim.faults(linkis_session_expiry=2)  # the retry meets the expiry too: one re-login only, then the error
+    with pytest.raises(Unauthorized, match="not logged in"):
+        c.tasks(page_size=5)
+    assert c.tasks(page_size=5)[0]  # and the next call logs in again
+
+
+def test_token_mode_meets_the_expiry_as_unauthorized(sim):
+    c = sim.sync()
+    sim.faults(linkis_session_expiry=1)
+    with pytest.raises(Unauthorized):
+        c.tasks(page_size=1)
+    assert c.tasks(page_size=1)[0]
+
+
+def test_a_failing_gateway_is_unavailable_or_a_linkis_error(sim):
+    c = sim.sync()
+    sim.faults(linkis_error=1.0)
+    seen = set()
+    for _ in range(12):
+        with pytest.raises((Unavailable, LinkisError)) as got:
+            c.tasks(page_size=1)
+        e = got.value
+        seen.add(type(e))
+        assert sim.url.split("//", 1)[1].split("/")[0] in str(e) and sim.token not in str(e)
+        if isinstance(e, LinkisError):
+            assert e.err_code == 11011 and e.status == 500
+        else:
+            assert "503" in str(e)
+    assert seen == {Unavailable, LinkisError}
+
+
+def test_legacy_execute_mode(sim):
+    c = sim.sync("lihua", "password", legacy=True)
+    tid, eid, state = _run_to_end(sim, c, LinkisSubmit(code="select dept, count(*) as cnt from ods.t group by dept",
+                                                       run_type="hql", engine="hive-2.3.3", creator="LinkisMagic"))
+    assert state is LinkisState.SUCCEED
+    task = c.task(tid)
+    assert (task.engine, task.creator, task.run_type) == ("hive-2.3.3", "LinkisMagic", "hql")
+    sim.advance(5)
+    [path] = c.result_paths(task, wait=5)
+    assert c.result(path).columns[-1].name == "cnt"
+
+
+def test_read_only_refuses_before_any_request(sim):
+    c = sim.sync(read_only=True)
+    before = sim.jobs()
+    with pytest.raises(ReadOnly):
+        c.submit(LinkisSubmit(code="select 1", run_type="sql", engine="spark-2.4.3"))
+    tasks, _ = c.tasks(admin_view=True, status="Running")
+    running = next(t for t in tasks if not t.done)
+    with pytest.raises(ReadOnly):
+        c.kill(running.exec_id, running.task_id)
+    assert sim.jobs() == before and c.task(running.task_id).state is LinkisState.RUNNING
+
+
+def test_the_viewer_is_refused_by_the_gateway(sim):
+    viewer = sim.sync("opsview")
+    with pytest.raises(Forbidden) as got:
+        viewer.submit(LinkisSubmit(code="select 1", run_type="sql", engine="spark-2.4.3"))
+    assert got.value.err_code == 13001 and "no permission" in str(got.value)
+    admin = sim.sync()
+    tid, eid = admin.submit(LinkisSubmit(code="-- long_running\nselect 1", run_type="sql", engine="spark-2.4.3"))
+    with pytest.raises(Forbidden) as got:
+        viewer.kill(eid, tid)
+    assert got.value.err_code == 13001
+    assert admin.kill(eid, tid)
+
+
+def test_admin_view_sees_everyones_jobs_and_the_notebooks_linkismagic_ones(sim):
+    admin = sim.sync()
+    everyone, total = admin.tasks(admin_view=True, page_size=500)
+    assert total == len(everyone) and len({t.user for t in everyone}) > 2
+    magic = [t for t in everyone if t.creator == "LinkisMagic"]
+    assert magic and all(t.engine.count("-") >= 1 for t in magic)  # the version from the labels
+    assert [t.task_id for t in everyone] == sorted((t.task_id for t in everyone), reverse=True)
+    only_failed, _ = admin.tasks(admin_view=True, status="Failed", page_size=500)
+    assert only_failed and all(t.state is LinkisState.FAILED and t.err_code for t in only_failed)
+    mine, _ = sim.sync("lihua").tasks(page_size=500)
+    assert {t.user for t in mine} <= {"lihua"}
+
+
+def test_linkis_sync_from_two_threads_on_the_simulator(sim):
+    c = sim.sync("lihua", "password")
+    out: dict[str, object] = {}
+
+    def worker(name: str, engine: str, run_type: str, code: str) -> None:
+        try:
+            out[name] = c.submit(LinkisSubmit(code=code, run_type=run_type, engine=engine))
+        except Exception as e:  # noqa: BLE001 (shown by the assertion)
+            out[name] = e
+    threads = [threading.Thread(target=worker, args=("py", "python-python2", "python", "print(1)")),
+               threading.Thread(target=worker, args=("sh", "shell-1", "shell", "echo 2"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    (tid1, eid1), (tid2, eid2) = out["py"], out["sh"]
+    states: dict[int, LinkisState] = {}
+
+    def follow(tid: int, eid: str) -> None:
+        states[tid] = c.status(eid, tid)
+    sim.until(lambda: [t.start() or t.join(30) for t in (
+        threading.Thread(target=follow, args=(tid1, eid1)), threading.Thread(target=follow, args=(tid2, eid2)))]
+        and states[tid1].done and states[tid2].done)
+    assert states == {tid1: LinkisState.SUCCEED, tid2: LinkisState.SUCCEED}

@@ -88,7 +88,7 @@ def test_a_job_that_is_not_there_is_not_found(message):
 
 
 def test_other_refusals_about_a_job_stay_linkis_errors():
-    assert type(fail(400, env(1, "The job already completed. Do not support kill."))) is LinkisError
+    assert type(fail(400, env(1, "The job already completed. Do not support kill.(任务已经结束，不支持kill)"))) is LinkisError
 
 
 @pytest.mark.parametrize("message", [
