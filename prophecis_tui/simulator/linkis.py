@@ -316,15 +316,20 @@ def _col_type(name: str, expr: str) -> str:
 
 
 class Table:
-    def __init__(self, columns: list[tuple[str, str]], rows: int, key: str, base_day: float) -> None:
+    def __init__(self, columns: list[tuple[str, str]], rows: int, key: str, base_day: float,
+                 consts: list[str | None] | None = None) -> None:
         self.columns, self.rows, self.key, self.base_day = columns, rows, key, base_day
+        self.consts = consts or [None] * len(columns)  # a literal's value (select 1, 'x')
 
     def row(self, i: int) -> list[str | None]:
         rng = random.Random(f"{self.key}:{i}")
         out: list[str | None] = []
-        first_string = next((k for k, (_, t) in enumerate(self.columns) if t == "string"), None)
+        first_string = next((k for k, (_, t) in enumerate(self.columns) if t == "string" and self.consts[k] is None),
+                            None)
         for k, (name, t) in enumerate(self.columns):
-            if t == "string":
+            if self.consts[k] is not None:
+                out.append(self.consts[k])
+            elif t == "string":
                 if k == first_string and i == 2:
                     out.append(None)
                 elif k == first_string and i == 0:
@@ -366,10 +371,12 @@ def sql_result(stmt: str, key: str, base_day: float) -> Table | None:
     m = re.search(r"\bselect\s+(?:distinct\s+)?(.*?)(?:\s+from\s+|$)", s, re.I | re.S)
     items = _split_items(m.group(1)) if m else ["*"]
     cols: list[tuple[str, str]] = []
+    consts: list[str | None] = []
     aggregate_only = True
     for k, item in enumerate(items):
         if item == "*" or item.endswith(".*"):
             cols.extend(STAR)
+            consts.extend([None] * len(STAR))
             aggregate_only = False
             continue
         am = re.match(r"^(.*?)\s+(?:as\s+)?`?([\w\u4e00-\u9fff]+)`?$", item, re.I | re.S)
@@ -378,19 +385,25 @@ def sql_result(stmt: str, key: str, base_day: float) -> Table | None:
         else:
             expr = item
             name = item.split(".")[-1] if re.fullmatch(r"[\w.]+", item) else f"_c{k}"
-        cols.append((name, _col_type(name, expr)))
+        lit = re.fullmatch(r"-?\d+(\.\d+)?|'([^']*)'", expr.strip())
+        if lit:
+            consts.append(lit.group(2) if lit.group(2) is not None else expr.strip())
+            cols.append((name, "string" if lit.group(2) is not None else ("double" if lit.group(1) else "int")))
+        else:
+            consts.append(None)
+            cols.append((name, _col_type(name, expr)))
         if not re.match(r"^(count|sum|avg|min|max|stddev)\s*\(", expr, re.I):
             aggregate_only = False
     if not cols:
-        cols = list(STAR)
+        cols, consts = list(STAR), [None] * len(STAR)
     lm = _LIMIT.search(s)
-    if aggregate_only and not re.search(r"\bgroup\s+by\b", low):
+    if (aggregate_only and not re.search(r"\bgroup\s+by\b", low)) or not re.search(r"\bfrom\b", low):
         rows = 1
     elif lm:
         rows = min(int(lm.group(1)), MAX_ROWS)
     else:
         rows = 20 + _h("rows", key) % 2981
-    return Table(cols, rows, key, base_day)
+    return Table(cols, rows, key, base_day, consts)
 
 
 _PRINT = re.compile(r"""\bprint\s*\(\s*(?:(["'])(.*?)\1|([^)]*))\s*\)""")
@@ -592,6 +605,7 @@ class Job:
             add(tr + 0.06, "WARN", "py4j.java_gateway: Callback Server Starting on 127.0.0.1")
         else:
             add(tr + 0.05, "INFO", "ShellEngineConnExecutor: Exec command with bash -c")
+            add(tr + 0.06, "WARN", "ShellEngineConnExecutor: bash: no job control in this shell")
         step = max(10.0, run / 40.0)  # heartbeat lines of a long job, bounded in number
         t = tr + step
         while t < te - 0.5:
@@ -1002,7 +1016,12 @@ class Gateway:
         if tid is _BAD:
             return error(method, 20000, f"taskID {q.get('taskID')} is not a number(taskID 不是数字)")
         by_tid = self.jobs.get(tid) if isinstance(tid, int) else None
+        if what == "kill" and user in VIEWERS:
+            return error(method, E_VIEWER, f"User {user} has no permission to kill jobs(用户{user}没有kill任务的权限): "
+                                           f"no permission")
         if in_mem and not self._may(user, job):
+            if what == "kill":
+                return message(method, 1, "You have no permission to kill this job(您没有权限kill该job)")
             return message(method, 1, f"You have no permission to access this job(您没有权限访问该job): {eid}")
         if what == "status":
             if in_mem:
@@ -1046,9 +1065,6 @@ class Gateway:
             distinct = q.get("distinctLevel", "true").lower() != "false"
             return ok(method, {"log": slots if distinct else slots[3], "execID": eid, "fromLine": nxt})
         # kill
-        if user in VIEWERS:
-            return error(method, E_VIEWER, f"User {user} has no permission to kill jobs(用户{user}没有kill任务的权限): "
-                                           f"no permission")
         if in_mem:
             if job.done(now):
                 return message(method, 1, "The job already completed. Do not support kill.(任务已经结束，不支持kill)")
