@@ -28,7 +28,7 @@ from backends.linkis import SESSION_COOKIE, Linkis, LinkisSync
 from prophecis_tui.domain import (Forbidden, Invalid, LinkisError, LinkisState, LinkisSubmit, NotFound, ReadOnly,
                                   Timeout, Unauthorized, Unavailable)
 from prophecis_tui.simulator.testing import SimThread
-from tests.conftest import START
+from tests.conftest import START, wait_until
 
 TOKEN = "PROPHECIS-0a1b2c3d4e5f6789"
 PASSWORD = "pw-Secr3t-lihua"
@@ -469,6 +469,26 @@ def test_linkis_sync_from_several_threads():
     with pytest.raises(Unavailable, match="closed"):
         sync.status("a")
     sync.close()  # twice is fine
+
+
+def test_closing_linkis_sync_ends_a_call_still_waiting():
+    gw = Gateway({("GET", "/filesystem/getDirFileTrees"): ok({"dirFileTrees": None})})
+    sync = LinkisSync(gw.client())
+    task = run(_task())
+    out: list = []
+
+    def wait_for_results() -> None:
+        try:
+            out.append(sync.result_paths(task, wait=120))
+        except Exception as e:  # noqa: BLE001 (what the caller gets is the point)
+            out.append(e)
+    t = threading.Thread(target=wait_for_results)
+    t.start()
+    wait_until(lambda: len(gw.requests) >= 2, what="result_paths asking again")
+    sync.close()
+    t.join(10)
+    assert not t.is_alive() and isinstance(out[0], Unavailable) and "closed" in str(out[0])
+    assert not sync._thread.is_alive()
 
 
 def test_linkis_sync_refuses_in_read_only_before_the_loop():
