@@ -376,3 +376,19 @@ def test_a_secret_file_others_may_read_is_a_config_error(env, gateway, capsys, t
     monkeypatch.setenv("PROPHECIS_TUI_CONFIG", str(cfg))
     code, out, err = linkis(capsys, "status", "1")
     assert code == 2 and "chmod 600" in err and tok.read_text().strip() not in err
+
+
+def test_logs_follow_reads_until_the_task_ends(env, gateway, capsys):
+    sync = sync_for(gateway[1])
+    try:
+        task, _ = sync.submit(LinkisSubmit(code="import time\ntime.sleep(20)\nprint('done')", run_type="python",
+                                           engine="python-python2"))
+        code, out, err = linkis(capsys, "logs", str(task), "--follow")
+        assert code == 0, err
+        assert sync.task(task).done  # it returned only once the task had ended
+        lines = out.splitlines()
+        assert lines and len(lines) == len(set(lines))  # each line once (the simulator stamps them)
+        code, whole, _ = linkis(capsys, "logs", str(task))
+        assert whole.splitlines()[: len(lines)] == lines
+    finally:
+        sync.close()
