@@ -791,8 +791,12 @@ class LinkisSync:
         self.linkis._writable(f"killing job {clean_line(exec_id or str(task_id), 60)}")
         return self._do(lambda: self.linkis.kill(exec_id, task_id))
 
-    def tasks(self, **kw: Any) -> tuple[list[LinkisTask], int]:
-        return self._do(lambda: self.linkis.tasks(**kw))
+    def tasks(self, *, start: datetime | None = None, end: datetime | None = None, status: str = "",
+              creator: str = "", engine: str = "", page: int = 1, page_size: int = 50, admin_view: bool = False,
+              proxy_user: str = "") -> tuple[list[LinkisTask], int]:
+        return self._do(lambda: self.linkis.tasks(start=start, end=end, status=status, creator=creator, engine=engine,
+                                                  page=page, page_size=page_size, admin_view=admin_view,
+                                                  proxy_user=proxy_user))
 
     def task(self, task_id: int) -> LinkisTask:
         return self._do(lambda: self.linkis.task(task_id))
