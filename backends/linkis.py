@@ -108,7 +108,8 @@ def parse_envelope(http_status: int, body: bytes, *, where: str = "Linkis", secr
     status 0: success whatever the HTTP code; -1 :class:`Unauthorized`; 2 :class:`Invalid`; 3 :class:`Forbidden`;
     1, 4 and any other :class:`LinkisError` (:class:`Forbidden` when the message says "no permission",
     :class:`NotFound` when it says the job, task or file is not there). Each carries ``err_code``
-    (``data.errorMsg.errCode``, else the ``error code(错误码): N`` of the message) and ``linkis_status``. A body that is not JSON or not an envelope: :class:`Unavailable` on HTTP 5xx,
+    (``data.errorMsg.errCode``, else the ``error code(错误码): N`` of the message) and ``linkis_status``.
+    A body that is not JSON or not an envelope: :class:`Unavailable` on HTTP 5xx,
     :class:`Unauthorized`/:class:`Forbidden` on 401/403, else :class:`Invalid`. Messages are one line starting with
     ``where``, Linkis's words kept (bilingual), ``secrets`` blotted out."""
     secrets = tuple(s for s in secrets if s)
