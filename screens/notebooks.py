@@ -9,6 +9,7 @@ from textual.binding import Binding
 
 from prophecis_tui.domain import Notebook, NotebookState
 from prophecis_tui.explain import Explainer
+from prophecis_tui.sanitize import clean_line
 from widgets.resource_table import Column, cell_text
 
 from .resources import ResourceScreen, gpu_column, namespace_column, when_column
@@ -32,12 +33,38 @@ def short_image(image: str) -> str:
     return name.split(":", 1)[1] if name.startswith("prophecis:") else name
 
 
+LINKIS_SHOWN = 5  # the notebook user's newest Linkis tasks in the detail
+
+
+def linkis_text(state: Any, user: str) -> Text | None:
+    """The newest Linkis tasks the notebook's user ran or submitted (its LinkisMagic cells, its IDE jobs), with
+    the command that lists them all; None when there are none (or no Linkis in this session)."""
+    if not user:
+        return None
+    tasks = [x for x in state.linkis_tasks() if x.user == user or x.submit_user == user]
+    if not tasks:
+        return None
+    from .linkis import task_line
+    t = Text()
+    t.append("linkis ", "bold")
+    for i, task in enumerate(tasks[:LINKIS_SHOWN]):
+        if i:
+            t.append(" · ", "dim")
+        t.append_text(task_line(task))
+    more = len(tasks) - LINKIS_SHOWN
+    t.append(f"{f'  +{more} more' if more > 0 else ''}  :linkis user:{clean_line(user, 40)}", "dim")
+    return t
+
+
 class NotebooksScreen(ResourceScreen):
     TITLE_TEXT = "Notebooks"
     NAME = "notebooks"
     RESOURCE = "notebooks"
     KIND = "Notebook"
     ACTION_KEYS = {"stop": "notebook.stop", "start": "notebook.start", "delete": "notebook.delete"}
+    DEFAULT_CSS = """
+    NotebooksScreen #detail { max-height: 6; }
+    """
     BINDINGS = [
         Binding("s", "stop", "Stop", id="notebooks.stop"),
         Binding("t", "start", "Start", id="notebooks.start"),
@@ -101,6 +128,10 @@ class NotebooksScreen(ResourceScreen):
         if why:
             t.append("\nwhy: ", "bold yellow")
             t.append_text(cell_text(why, "yellow", 400))
+        linkis = linkis_text(self.state, n.user)
+        if linkis is not None:
+            t.append("\n")
+            t.append_text(linkis)
         return t
 
     # ------------------------------------------------------------------ actions
