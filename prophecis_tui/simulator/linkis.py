@@ -185,7 +185,7 @@ class Reject(Exception):
 def statements(code: str) -> list[str]:
     out = []
     for part in code.split(";"):
-        lines = [ln for ln in part.splitlines() if not ln.strip().startswith("--")]
+        lines = [ln.split("--", 1)[0] for ln in part.splitlines()]
         s = " ".join(" ".join(lines).split())
         if s:
             out.append(s)
@@ -315,41 +315,97 @@ def _col_type(name: str, expr: str) -> str:
     return "string"
 
 
+_M64 = (1 << 64) - 1
+
+
+class _Cells:
+    """A cheap deterministic generator (splitmix64) for a row's cells: thousands of rows a page, on the loop."""
+
+    __slots__ = ("x",)
+
+    def __init__(self, seed: int) -> None:
+        self.x = seed & _M64
+
+    def _next(self) -> int:
+        self.x = (self.x + 0x9E3779B97F4A7C15) & _M64
+        z = self.x
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+        return z ^ (z >> 31)
+
+    def random(self) -> float:
+        return (self._next() >> 11) / float(1 << 53)
+
+    def randint(self, a: int, b: int) -> int:
+        return a + self._next() % (b - a + 1)
+
+    def uniform(self, a: float, b: float) -> float:
+        return a + (b - a) * self.random()
+
+    def choice(self, seq: Any) -> Any:
+        return seq[self._next() % len(seq)]
+
+
 class Table:
     def __init__(self, columns: list[tuple[str, str]], rows: int, key: str, base_day: float,
                  consts: list[str | None] | None = None) -> None:
         self.columns, self.rows, self.key, self.base_day = columns, rows, key, base_day
         self.consts = consts or [None] * len(columns)  # a literal's value (select 1, 'x')
+        self._seed = _h(key)
+        self._days: dict[int, str] = {}
+        self._plan = self._kinds()
 
-    def row(self, i: int) -> list[str | None]:
-        rng = random.Random(f"{self.key}:{i}")
-        out: list[str | None] = []
+    def _kinds(self) -> list[tuple[str, Any]]:
+        """Per column what a cell is: a literal, a row id, a random pick of some kind, a date..."""
         first_string = next((k for k, (_, t) in enumerate(self.columns) if t == "string" and self.consts[k] is None),
                             None)
+        out: list[tuple[str, Any]] = []
         for k, (name, t) in enumerate(self.columns):
+            low = name.lower()
             if self.consts[k] is not None:
-                out.append(self.consts[k])
+                out.append(("const", self.consts[k]))
             elif t == "string":
-                if k == first_string and i == 2:
-                    out.append(None)
-                elif k == first_string and i == 0:
-                    out.append("张伟")  # a CJK string in every table
-                else:
-                    out.append(rng.choice(STRINGS))
+                out.append(("first" if k == first_string else "string", None))
             elif t == "int":
-                out.append(str(100000 + i) if name.lower() in ("id",) or name.lower().endswith("_id")
-                           else str(rng.randint(0, 5000)))
-            elif t == "bigint":
-                out.append(str(rng.randint(1, 3_000_000)))
+                out.append(("rowid" if low == "id" or low.endswith("_id") else "int", None))
+            elif t in ("bigint", "date", "timestamp"):
+                out.append((t, None))
             elif t == "double":
-                out.append(f"{rng.random():.4f}" if "score" in name or "prob" in name or "rate" in name
-                           else f"{rng.uniform(0, 100000):.2f}")
-            elif t == "date":
-                out.append(datetime.fromtimestamp(self.base_day - 86400 * (i % 90), TZ).strftime("%Y-%m-%d"))
-            elif t == "timestamp":
+                out.append(("unit" if any(w in low for w in ("score", "prob", "rate")) else "money", None))
+            else:
+                out.append(("other", None))
+        return out
+
+    def row(self, i: int) -> list[str | None]:
+        rng = _Cells(self._seed ^ (i * 0x9E3779B97F4A7C15 & _M64))
+        out: list[str | None] = []
+        for kind, const in self._plan:
+            if kind == "const":
+                out.append(const)
+            elif kind == "first":  # a CJK string in every table, and a NULL
+                out.append("张伟" if i == 0 else None if i == 2 else rng.choice(STRINGS))
+            elif kind == "string":
+                out.append(rng.choice(STRINGS))
+            elif kind == "rowid":
+                out.append(str(100000 + i))
+            elif kind == "int":
+                out.append(str(rng.randint(0, 5000)))
+            elif kind == "bigint":
+                out.append(str(rng.randint(1, 3_000_000)))
+            elif kind == "unit":
+                out.append(f"{rng.random():.4f}")
+            elif kind == "money":
+                out.append(f"{rng.uniform(0, 100000):.2f}")
+            elif kind == "date":
+                day = self._days.get(i % 90)
+                if day is None:
+                    day = self._days[i % 90] = datetime.fromtimestamp(self.base_day - 86400 * (i % 90),
+                                                                      TZ).strftime("%Y-%m-%d")
+                out.append(day)
+            elif kind == "timestamp":
                 out.append(_stamp(self.base_day - 3600 * (i % 2000))[:19])
             else:
-                out.append(str(rng.random()))
+                out.append("true" if rng.random() < 0.5 else "false")
         return out
 
     def metadata(self) -> list[dict]:
@@ -449,6 +505,7 @@ class Job:
         self.run_at: float = kw["run_at"]
         p: Plan = kw["plan"]
         self.end_at: float = self.run_at + p.run
+        self.planned_end = self.end_at
         self.final = p.final
         self.err_code, self.err_desc, self.error_lines = p.err_code, p.err_desc, p.error_lines
         self.history_only: bool = kw.get("history_only", False)  # seeded: never in this entrance's memory
@@ -465,6 +522,8 @@ class Job:
 
     # -- timeline
     def state(self, now: float) -> str:
+        if now >= self.end_at:
+            return self.final
         if now < self.sched_at:
             return "Inited"
         if now < self.run_at:
@@ -500,8 +559,10 @@ class Job:
         st = self.state(now)
         if st in ("Inited", "Scheduled"):
             return 0.0, []
-        run = max(self.end_at - self.run_at, 1e-6)
-        frac = min(1.0, (min(now, self.end_at) - self.run_at) / run)
+        run = max(self.planned_end - self.run_at, 1e-6)
+        if self.run_at >= self.end_at:  # killed before it ran
+            return (1.0 if self.done(now) else 0.0), []
+        frac = max(0.0, min(1.0, (min(now, self.end_at) - self.run_at) / run))
         infos = []
         n = len(totals)
         for i, total in enumerate(totals):
@@ -546,7 +607,8 @@ class Job:
     def log_lines(self, now_end: float) -> list[tuple[float, str, str]]:
         """Every line the job writes, (time, level, text), in time order (cut at the end for killed jobs)."""
         L: list[tuple[float, str, str]] = []
-        t0, ts, tr, te = self.created, self.sched_at, self.run_at, self.end_at
+        # the body follows the planned run; a kill cuts it (lines already read never move)
+        t0, ts, tr, te = self.created, self.sched_at, self.run_at, self.planned_end
 
         def add(t: float, level: str, text: str) -> None:
             L.append((t, level, text))
@@ -613,8 +675,10 @@ class Job:
                            f"running, progress {100 * (t - tr) / run:.1f}%")
             t += step
         if self.killed_by is not None:
-            add(te, "WARN", f"Job {self.short_id} is killed by user {self.killed_by}(任务被用户kill)")
-            add(te + 0.01, "INFO", f"Job {self.task_id} Cancelled")
+            te = self.end_at
+            L[:] = [x for x in sorted(L, key=lambda x: x[0]) if x[0] <= te]
+            L.append((te, "WARN", f"Job {self.short_id} is killed by user {self.killed_by}(任务被用户kill)"))
+            L.append((te + 0.01, "INFO", f"Job {self.task_id} Cancelled"))
         elif self.final == "Succeed":
             if self.engine == "hive":
                 add(te - 0.05, "INFO", "MapReduce Jobs Launched:")
@@ -721,11 +785,7 @@ class Gateway:
 
     def kill(self, job: Job, by: str) -> None:
         now = self.now()
-        job.end_at = max(now, job.created)
-        if job.sched_at > job.end_at:
-            job.sched_at = job.end_at
-        if job.run_at > job.end_at:
-            job.run_at = job.end_at
+        job.end_at = max(now, job.created)  # sched_at/run_at stay: the log's lines before the kill do not move
         job.final = "Cancelled"
         job.err_code, job.err_desc, job.error_lines = None, f"Job is killed by user {by}(任务被用户kill)", ()
         job.killed_by = by
@@ -1102,9 +1162,10 @@ class Gateway:
         prog, _ = job.progress(now)
         end = job.end_at if done else now
         ec = f"10.107.20.{10 + job.task_id % 200}:{job.ec_port}"
+        started = now >= job.run_at and job.run_at < job.end_at  # a job killed in the queue never started
         return {
             "taskID": job.task_id, "instance": ENTRANCE_INSTANCE, "execId": job.exec_id, "umUser": job.submit_user,
-            "executeUser": job.user, "engineInstance": ec if now >= job.run_at else None,
+            "executeUser": job.user, "engineInstance": ec if started else None,
             "executionCode": job.code, "progress": "1.0" if done else str(prog),
             "logPath": job.log_path, "resultLocation": job.result_location if st == "Succeed" else None,
             "status": st, "createdTime": _ms(job.created), "updatedTime": _ms(min(now, job.end_at)),
@@ -1115,14 +1176,13 @@ class Gateway:
                                       "variable": job.variables}, ensure_ascii=False),
             "costTime": _ms(end - job.created), "strongerExecId": job.short_id,
             "sourceJson": json.dumps(job.source, ensure_ascii=False), "sourceTailor": job.code[:50],
-            "engineStartTime": _ms(job.run_at) if now >= job.run_at else None,
+            "engineStartTime": _ms(job.run_at) if started else None,
             "labels": [f"{k}:{v}" for k, v in job.labels.items()], "canRetry": False, "observeInfo": "",
-            "isReuse": False, "requestStartTime": _ms(job.run_at) if now >= job.run_at else None,
+            "isReuse": False, "requestStartTime": _ms(job.run_at) if started else None,
             "requestEndTime": _ms(job.end_at) if done else None,
-            "requestSpendTime": _ms(job.end_at - job.run_at) if done else None,
+            "requestSpendTime": _ms(job.end_at - job.run_at) if done and started else None,
             "metrics": {"submitTime": _ms(job.created), "scheduleTime": _ms(job.sched_at)},
-            "engineLogPath": f"/appcom/logs/linkis/engineconn/{job.user}/{job.task_id}/logs" if now >= job.run_at
-            else None, "ecmInstance": "10.107.20.5:9102", "ticketId": None, "subJobs": None,
+            "engineLogPath": f"/appcom/logs/linkis/engineconn/{job.user}/{job.task_id}/logs" if started else None, "ecmInstance": "10.107.20.5:9102", "ticketId": None, "subJobs": None,
         }
 
     def _history(self, method: str, user: str, q, undone: bool) -> web.Response:

@@ -574,3 +574,39 @@ def test_legacy_execute_runs_a_job(gw):
         assert_error(c.post("/entrance/execute", json={"executeApplicationName": "hive"}), 400, 20007)
         assert_error(c.post("/entrance/execute", json={"executeApplicationName": "flink", "executionCode": "x"}),
                      400, 20002)
+
+
+def test_the_log_read_across_a_kill_has_no_line_twice_and_none_missing(gw):
+    with gw.client("lihua") as c:
+        s = submit(c, "select cust_id, sum(amount) as amount from dw.t group by cust_id -- long_running")
+        got: list[str] = []
+        pos = 0
+        for _ in range(40):  # into the run: stage and heartbeat lines written over time
+            gw.advance(30)
+            slots, pos2 = read_log(c, s["execID"], pos)
+            got.extend(slots[3].splitlines())
+            pos = pos2
+        p = job(c, s["execID"], "progressWithResource").json()["data"]
+        assert 0 < p["progress"] < 1 and p["yarnMetrics"]["yarnResource"][0]["jobStatus"] == "RUNNING"
+        assert job(c, s["execID"], "kill").json()["status"] == 0
+        slots, pos = read_log(c, s["execID"], pos)
+        got.extend(slots[3].splitlines())
+        full, total = read_log(c, s["execID"], 0, size=-1)
+        assert got == full[3].splitlines() and total == pos
+        assert any("killed by user lihua" in ln for ln in got[-4:])
+        done = job(c, s["execID"], "progress").json()["data"]
+        assert done["progress"] == 1.0
+        assert all(st["runningTasks"] == 0 for st in done["progressInfo"])
+
+
+def test_a_job_killed_while_queued_is_cancelled_and_never_runs(gw):
+    with gw.client("lihua") as c:
+        s = submit(c, "select 1")
+        assert state(c, s["execID"]) == "Inited"
+        assert job(c, s["execID"], "kill").json()["status"] == 0
+        gw.advance(60)
+        assert state(c, s["execID"]) == "Cancelled"
+        vo = task(c, s["taskID"])
+        assert vo["status"] == "Cancelled" and vo["resultLocation"] is None and vo["engineStartTime"] is None
+        slots, _ = read_log(c, s["execID"], 0, size=-1)
+        assert "Running now" not in slots[3] and "killed by user lihua" in slots[1]
