@@ -24,6 +24,7 @@ from screens.deployments import DeploymentsScreen
 from screens.events import EventsScreen
 from screens.gpu import GpuScreen
 from screens.jobs import JobsScreen
+from screens.linkis import LinkisScreen
 from screens.modals import ConfirmAction, TextView
 from screens.notebooks import NotebooksScreen
 from screens.overview import OverviewScreen
@@ -59,16 +60,19 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
                                 "acknowledge"),
     "history": (("timeline",), "the alert timeline: every alert's fired, acked, silenced and resolved moments; "
                                "a handover note"),
+    "linkis": (("lk",), "Linkis tasks: history and running, filter by state/engine/creator/user, detail with code, "
+                        "log and results; submit, kill, re-submit, save a result"),
     "logs": (("log",), "follow a log: :logs NAME (a pod, job, deployment or notebook), or :logs alone to pick"),
     "audit": ((), "every action taken with this console"),
     "help": (("h",), "every key and command"),
     "quit": (("q", "q!"), "leave the console"),
 }
-PLANNED = {"linkis": "Linkis"}
+PLANNED: dict[str, str] = {}
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"  # the pod annotation kubectl logs reads
 PICK_LIMIT = 2_000  # :logs' picker lists at most this many (an OptionList of 10,000 pods is slow)
 RESOURCE_SCREENS = {"nb": NotebooksScreen, "jobs": JobsScreen, "deploy": DeploymentsScreen, "pods": PodsScreen,
-                    "events": EventsScreen, "gpu": GpuScreen, "quota": QuotaScreen, "alerts": AlertsScreen}
+                    "events": EventsScreen, "gpu": GpuScreen, "quota": QuotaScreen, "alerts": AlertsScreen,
+                    "linkis": LinkisScreen}
 OSC9_LIMIT = 200  # characters of a desktop notification's text
 ALERT_HEALTH = ("alertmanager", "alerts")  # the alerts sources' health keys: in the header when in trouble
 
