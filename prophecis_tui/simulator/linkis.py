@@ -36,9 +36,10 @@ clock (no timers: the state is a function of the time). Its outcome is a functio
 
     code contains ``missing_``/``not_exist``  Failed, table not found: spark 40002 "Table or view not found: ...",
         in a table name (sql/hql)        hive 40000 "SemanticException [Error 10001]: ... Table not found ..."
-    the word ``fail`` (``fail``,          Failed after ~60% of the run: spark 40001 "SparkException: Job aborted due to
-        ``failed``...) or python ``raise``   stage failure ...", hive 40000 "... return code 2 from MapRedTask",
-                                          python 60003 a traceback (desc: its last line), shell 60002 "exit code 1"
+    a word starting with ``fail``         Failed after ~60% of the run: spark 40001 "SparkException: Job aborted due to
+        (``fail``, ``failed``, ``fail_x``)   stage failure ...", hive 40000 "... return code 2 from MapRedTask",
+        or python ``raise``               python 60003 a traceback (desc its last line: ``raise ValueError('x')`` gives
+                                          "ValueError: x", else "Exception: fail"), shell 60002 "exited with code 1"
     the word ``timeout``                  Timeout after 20 s of running, errCode 21304
     ``sleep N`` / ``sleep(N)``            runs N simulated seconds (python ``time.sleep(30)``, shell ``sleep 30``,
                                           sql ``-- sleep 30``)
@@ -53,7 +54,10 @@ statements write none), the print/echo output of python/shell code. ``openFile``
 written less than ``NOT_WRITTEN_WINDOW`` seconds ago with HTTP 400 "not fully written", then pages
 (``page``, ``pageSize``): tables are ``type "2"`` with ``metadata [{columnName, comment, dataType}]`` and
 ``fileContent`` rows of strings (``NULL`` for a null, or the ``nullValue`` asked; a CJK string in every table;
-``limit N`` gives N rows; otherwise 20-3000 rows from the code's hash; aggregates without ``group by`` one row),
+``limit N`` gives N rows; otherwise 20-3000 rows from the code's hash; aggregates without ``group by`` and
+selects without ``from`` one row, literals (``select 1 as n``) their value; column types from the names: ``id``/
+``*_id``/``cnt`` int, ``count(...)`` bigint, ``amount``/``score``/``rate``/``sum(...)`` double, ``dt``/``*_date``
+date, ``*_time`` timestamp, else string; ``*`` is id, cust_name, city, amount, score, dt),
 text is ``type "1"`` with ``metadata "NULL"`` and ``fileContent`` ``[[line], ...]``. Paths are the user's own
 (error 80010) unless the admin asks.
 
@@ -253,7 +257,11 @@ def plan(engine: str, run_type: str, code: str, labels: dict) -> Plan:
         if engine == "python":
             line = next((i + 1 for i, ln in enumerate(code.splitlines()) if "fail" in ln.lower() or "raise" in ln),
                         1)
-            last = "Exception: fail" if "fail" in low else "RuntimeError: raised by the script"
+            rm = re.search(r"""raise\s+(\w+)\s*(?:\(\s*(?:(["'])(.*?)\2|([^)]*))\s*\))?""", code)
+            if rm:
+                last = f"{rm.group(1)}: {rm.group(3) if rm.group(2) else (rm.group(4) or '').strip()}".rstrip(": ")
+            else:
+                last = "Exception: fail"
             tb = ("Traceback (most recent call last):", f'  File "<stdin>", line {line}, in <module>', last)
             return Plan("Failed", run, E_PYTHON, last, tb)
         desc = "shell command exited with code 1: fail"

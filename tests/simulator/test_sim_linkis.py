@@ -375,7 +375,7 @@ def test_a_select_gives_a_typed_table_with_limit_paging_cjk_and_null(gw):
     ("hive-2.3.3", "hql", "select * from ods.not_exist_t", "Failed", 40000, "Table not found", "SemanticException"),
     ("spark-2.4.3", "sql", "select fail_me from dm.t", "Failed", 40001, "Job aborted due to stage failure",
      "SparkException"),
-    ("python-python3", "python", "import os\nraise ValueError('x')", "Failed", 60003, "RuntimeError",
+    ("python-python3", "python", "import os\nraise ValueError('x')", "Failed", 60003, "ValueError: x",
      "Traceback (most recent call last):"),
     ("shell-1", "shell", "echo start\nfail", "Failed", 60002, "exited with code 1", "command not found"),
     ("spark-2.4.3", "sql", "-- timeout\nselect * from dm.t", "Timeout", 21304, "timeout", "Job running timeout"),
@@ -610,3 +610,28 @@ def test_a_job_killed_while_queued_is_cancelled_and_never_runs(gw):
         assert vo["status"] == "Cancelled" and vo["resultLocation"] is None and vo["engineStartTime"] is None
         slots, _ = read_log(c, s["execID"], 0, size=-1)
         assert "Running now" not in slots[3] and "killed by user lihua" in slots[1]
+
+
+def test_jobs_follow_the_running_clock_at_its_speed(tmp_path):
+    from tests.conftest import wait_until
+    with SimThread(scale="tiny", seed=7, speed=50.0, start_time=START) as t:
+        g = Gw(t, tmp_path)
+        with g.client("lihua") as c:
+            s = submit(c, "select 1 as n; -- sleep 100")  # 100 simulated seconds: about 2 real ones
+            wait_until(lambda: state(c, s["execID"]) == "Succeed", timeout=30, what="the job's end")
+
+
+def test_the_gateway_keeps_a_bounded_number_of_jobs(gw):
+    from prophecis_tui.simulator.linkis import MAX_JOBS
+    lg = gw.t.sim.api.linkis
+
+    def many() -> int:
+        for i in range(MAX_JOBS + 50):
+            lg.create(user="lihua", submit_user="lihua", creator="IDE", engine="shell", version="1", run_type="shell",
+                      code=f"echo {i}")
+        return len(lg.jobs)
+    assert gw.t.call(many) > MAX_JOBS  # unfinished jobs are all kept
+    gw.advance(3600)
+    with gw.client("lihua") as c:
+        submit(c, "select 1")
+    assert gw.t.call(lambda: (len(lg.jobs), len(lg.by_exec), len(lg.by_location))) == (MAX_JOBS,) * 3
