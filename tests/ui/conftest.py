@@ -31,6 +31,7 @@ class Console:
         self.cmdb = False  # the simulator's CMDB into new sessions, as the demo reads it
         self.alerts = False  # the alerts poller into new sessions: the simulator's Alertmanager, events, platform rules
         self.alerts_settings: dict = {}  # [alerts] keys for it (refresh_seconds is 0.2 unless given)
+        self.linkis = False  # the simulator's Linkis gateway into new sessions, wired as cli.connect does
 
     def session(self, context: str = "sim-admin", *, wait: bool = True, read_only: bool = False) -> Session:
         backend = Kubernetes.from_kubeconfig(str(self.kubeconfig), context, read_only=read_only)
@@ -61,6 +62,8 @@ class Console:
                                  demo_dir=str(folder))
         if self.alerts:
             self._wire_alerts(s, read_only)
+        if self.linkis:
+            self._wire_linkis(s, context, read_only)
         self.sessions.append(s)
         if wait:
             wait_until(lambda: feeds.planned.is_set() and all(f.live for f in feeds.feeds))
@@ -71,6 +74,9 @@ class Console:
             if s.alerts is not None:
                 poller = s.alerts
                 wait_until(lambda: poller.polls >= 1 and state.alerts(), what="the first alerts")
+            if s.linkis_poller is not None:
+                lk = s.linkis_poller
+                wait_until(lambda: lk.polls >= 1, what="the first Linkis poll")
         return s
 
     def sim_now(self) -> datetime:
@@ -97,6 +103,23 @@ class Console:
         s.actions.clock = self.sim_now
         for spec in alert_actions(settings, alertmanagers=ams, identity=s.identity, refresh=s.alerts.refresh,
                                   clock=self.sim_now):
+            s.actions.register(spec)
+
+    def _wire_linkis(self, s: Session, context: str, read_only: bool) -> None:
+        """As cli.connect does: the demo's gateway for the context (its user; the token --write-config wrote),
+        the Linkis poller (every 0.5 s), the "linkis" backend and the Linkis actions."""
+        from prophecis_tui.app import linkis_poller
+        from prophecis_tui.cli import linkis_backend
+        from prophecis_tui.config import LinkisSettings
+        from prophecis_tui.linkis_actions import linkis_actions
+        lk = LinkisSettings(refresh_seconds=0.5)
+        s.linkis, s.linkis_note = linkis_backend(lk, str(self.kubeconfig.parent), read_only, context=context)
+        s.linkis_poller = linkis_poller(lk, s.state, s.linkis)
+        if s.linkis is not None:
+            s.actions.backends["linkis"] = s.linkis
+        for spec in linkis_actions(gateway=s.linkis.linkis.url if s.linkis is not None else "",
+                                   refresh=s.linkis_poller.refresh if s.linkis_poller is not None else None,
+                                   state=s.state):
             s.actions.register(spec)
 
     def app(self, context: str = "sim-admin", *, read_only_contexts: tuple[str, ...] = (), **kw) -> ProphecisApp:
