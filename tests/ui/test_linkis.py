@@ -446,3 +446,82 @@ async def test_notebook_detail_shows_its_users_linkis_tasks(console):
         await settle(pilot, lambda: f":linkis user:{nb.user}" in str(app.screen.query_one("#detail").render()))
         text = str(app.screen.query_one("#detail").render())
         assert "#206" in text and "#202" in text and "#201" not in text and "+2 more" in text
+
+
+# ------------------------------------------------------------------------------------------ the simulated gateway
+def moving(console, cond, step: float = 1.0):
+    """``cond`` checked after moving the simulator's clock ``step`` seconds (its jobs are a function of time)."""
+    def check() -> bool:
+        console.thread.advance(step)
+        return cond()
+    return check
+
+
+async def test_sim_submit_spark_sql_reaches_succeed_with_its_result_table(console):
+    console.linkis = True
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot, lambda: len(app.screen_stack) >= 2)
+        app.run_command("linkis")
+        await settle(pilot, lambda: isinstance(app.screen, LinkisScreen) and app.screen.table.row_count > 0)
+        assert "LinkisMagic" in "\n".join(screen_rows(app))  # the notebook users' jobs in the seeded history
+        await pilot.press("s")
+        await settle(pilot, lambda: isinstance(app.screen, LinkisSubmitForm))
+        await pilot.press(*"select city, amount from dw.orders limit 5")
+        await pilot.press("ctrl+s")
+        await settle(pilot, lambda: isinstance(app.screen, LinkisTaskScreen), tries=500)
+        detail = app.screen
+        state = app.session.state
+        await settle(pilot, moving(console, lambda: state.linkis_task(detail.task_id) is not None
+                                   and state.linkis_task(detail.task_id).state == LinkisState.SUCCEED), tries=500)
+        await pilot.press("3")
+        table = detail.query_one(ResultTable)
+        await settle(pilot, moving(console, lambda: table.row_count == 5), tries=500)
+        assert [str(c.label).split("\n")[0] for c in table.columns.values()] == ["city", "amount"]
+        assert "double" in str(list(table.columns.values())[1].label)
+        await pilot.press("2")
+        await settle(pilot, lambda: len(detail.view) > 0)
+        assert [r.outcome for r in audit_rows(console, "linkis.submit")] == ["started", "ok"]
+
+
+async def test_sim_kill_a_long_job_confirm_reason_cancelled_audited(console):
+    from prophecis_tui.actions import Target
+    console.linkis = True
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot, lambda: len(app.screen_stack) >= 2)
+        r = app.session.actions.run("linkis.submit", Target("LinkisTask", "", "new"),
+                                    params={"engine": "shell-1", "run_type": "shell", "creator": "IDE",
+                                            "code": "echo start; sleep 3600"})
+        tid = r.details["task_id"]
+        app.run_command("lk")
+        await settle(pilot, lambda: isinstance(app.screen, LinkisScreen) and app.screen.table.select_uid(str(tid)))
+        state = app.session.state
+        await settle(pilot, moving(console, lambda: state.linkis_task(tid).state == LinkisState.RUNNING), tries=300)
+        app.screen.table.select_uid(str(tid))
+        await pilot.press("ctrl+k")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmAction))
+        assert "/kill?taskID=" in app.screen.call
+        await pilot.press(*"runaway", "enter")
+        await settle(pilot, moving(console, lambda: state.linkis_task(tid).state == LinkisState.CANCELLED), tries=300)
+        rows = audit_rows(console, "linkis.kill")
+        assert [x.outcome for x in rows] == ["started", "ok"] and rows[0].reason == "runaway"
+        await settle(pilot, lambda: "Cancelled" in next(x for x in screen_rows(app) if x.split()[0] == str(tid)))
+
+
+async def test_sim_viewer_is_refused_by_the_gateway_with_its_error(console):
+    console.linkis = True
+    app = console.app("sim-viewer")
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot, lambda: len(app.screen_stack) >= 2)
+        app.run_command("linkis")
+        await settle(pilot, lambda: isinstance(app.screen, LinkisScreen))
+        await pilot.press("s")
+        await settle(pilot, lambda: isinstance(app.screen, LinkisSubmitForm))
+        await pilot.press(*"select 1")
+        await pilot.press("ctrl+s")
+        await settle(pilot, lambda: [x.outcome for x in audit_rows(console, "linkis.submit")] == ["started", "error"],
+                     tries=300)
+        assert "permission" in audit_rows(console, "linkis.submit")[1].message
+        await settle(pilot, lambda: any("permission" in str(n.message) for n in app._notifications))
+        assert isinstance(app.screen, LinkisScreen)
