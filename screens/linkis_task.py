@@ -103,8 +103,6 @@ def header_text(task: LinkisTask, follow_status: str = "") -> Text:
     d = task.duration(now())
     if d is not None:
         t.append(f"  {'ran' if task.done else 'running'} {duration(d)}", "dim")
-    if task.exec_id:
-        t.append(f"  exec {clean_line(task.exec_id, 80)}", "dim")
     if follow_status:
         t.append(f"  {clean_line(follow_status, 120)}", "yellow" if follow_status.startswith("failing") else "dim")
     err = error_text(task, 0)
@@ -127,6 +125,11 @@ def params_text(task: LinkisTask) -> Text:
         t.append("  ".join(f"{clean_line(k, 80)}={clean_line(v, 120)}" for k, v in task.startup.items()))
     else:
         t.append("none", "dim")
+    for label, value in (("exec id", task.exec_id), ("log", task.log_path), ("results", task.result_location),
+                         ("gateway", task.gateway)):
+        if value:
+            t.append(f"\n{label:<10}", "bold")
+            t.append(clean_line(value, 300), "dim")
     return t
 
 

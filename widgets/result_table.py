@@ -12,6 +12,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any, Sequence
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
@@ -123,6 +124,13 @@ class ResultTable(DataTable):
                 v = r[i] if i < len(r) else None
                 cells.append(cell(v, numeric[i]))
             rows.append(cells)
+        for i in range(n):  # numbers right-aligned: padded to the page's widest cell (or the header)
+            if numeric[i]:
+                c = rs.columns[i]
+                width = max([cell_len(clean_line(c.name, 60)), cell_len(clean_line(c.type or "?", 30))]
+                            + [row[i].cell_len for row in rows])
+                for row in rows:
+                    row[i].pad_left(width - row[i].cell_len)
         self.add_rows(rows)
         if rows:
             self.move_cursor(row=0, column=min(column, max(n - 1, 0)), animate=False)
@@ -145,7 +153,7 @@ class ResultTable(DataTable):
 
     def page_texts(self) -> list[list[str]]:
         """The page's cells as plain text (tests)."""
-        return [[c.plain if isinstance(c, Text) else str(c) for c in self.get_row_at(i)]
+        return [[(c.plain if isinstance(c, Text) else str(c)).strip() for c in self.get_row_at(i)]
                 for i in range(self.row_count)]
 
 

@@ -1,0 +1,75 @@
+"""SVG snapshots of the Linkis screens on the simulated gateway (seeded history, frozen clock, times in UTC):
+:linkis and a succeeded SQL task's detail on its Result pane, at 80x24 and 200x50."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from prophecis_tui.domain import LinkisState
+from screens.linkis import LinkisScreen
+from screens.linkis_task import LinkisTaskScreen
+from widgets.result_table import ResultTable
+
+from .test_console import settle, table
+
+SIZES = [(80, 24), (200, 50)]
+
+
+@pytest.fixture
+def utc():
+    tz = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if tz is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = tz
+        time.tzset()
+
+
+async def _list(app, pilot) -> None:
+    await settle(pilot, lambda: table(app).row_count >= 6)
+    app.run_command("linkis")
+    await settle(pilot, lambda: isinstance(app.screen, LinkisScreen) and app.screen.table.row_count > 5)
+    await pilot.press("home")
+    await settle(pilot, lambda: app.screen.table.cursor == 0)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "200x50"])
+def test_linkis_list(console, snap_compare, utc, size):
+    """The seeded job history newest first: IDE and the notebook users' LinkisMagic jobs, every state coloured,
+    progress bars, errCode and errDesc of the failed ones; counts in the title."""
+    console.linkis = True
+    app = console.app()
+
+    async def ready(pilot):
+        await _list(app, pilot)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "200x50"])
+def test_linkis_task_result(console, snap_compare, utc, size):
+    """The newest succeeded SQL task of the history on its Result pane: the header, the typed column headers
+    (CJK values aligned, NULL dim), the page status."""
+    console.linkis = True
+    app = console.app()
+
+    async def ready(pilot):
+        await _list(app, pilot)
+        tasks = [t for t in app.session.state.linkis_tasks()
+                 if t.state == LinkisState.SUCCEED and t.run_type in ("sql", "hql") and t.result_location]
+        app.screen.open_task(tasks[0], tab="result")
+        await settle(pilot, lambda: isinstance(app.screen, LinkisTaskScreen)
+                     and app.screen.query_one(ResultTable).row_count > 0
+                     and "columns" in str(app.screen.query_one("#result-status").render()), tries=500)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
