@@ -63,7 +63,7 @@ class NotebooksScreen(ResourceScreen):
     KIND = "Notebook"
     ACTION_KEYS = {"stop": "notebook.stop", "start": "notebook.start", "delete": "notebook.delete"}
     DEFAULT_CSS = """
-    NotebooksScreen #detail { max-height: 6; }
+    NotebooksScreen.-linkis #detail { max-height: 6; }
     """
     BINDINGS = [
         Binding("s", "stop", "Stop", id="notebooks.stop"),
@@ -129,6 +129,7 @@ class NotebooksScreen(ResourceScreen):
             t.append("\nwhy: ", "bold yellow")
             t.append_text(cell_text(why, "yellow", 400))
         linkis = linkis_text(self.state, n.user)
+        self.set_class(linkis is not None, "-linkis")  # two more lines for them (the others keep their height)
         if linkis is not None:
             t.append("\n")
             t.append_text(linkis)
