@@ -203,6 +203,10 @@ class LinkisPoller(_Poller):
             log.exception("linkis poll failed")
             self._health(Health.STALE if self.had_data else Health.FAILING, f"internal error: {type(err).__name__}")
             return
+        # a task submitted while this round read the history (the submit action put it in the state) is newer
+        # than anything the history gave: kept, not dropped for a round
+        newest = max((t.task_id for t in tasks), default=0)
+        tasks = tasks + [t for t in self.state.linkis_tasks() if t.task_id > newest]
         self.state.set_linkis_tasks(tasks)
         self.had_data = True
         self.round_seconds = time.perf_counter() - started

@@ -583,3 +583,20 @@ def test_a_finished_task_from_the_history_shows_its_whole_log(sim):
     f = TaskFollow(gw, old, buf, interval=0.02)
     assert f.join(20) and f.status == "ended"
     assert len(buf) == len(gw.task_log(old).all) > 0 and any(lv == ERROR for lv, _ in levels(buf))
+
+
+def test_a_task_submitted_during_a_round_is_not_dropped_by_it():
+    """The submit action puts the new task in the state at once; a round whose history read began before the
+    submit does not know it yet and must not make it vanish from :linkis until the next round."""
+    gw = FakeLinkis()
+    gw.add(task(1))
+    gw.add(task(2))
+    st = State()
+    p = LinkisPoller(st, gw, days=7, clock=lambda: NOW)
+    p.poll()
+    st.update_linkis_task(task(3, S.INITED))  # what linkis.submit does with the gateway's answer
+    p.poll()  # this history has not caught up with the submit
+    assert [t.task_id for t in st.linkis_tasks()] == [3, 2, 1]
+    gw.add(task(3, S.RUNNING))  # the next round's history has it: the history's row wins
+    p.poll()
+    assert st.linkis_task(3).state == S.RUNNING
