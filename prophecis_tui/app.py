@@ -75,6 +75,7 @@ RESOURCE_SCREENS = {"nb": NotebooksScreen, "jobs": JobsScreen, "deploy": Deploym
                     "linkis": LinkisScreen}
 OSC9_LIMIT = 200  # characters of a desktop notification's text
 ALERT_HEALTH = ("alertmanager", "alerts")  # the alerts sources' health keys: in the header when in trouble
+LINKIS_HEALTH = "linkis"  # the Linkis poller's health key: in the header when in trouble, like the CMDB's
 
 
 def alert_notice(alerts: list[Alert]) -> str:
@@ -271,12 +272,13 @@ class ProphecisApp(App):
                  notebook_images: list[str] | None = None, notebook_url_base: str = "",
                  notebook_workspace: str = "", clock: Callable[[], datetime] | None = None,
                  quota_max_annotation: str = "", logs: LogsSettings | None = None,
-                 alerts_settings: Any = None) -> None:
+                 alerts_settings: Any = None, linkis_settings: Any = None) -> None:
         super().__init__()
         self.logs = logs or LogsSettings()  # [logs]: the log screen's buffer, since window and tail
         # [alerts]: the silence form's default duration, and whether a new critical alert rings the terminal's
         # bell and sends an OSC 9 desktop notification (None, as in tests: neither)
         self.alerts_settings = alerts_settings
+        self.linkis_settings = linkis_settings  # [linkis]: the submit form's engines, creator and queue
         self.alert_bell = bool(getattr(alerts_settings, "bell", False))
         self.alert_osc9 = bool(getattr(alerts_settings, "osc9", False))
         if clock is not None:
@@ -349,12 +351,15 @@ class ProphecisApp(App):
                              namespace=self.namespace, read_only=self.read_only,
                              sources=[self.session.state.source_health(SOURCE)]
                              + ([self.session.state.source_health(MetricsPoller.KEY)] if self.session.metrics else [])
-                             + self._trouble(CmdbPoller.KEY, *(ALERT_HEALTH if self._alerts_source() else ())),
+                             + self._trouble(CmdbPoller.KEY, *(ALERT_HEALTH if self._alerts_source() else ()),
+                                             *((LINKIS_HEALTH,) if getattr(self.session, "linkis_poller", None)
+                                               else ())),
                              alerts=self._firing_counts())
 
     def _trouble(self, *keys: str) -> list[SourceHealth]:
-        """These sources' health in the header only when in trouble: the CMDB (reference data) and the alerts
-        sources, whose news is the alerts themselves; live is the normal case."""
+        """These sources' health in the header only when in trouble: the CMDB (reference data), the alerts
+        sources, whose news is the alerts themselves, and Linkis (its own screen says more); live is the normal
+        case."""
         health = self.session.state.health()
         out = []
         for key in keys:

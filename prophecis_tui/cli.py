@@ -236,7 +236,7 @@ def run_console(args: argparse.Namespace) -> int:
                            notebook_url_base=settings.notebooks.url_base or "",
                            notebook_workspace=settings.notebooks.default_workspace,
                            quota_max_annotation=effective.quota.max_annotation, logs=effective.logs,
-                           alerts_settings=effective.alerts)
+                           alerts_settings=effective.alerts, linkis_settings=effective.linkis)
         gone = terminal_hung_up(sys.stdin.fileno())  # dropped before we got here: isatty() is False then
         watch = TerminalWatch(app) if sys.stdin.isatty() or gone else None
         try:
