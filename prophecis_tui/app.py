@@ -832,7 +832,10 @@ class ProphecisApp(App):
         def answered(reason: str | None) -> None:
             if reason is not None:
                 self.perform(action, target, params, reason=reason, confirmed=True, on_done=on_done)
-        self.push_screen(ConfirmAction(spec.title, str(target), call, needs_reason=destructive), answered)
+        label = (f"{target.kind} {target.namespace}/{target.name}" if target.namespace
+                 else f"{target.kind} {target.name}")  # a cluster-scoped object, a Linkis task: no "//"
+        self.push_screen(ConfirmAction(spec.title, label, call, needs_reason=destructive, events=spec.event),
+                         answered)
 
     def _done(self, title: str, result: Result, on_done) -> None:
         if result.ok:

@@ -159,6 +159,10 @@ def state_text(state: LinkisState) -> Text:
 def progress_bar(t: LinkisTask, width: int = BAR_WIDTH) -> Text:
     """``█████▌   68%``: eighths of a cell; a finished job shows its end (full when it succeeded)."""
     p = 1.0 if t.state == LinkisState.SUCCEED else max(0.0, min(1.0, t.progress or 0.0))
+    if t.done and t.state != LinkisState.SUCCEED and p >= 1.0:
+        # the job history says "1.0" for every finished job: for one that failed, timed out or was killed that
+        # is not how far it got, and a full bar would read as done
+        return Text(" " * width + "    –", "dim", no_wrap=True, end="")
     eighths = round(p * width * 8)
     full, part = divmod(eighths, 8)
     bar = "█" * full + (" ▏▎▍▌▋▊▉"[part] if part and full < width else "")
@@ -221,7 +225,8 @@ class LinkisScreen(ResourceScreen):
             Column("task", "TASK", 7, lambda r: Text(str(r.task.task_id), "bold", no_wrap=True, end=""),
                    sort=lambda r: -r.task.task_id, justify="right", unique=True),
             Column("engine", "ENGINE", 14, lambda r: cell_text(r.task.engine)),
-            Column("creator", "CREATOR", 11, lambda r: cell_text(r.task.creator)),
+            Column("creator", "CREATOR", 11, lambda r: cell_text(r.task.creator), narrow=False),  # 80 columns:
+            #                                                    room for the error code and its first words
             Column("user", "USER", 10, lambda r: cell_text(r.task.user or r.task.submit_user)),
             Column("state", "STATE", 9, lambda r: state_text(r.task.state),
                    sort=lambda r: STATE_ORDER.index(r.task.state) if r.task.state in STATE_ORDER else 99),

@@ -31,17 +31,18 @@ class ConfirmAction(ModalScreen[str | None]):
     ConfirmAction Button { margin-left: 2; }
     """
 
-    def __init__(self, title: str, target: str, call: str, *, needs_reason: bool) -> None:
+    def __init__(self, title: str, target: str, call: str, *, needs_reason: bool, events: bool = True) -> None:
         super().__init__()
         self.title_text, self.target, self.call, self.needs_reason = title, target, call, needs_reason
+        self.events = events  # the action writes a Kubernetes Event with the reason (not a silence, a Linkis kill)
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text.assemble((self.title_text, "bold"), " ", (clean(self.target), "bold yellow")))
             yield Static(Text("This will call:\n" + clean(self.call), "dim"), id="call")
             if self.needs_reason:
-                yield Input(placeholder="reason (required; goes to the audit trail and the cluster's events)",
-                            id="reason")
+                yield Input(placeholder="reason (required; goes to the audit trail"
+                            + (" and the cluster's events)" if self.events else ")"), id="reason")
             yield Static("", id="why")
             with Horizontal():
                 yield Button("Cancel", id="cancel")

@@ -16,7 +16,7 @@ from textual.widgets import Input, Select, TabbedContent, TextArea
 
 from prophecis_tui.domain import (LinkisColumn, LinkisLog, LinkisResultSet, LinkisStage, LinkisState,
                                   LinkisSubmit, LinkisTask, NotFound)
-from screens.linkis import LinkisScreen, parse_task_filter, task_matches
+from screens.linkis import LinkisScreen, parse_task_filter, progress_bar, task_matches
 from screens.linkis_submit import LinkisSubmitForm, default_run_type, parse_variables
 from screens.linkis_task import LinkisTaskScreen, SaveResultForm
 from screens.modals import ConfirmAction
@@ -202,6 +202,15 @@ def test_filter_terms_and_free_text():
     assert ids("root.ml") == [104]
     assert ids('"Spark app exits"') == [102]
     assert parse_task_filter("state:bogus").problems and ids("state:bogus") == [101, 102, 103, 104, 105, 106]
+
+
+def test_a_finished_task_that_did_not_succeed_shows_no_full_bar():
+    """The job history says progress "1.0" for every finished job; a killed or failed one did not get to 100%."""
+    for st in (LinkisState.CANCELLED, LinkisState.FAILED, LinkisState.TIMEOUT):
+        bar = progress_bar(LinkisTask(task_id=1, state=st, progress=1.0)).plain
+        assert "100%" not in bar and "█" not in bar and bar.rstrip().endswith("–")
+    assert progress_bar(LinkisTask(task_id=1, state=LinkisState.FAILED, progress=0.4)).plain.endswith(" 40%")
+    assert progress_bar(LinkisTask(task_id=1, state=LinkisState.SUCCEED, progress=0.0)).plain.endswith("100%")
 
 
 def test_result_rows_sort_typed_with_nulls_last():
@@ -390,6 +399,9 @@ async def test_kill_a_long_task_confirm_and_reason_then_cancelled_and_audited(co
         await pilot.press("ctrl+k")
         await settle(pilot, lambda: isinstance(app.screen, ConfirmAction))
         assert f"/entrance/{exec_id}/kill?taskID={tid}" in app.screen.call
+        assert app.screen.target == f"LinkisTask {tid}"  # not "LinkisTask//N"
+        reason = app.screen.query_one("#reason", Input)
+        assert "audit trail" in reason.placeholder and "events" not in reason.placeholder  # no Kubernetes Event
         assert not fake.kills  # nothing sent while asking
         await pilot.press("enter")  # no reason: refused by the dialog
         await pilot.pause()
