@@ -251,6 +251,49 @@ class _Poller:
         set_health(self.state, self.KEY, state, reason, self.clock)
 
 
+class _RefreshingPoller(_Poller):
+    """A poller whose rounds (``poll``) come every ``interval`` seconds from the start of the last one, and at
+    once on ``refresh()`` (after an action, so its effect shows without waiting a round). A round that raises
+    is logged and marks the source failing; the loop goes on."""
+
+    def __init__(self, state: State, clock: Callable[[], datetime], name: str, interval: float) -> None:
+        super().__init__(state, clock, name)
+        self.interval = interval
+        self._wake = threading.Event()
+        self.polls = 0
+
+    def poll(self) -> None:
+        raise NotImplementedError
+
+    def _closing(self) -> None:
+        """After the last round (in the poller's thread): close what the poller owns."""
+
+    def start(self) -> None:
+        self.state.set_health(self.KEY, SourceHealth(source=self.KEY, state=Health.CONNECTING))
+        self._thread.start()
+
+    def stop(self) -> None:
+        super().stop()
+        self._wake.set()
+
+    def refresh(self) -> None:
+        """Poll now (the next round starts at once, or right after the running one)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self._wake.clear()
+            try:
+                self.poll()
+            except Exception as err:  # a parser or store bug must not end the polling silently
+                log.exception("%s round failed", self.KEY)
+                self._health(Health.FAILING, f"internal error: {type(err).__name__}")
+            self.polls += 1
+            self._wake.wait(max(0.0, self.interval - (time.monotonic() - started)))
+        self._closing()
+
+
 class MetricsPoller(_Poller):
     """GPU numbers from a metrics backend every ``interval`` seconds, in its own daemon thread.
 
@@ -538,7 +581,7 @@ class CmdbPoller(_Poller):
                 pass
 
 
-class AlertsPoller(_Poller):
+class AlertsPoller(_RefreshingPoller):
     """Alerts from every source, every ``interval`` seconds, in its own daemon thread, into the state.
 
     A round: each Alertmanager's alerts and silences (a failing one keeps its last good alerts and silences;
@@ -565,17 +608,16 @@ class AlertsPoller(_Poller):
                  events: bool = True, resolved_minutes: float = 30.0, metrics: MetricsPoller | None = None,
                  history_days: float | None = None, clock: Callable[[], datetime] = _now) -> None:
         from .alerts import AlertEngine, Tagger  # the engine is core too; imported here to keep feeds' import light
-        super().__init__(state, clock, "alerts-poller")
+        super().__init__(state, clock, "alerts-poller", interval)
         self.timeline = timeline
         self.alertmanagers = list(alertmanagers)  # backends.alertmanager.Alertmanager members
         self.alertmanager_set = None  # what the action registry's "alertmanager" backend is (app.alerts_poller)
-        self.interval, self.events, self.metrics = interval, events, metrics
+        self.events, self.metrics = events, metrics
         self.resolved_window = resolved_minutes * 60.0
         self.history_days = history_days
         self.engine = AlertEngine(settings)
         self.idle_window = self.engine.thresholds.gpu_idle_minutes * 60.0
         self.tagger = Tagger()
-        self._wake = threading.Event()
         self._am_alerts: dict[str, list] = {}  # the last good answer of each Alertmanager
         self._am_silences: dict[str, list] = {}
         self._shown: dict[str, Any] = {}  # key -> the alert published last round (not resolved)
@@ -586,34 +628,14 @@ class AlertsPoller(_Poller):
         self._node_addresses: dict[str, tuple[str, ...]] = {}
         self._pruned: float | None = None  # time.monotonic() of the last prune
         self._seen: set[str] | None = None  # without a timeline: the keys firing last round
-        self.polls = 0
         self.round_seconds = 0.0  # how long the last round took (reads, engine and timeline)
 
     def start(self) -> None:
-        self.state.set_health(self.KEY, SourceHealth(source=self.KEY, state=Health.CONNECTING))
         if self.alertmanagers:
             self.state.set_health(self.AM_KEY, SourceHealth(source=self.AM_KEY, state=Health.CONNECTING))
-        self._thread.start()
+        super().start()
 
-    def stop(self) -> None:
-        super().stop()
-        self._wake.set()
-
-    def refresh(self) -> None:
-        """Poll now (the next round starts at once, or right after the running one)."""
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self._wake.clear()
-            try:
-                self.poll()
-            except Exception as err:  # a parser or store bug must not end the polling silently
-                log.exception("alerts round failed")
-                self._health(Health.FAILING, f"internal error: {type(err).__name__}")
-            self.polls += 1
-            self._wake.wait(max(0.0, self.interval - (time.monotonic() - started)))
+    def _closing(self) -> None:
         for am in self.alertmanagers:
             try:
                 am.close()

@@ -35,8 +35,8 @@ from typing import Any, Callable, TextIO
 
 from .config import DEFAULT_LINKIS_ENGINES
 from .domain import (BackendError, Conflict, Forbidden, Health, Invalid, LinkisLog, LinkisResultSet, LinkisState,
-                     LinkisTask, NotFound, SourceHealth)
-from .feeds import _Poller
+                     LinkisTask, NotFound)
+from .feeds import _RefreshingPoller
 from .logs import ERROR, INFO, WARN, LogBuffer, LogLine
 from .sanitize import clean
 from .state import State
@@ -80,7 +80,7 @@ def _now() -> datetime:
 
 
 # ------------------------------------------------------------------------------------------ the poller
-class LinkisPoller(_Poller):
+class LinkisPoller(_RefreshingPoller):
     """The user's Linkis tasks (every user's with ``admin_view``, when Linkis lets the user see them), every
     ``interval`` seconds, in its own daemon thread, into ``state.set_linkis_tasks``.
 
@@ -103,34 +103,12 @@ class LinkisPoller(_Poller):
 
     def __init__(self, state: State, sync: Any, *, interval: float = 5.0, days: float = 7, admin_view: bool = True,
                  clock: Callable[[], datetime] = _now) -> None:
-        super().__init__(state, clock, "linkis-poller")
-        self.sync, self.interval, self.days, self.admin_view = sync, interval, days, admin_view
-        self._wake = threading.Event()
+        super().__init__(state, clock, "linkis-poller", interval)
+        self.sync, self.days, self.admin_view = sync, days, admin_view
         self._admin_kw: bool | None = None  # does sync.tasks take admin_view=? (known after the first call)
         self._admin_answered = False  # a history read has been answered (admin_view is known to be accepted)
-        self.polls = 0
         self.had_data = False
         self.round_seconds = 0.0
-
-    def start(self) -> None:
-        self.state.set_health(self.KEY, SourceHealth(source=self.KEY, state=Health.CONNECTING))
-        self._thread.start()
-
-    def stop(self) -> None:
-        super().stop()
-        self._wake.set()
-
-    def refresh(self) -> None:
-        """Poll now (the next round starts at once, or right after the running one)."""
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self._wake.clear()
-            self.poll()
-            self.polls += 1
-            self._wake.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
     # ---------------------------------------------------------------- one round
     def _tasks_page(self, start: datetime, end: datetime, page: int) -> tuple[list[LinkisTask], int]:
