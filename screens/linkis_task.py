@@ -43,6 +43,7 @@ from widgets.result_table import ResultTable
 
 from .resources import age, duration, now, update_if_changed
 
+MAX_SCREEN_ROWS = 100_000  # a result set's rows held for the table (a bigger one: its first rows; S saves all)
 POLL_SECONDS = 0.2
 BUFFER_LINES = 100_000
 LEXER = {"sql": "sql", "hql": "sql", "psql": "sql", "tsql": "sql", "jdbc": "sql", "py": "python",
@@ -377,7 +378,7 @@ class LinkisTaskScreen(Screen):
                 sync = self.sync()
                 if sync is None:
                     raise BackendError("no Linkis gateway in this session")
-                rs = fetch_result(sync, path)
+                rs = fetch_result(sync, path, max_rows=MAX_SCREEN_ROWS)
             else:
                 rs = loader(path)
         except BackendError as err:

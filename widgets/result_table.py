@@ -146,6 +146,8 @@ class ResultTable(DataTable):
         start = self.page_index * PAGE_ROWS
         t.append(f"rows {start + 1:,}-{min(start + PAGE_ROWS, total):,} of {total:,}", "bold")
         t.append(f" · page {self.page_index + 1}/{self.pages}", "dim")
+        if self.result is not None and self.result.total_lines > total:  # the screen holds the first rows only
+            t.append(f" · the first {total:,} of {self.result.total_lines:,} rows (S saves every row)", "yellow")
         if self.sort_column is not None and self.result is not None:
             name = clean_line(self.result.columns[self.sort_column].name, 40)
             t.append(f" · sorted by {name}{' ↓' if self.sort_reverse else ' ↑'}", "dim")

@@ -541,3 +541,25 @@ async def test_sim_viewer_is_refused_by_the_gateway_with_its_error(console):
         assert "permission" in audit_rows(console, "linkis.submit")[1].message
         await settle(pilot, lambda: any("permission" in str(n.message) for n in app._notifications))
         assert isinstance(app.screen, LinkisScreen)
+
+
+async def test_a_result_bigger_than_the_screen_holds_says_so():
+    """The table holds the first MAX_SCREEN_ROWS rows of a huge result; its line says how many of how many, and
+    that saving takes them all."""
+    from textual.app import App
+
+    class One(App):
+        def compose(self):
+            yield ResultTable(id="t")
+
+    rs = LinkisResultSet(path="hdfs:///r/_0.dolphin", type=2, columns=(LinkisColumn(name="id", type="int"),),
+                         rows=tuple((str(i),) for i in range(300)), total_lines=2_345_678)
+    app = One()
+    async with app.run_test(size=(100, 20)) as pilot:
+        table = app.query_one(ResultTable)
+        table.show(rs)
+        await pilot.pause()
+        line = table.status().plain
+        assert "rows 1-200 of 300" in line and "the first 300 of 2,345,678 rows" in line and "S saves" in line
+        table.show(rs.model_copy(update={"total_lines": 300}))
+        assert "first" not in table.status().plain
