@@ -7,6 +7,7 @@ import os
 import time
 
 import pytest
+from rich.cells import cell_len
 
 from prophecis_tui.domain import LinkisState
 from screens.linkis import LinkisScreen
@@ -55,6 +56,13 @@ def test_linkis_list(console, snap_compare, utc, size):
     assert snap_compare(app, terminal_size=size, run_before=ready)
 
 
+def _widths_fit(t: ResultTable) -> bool:
+    """Every column is as wide as the widest cell on the page."""
+    rows = t.page_texts()
+    return bool(rows) and all(col.content_width >= max(cell_len(r[i]) for r in rows)
+                              for i, col in enumerate(t.ordered_columns))
+
+
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "200x50"])
 def test_linkis_task_result(console, snap_compare, utc, size):
     """The newest succeeded SQL task of the history on its Result pane: the header, the typed column headers
@@ -70,6 +78,9 @@ def test_linkis_task_result(console, snap_compare, utc, size):
         await settle(pilot, lambda: isinstance(app.screen, LinkisTaskScreen)
                      and app.screen.query_one(ResultTable).row_count > 0
                      and "columns" in str(app.screen.query_one("#result-status").render()), tries=500)
+        # the table widens its columns to their cells on an idle pass after the rows went in: under CI's load
+        # the picture was once taken before it, with every date cut to its year
+        await settle(pilot, lambda: _widths_fit(app.screen.query_one(ResultTable)), tries=500)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
