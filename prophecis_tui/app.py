@@ -328,6 +328,8 @@ class ProphecisApp(App):
         kinds = self.session.state.changed_kinds()
         if not kinds:
             return
+        if not self.screen_stack:  # the app is closing: its screens are gone, its timer not yet
+            return
         if "health" in kinds or "alerts" in kinds:
             self.update_header()
         if kinds - {"health"}:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable, Input
 
-from prophecis_tui.domain import Health
+from prophecis_tui.domain import Health, LinkisTask
 from prophecis_tui.simulator.notebooks import NOTEBOOKS
 from screens.overview import OverviewScreen
 from widgets.header import StatusHeader
@@ -140,6 +140,17 @@ async def test_a_read_only_context_is_read_only_after_a_switch(console):
         app.switch_context("sim-viewer")
         await settle(pilot, lambda: header(app).user == "opsview", tries=500)
         assert app.read_only and header(app).read_only and app.session.backend.read_only
+
+
+async def test_a_refresh_tick_while_the_app_closes_does_nothing(console):
+    """The batched refresh's timer may fire once more after the app's screens are gone (it did at the end of a
+    run_test on CI: ScreenStackError); a change then is simply not shown."""
+    app = console.app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: table(app).row_count >= 6)
+    assert not app.screen_stack
+    app.session.state.update_linkis_task(LinkisTask(task_id=1))  # a change the tick would show
+    app._tick()
 
 
 async def test_group_admin_sees_only_its_namespaces(console):
