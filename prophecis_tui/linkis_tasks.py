@@ -100,6 +100,7 @@ class LinkisPoller(_RefreshingPoller):
     PAGE_SIZE = 100
     MAX_TASKS = 500
     MAX_LIVE = 50
+    CLOCK_SLACK = 86400.0  # how far ahead of ours the gateway's clock may be (the history window's end)
 
     def __init__(self, state: State, sync: Any, *, interval: float = 5.0, days: float = 7, admin_view: bool = True,
                  clock: Callable[[], datetime] = _now) -> None:
@@ -126,8 +127,11 @@ class LinkisPoller(_RefreshingPoller):
 
     def history(self) -> list[LinkisTask]:
         """The job history of the last ``days``, newest first, at most MAX_TASKS (raises BackendError)."""
-        end = self.clock()
-        start = end - timedelta(days=self.days)
+        now = self.clock()
+        start = now - timedelta(days=self.days)
+        # the window's end is the gateway's dates, not ours: a gateway whose clock is ahead of this machine's
+        # stamps a task just submitted after our "now", and an end at our now would hide it until the clocks met
+        end = now + timedelta(seconds=self.CLOCK_SLACK)
         out: dict[int, LinkisTask] = {}
         page = 1
         while len(out) < self.MAX_TASKS:
