@@ -490,6 +490,10 @@ class LinkisTaskScreen(Screen):
         self.query_one(ResultTable).sort_current()
         self._show_result()
 
+    @on(ResultTable.Sorted)
+    def _sorted(self) -> None:  # a big result sorted in a thread: now shown
+        self._show_result()
+
     def action_page(self, step: int) -> None:
         if not self.query_one(ResultTable).page(step):
             self.notify("no more pages that way", severity="warning", timeout=2)

@@ -3,7 +3,8 @@
 Each figure is measured against the real program: the simulator runs as its own process
 (`prophecis-tui sim`), clients talk to it over loopback exactly as in production.
 
-The alerts figures (tests/bench_alerts.py) go into a section of their own, "Alerts"; `python -m tests.bench_alerts`
+The alerts figures (tests/bench_alerts.py) go into a section of their own, "Alerts", and the Linkis ones
+(tests/bench_linkis.py) into "Linkis"; `python -m tests.bench_alerts`
 runs them alone and rewrites that section only.
 """
 
@@ -383,6 +384,8 @@ def main() -> int:
     after = machine_speed()
     from tests.bench_alerts import alerts_section
     alerts = alerts_section()  # issue 7's figures: a section of their own, with the machine's speed around them
+    from tests.bench_linkis import linkis_section
+    linkis = linkis_section()  # issue 8's: the Linkis poller, results and the result table
     rows.insert(0, ("this machine's speed: a fixed piece of pure Python (lower is faster)",
                     f"{before:.0f} / {after:.0f} ms", "before / after the runs (best of 5); read the figures below "
                     "beside it: the same code ran 2x slower on this shared 2-CPU machine from one hour to the next"))
@@ -396,6 +399,7 @@ def main() -> int:
              "| figure | value | note |", "|---|---|---|"]
     lines += [f"| {n} | {v} | {note} |" for n, v, note in rows]
     lines += alerts
+    lines += linkis
     out = ROOT / "docs" / "benchmarks.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

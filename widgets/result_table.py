@@ -9,17 +9,18 @@ cells (DataTable measures cells so).
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any, Sequence
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual.message import Message
 from textual.widgets import DataTable
 
 from prophecis_tui.domain import LinkisResultSet
 from prophecis_tui.sanitize import clean_line
 
-PAGE_ROWS = 200
+SORT_IN_THREAD = 20_000  # rows: a bigger result is sorted off the UI thread
+PAGE_ROWS = 100  # more than a screen; a DataTable fills 100 rows of 6 columns in ~60 ms (200: ~130)
 CELL_LIMIT = 120  # characters of a cell shown (the saved file has them all)
 NUMERIC = ("int", "tinyint", "smallint", "bigint", "long", "short", "float", "double", "decimal", "number",
            "real", "numeric")
@@ -36,10 +37,16 @@ def sort_value(value: str | None, numeric: bool) -> tuple:
     if value in NULLS:
         return (2, 0, "")
     if numeric:
-        try:
-            return (0, Decimal(str(value).strip()), "")
-        except (InvalidOperation, ValueError):
-            return (1, 0, str(value))
+        text = str(value).strip()
+        if (text[1:] if text[:1] == "-" else text).isdecimal():  # (no exception raised and caught per decimal)
+            return (0, int(text), "")  # exact, and the common case (ids, counts)
+        try:  # a float key sorts 100,000 rows in a third of a Decimal's time; it may tie two decimals that
+            number = float(text)  # differ past the 15th digit, and only for the order shown
+        except ValueError:
+            return (1, 0, text)
+        if number != number:  # NaN: with the texts that are not numbers
+            return (1, 0, text)
+        return (0, number, "")
     return (0, 0, str(value).casefold())
 
 
@@ -65,9 +72,13 @@ class ResultTable(DataTable):
         self.page_index = 0
         self.sort_column: int | None = None
         self.sort_reverse = False
+        self.sorting = False  # a big result's sort is running in a thread
+        self._sort_token = 0  # which sort (or show) is the latest: an older sort's rows are dropped
 
     # ------------------------------------------------------------------ data
     def show(self, rs: LinkisResultSet) -> None:
+        self._sort_token += 1  # a sort of the result shown before is not shown over this one
+        self.sorting = False
         self.result = rs
         self.rows_all = [tuple(r) for r in rs.rows]
         self.page_index = 0
@@ -94,16 +105,41 @@ class ResultTable(DataTable):
         self._fill()
         return True
 
+    class Sorted(Message):
+        """A sort done in a thread has been shown (the screen refreshes its status line)."""
+
     def sort_by(self, column: int, reverse: bool | None = None) -> None:
+        """Sort every row by ``column`` and show page 1: at once for a small result; a big one (over
+        SORT_IN_THREAD rows, ~0.3 s for 100,000 on the UI thread) is sorted in a thread, the status saying
+        "sorting…" meanwhile, and a Sorted message posted when it shows."""
         if self.result is None or not 0 <= column < len(self.result.columns):
             return
         if reverse is None:
             reverse = (not self.sort_reverse) if self.sort_column == column else False
         self.sort_column, self.sort_reverse = column, reverse
         numeric = is_numeric(self.result.columns[column].type)
-        self.rows_all = sorted_rows([tuple(r) for r in self.result.rows], column, numeric, reverse)
+        self._sort_token += 1
+        rows = self.result.rows
+        if len(rows) <= SORT_IN_THREAD:
+            self._sorted(sorted_rows(rows, column, numeric, reverse), self._sort_token)
+            return
+        self.sorting = True
+        token = self._sort_token
+
+        def work() -> None:
+            out = sorted_rows(rows, column, numeric, reverse)
+            self.app.call_from_thread(self._sorted, out, token, True)
+        self.run_worker(work, thread=True, group="result-sort", exit_on_error=False)
+
+    def _sorted(self, rows: list, token: int, post: bool = False) -> None:
+        if token != self._sort_token:  # a newer sort, or another result shown meanwhile
+            return
+        self.sorting = False
+        self.rows_all = rows
         self.page_index = 0
         self._fill()
+        if post:
+            self.post_message(self.Sorted())
 
     def sort_current(self) -> None:
         self.sort_by(self.cursor_coordinate.column)
@@ -137,7 +173,7 @@ class ResultTable(DataTable):
 
     # ------------------------------------------------------------------ what it says
     def status(self) -> Text:
-        """``rows 1-200 of 1,234 · page 1/7 · sorted by amount ↓``."""
+        """``rows 1-100 of 1,234 · page 1/13 · sorted by amount ↓``."""
         t = Text(no_wrap=True, end="")
         total = len(self.rows_all)
         if not total:
@@ -146,6 +182,8 @@ class ResultTable(DataTable):
         start = self.page_index * PAGE_ROWS
         t.append(f"rows {start + 1:,}-{min(start + PAGE_ROWS, total):,} of {total:,}", "bold")
         t.append(f" · page {self.page_index + 1}/{self.pages}", "dim")
+        if self.sorting:
+            t.append(" · sorting…", "yellow")
         if self.result is not None and self.result.total_lines > total:  # the screen holds the first rows only
             t.append(f" · the first {total:,} of {self.result.total_lines:,} rows (S saves every row)", "yellow")
         if self.sort_column is not None and self.result is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 
+from hypothesis import given, settings, strategies as st
 from textual.widgets import Input, Select, TabbedContent, TextArea
 
 from prophecis_tui.domain import (LinkisColumn, LinkisLog, LinkisResultSet, LinkisStage, LinkisState,
@@ -206,11 +207,27 @@ def test_filter_terms_and_free_text():
 
 def test_a_finished_task_that_did_not_succeed_shows_no_full_bar():
     """The job history says progress "1.0" for every finished job; a killed or failed one did not get to 100%."""
-    for st in (LinkisState.CANCELLED, LinkisState.FAILED, LinkisState.TIMEOUT):
-        bar = progress_bar(LinkisTask(task_id=1, state=st, progress=1.0)).plain
+    for state in (LinkisState.CANCELLED, LinkisState.FAILED, LinkisState.TIMEOUT):
+        bar = progress_bar(LinkisTask(task_id=1, state=state, progress=1.0)).plain
         assert "100%" not in bar and "█" not in bar and bar.rstrip().endswith("–")
     assert progress_bar(LinkisTask(task_id=1, state=LinkisState.FAILED, progress=0.4)).plain.endswith(" 40%")
     assert progress_bar(LinkisTask(task_id=1, state=LinkisState.SUCCEED, progress=0.0)).plain.endswith("100%")
+
+
+@given(st.lists(st.one_of(st.integers(-10**30, 10**30).map(str),
+                          st.floats(allow_nan=False, allow_infinity=False, width=32).map(repr),
+                          st.sampled_from(["NULL", "n/a", "", "-", "--5", "²", "1e3", "-0.0"])), max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_numeric_sort_keys_order_numbers_by_value_then_the_rest(values):
+    """Integers exactly, decimals by value (float keys), texts that are not numbers after them, NULLs last."""
+    from decimal import Decimal
+    from widgets.result_table import sort_value
+    rows = [(v,) for v in values]
+    got = [r[0] for r in sorted_rows(rows, 0, True, False)]
+    nums = [v for v in got if sort_value(v, True)[0] == 0]
+    assert nums == sorted(nums, key=Decimal)  # exact for integers; these floats have at most 9 digits
+    kinds = [sort_value(v, True)[0] for v in got]
+    assert kinds == sorted(kinds)  # numbers, then the rest, then NULL
 
 
 def test_result_rows_sort_typed_with_nulls_last():
@@ -560,6 +577,38 @@ async def test_a_result_bigger_than_the_screen_holds_says_so():
         table.show(rs)
         await pilot.pause()
         line = table.status().plain
-        assert "rows 1-200 of 300" in line and "the first 300 of 2,345,678 rows" in line and "S saves" in line
+        assert "rows 1-100 of 300" in line and "the first 300 of 2,345,678 rows" in line and "S saves" in line
         table.show(rs.model_copy(update={"total_lines": 300}))
         assert "first" not in table.status().plain
+
+
+async def test_a_big_result_is_sorted_off_the_ui_thread_and_shown_when_done():
+    """Over SORT_IN_THREAD rows the sort runs in a thread: the status says sorting…, the keys keep working, and
+    the sorted first page shows when it is done; a result shown meanwhile is not overwritten by the old sort."""
+    from textual.app import App
+    from widgets.result_table import SORT_IN_THREAD
+
+    class One(App):
+        def compose(self):
+            yield ResultTable(id="t")
+
+    n = SORT_IN_THREAD + 5_000
+    rs = LinkisResultSet(path="p", type=2, columns=(LinkisColumn(name="id", type="int"),
+                                                    LinkisColumn(name="score", type="double")),
+                         rows=tuple((str(i), f"{(i * 7919) % n / 10:.1f}") for i in range(n)), total_lines=n)
+    app = One()
+    async with app.run_test(size=(100, 20)) as pilot:
+        table = app.query_one(ResultTable)
+        table.show(rs)
+        await pilot.pause()
+        table.move_cursor(column=1)
+        table.sort_current()
+        assert table.sorting and "sorting…" in table.status().plain  # not done on the UI thread
+        await settle(pilot, lambda: not table.sorting, tries=500)
+        assert table.page_texts()[0][1] == "0.0" and "sorted by score ↑" in table.status().plain
+        table.sort_current()  # reversed, and a new result shown before it is done: the old sort is dropped
+        small = rs.model_copy(update={"rows": rs.rows[:3], "total_lines": 3})
+        table.show(small)
+        await app.workers.wait_for_complete()  # the dropped sort has finished
+        await pilot.pause()
+        assert [r[0] for r in table.page_texts()] == ["0", "1", "2"] and not table.sorting
