@@ -368,6 +368,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+WALL_PANELS = ("headline", "gpus", "quota", "workloads", "alerts", "events")
+WallPanel = Literal["headline", "gpus", "quota", "workloads", "alerts", "events"]
+
+
 class UiSettings(_Section):
     """``[ui]``: how the console looks and which keys it answers to."""
 
@@ -387,6 +391,21 @@ class UiSettings(_Section):
         False,
         description="Wall-screen mode: a read-only dashboard that runs unattended; implies "
         "read_only.",
+    )
+    wall_panels: list[WallPanel] = Field(
+        default_factory=lambda: list(WALL_PANELS),
+        description="The wall's panels, in order: " + ", ".join(f"'{p}'" for p in WALL_PANELS)
+        + " (prophecis-tui wall --panels overrides it).",
+    )
+    wall_rotate_seconds: float = Field(
+        0.0, ge=0,
+        description="The wall turns to its next page every this many seconds (0: only pages that do not fit "
+        "rotate, every 15 s).",
+    )
+    wall_deadman_seconds: float = Field(
+        300.0, gt=0,
+        description="A source silent (no good data) for longer than this, and past five of its refreshes, "
+        "raises the wall's full-width dead man's banner.",
     )
 
 

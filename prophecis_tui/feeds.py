@@ -133,6 +133,7 @@ class ResourceFeed:
         self._thread = threading.Thread(target=self._run, name=f"feed-{self.key}", daemon=True)
         self.lists = 0  # how many times it listed (tests read it)
         self.live = False
+        self._heard = 0.0  # time.monotonic() of the last state.heard: at most one a second from a busy watch
 
     def start(self) -> None:
         self.state.set_health(self.key, SourceHealth(source=self.key, state=Health.CONNECTING))
@@ -152,6 +153,14 @@ class ResourceFeed:
 
     def _health(self, state: Health, reason: str = "") -> None:
         set_health(self.state, self.key, state, reason, self.clock)
+
+    def _heard_now(self, force: bool = False) -> None:
+        """The API server delivered (a list, an event, a bookmark): ``kubernetes`` and this feed's key are heard."""
+        mono = time.monotonic()
+        if force or mono - self._heard >= 1.0:
+            self._heard = mono
+            self.state.heard(SOURCE)
+            self.state.heard(self.key)
 
     def _list(self):
         """The first list shows its pages as they arrive (the first screenful of 10,000 pods comes with the
@@ -185,6 +194,7 @@ class ResourceFeed:
                     rv = result.resource_version
                     self.live = True
                     self._health(Health.LIVE)
+                    self._heard_now(force=True)
                     delay = self.backoff[0]
                 stream = self.backend.watch(res.name, rv, self.namespace, timeout_seconds=self.watch_timeout)
                 self._stream = stream
@@ -195,6 +205,7 @@ class ResourceFeed:
                     rv = ev.resource_version or rv
                     if ev.type != "BOOKMARK" and ev.obj is not None:
                         self.state.apply(res.name, res.kind, ev.type, ev.obj)
+                    self._heard_now()
                     if not self.live:
                         self.live = True
                         self._health(Health.LIVE)
@@ -361,6 +372,7 @@ class MetricsPoller(_Poller):
                 self.idle.add(now, samples)
                 self.state.set_gpus(samples, self.backend.name)
                 had_data = True
+                self.state.heard(self.KEY)
                 self._health(Health.LIVE)
             except BackendError as err:
                 self._health(Health.STALE if had_data else Health.FAILING, err.message)
@@ -539,6 +551,7 @@ class CmdbPoller(_Poller):
             return
         self.store.replace_source(self.source, systems)
         self._publish()
+        self.state.heard(self.KEY)
         skipped = getattr(self.client, "skipped", 0)
         self._health(Health.LIVE, f"{skipped} record{'s' if skipped != 1 else ''} skipped: "
                                   f"{getattr(self.client, 'skip_reason', '')}" if skipped else "")
@@ -629,6 +642,7 @@ class AlertsPoller(_RefreshingPoller):
         self._pruned: float | None = None  # time.monotonic() of the last prune
         self._seen: set[str] | None = None  # without a timeline: the keys firing last round
         self.round_seconds = 0.0  # how long the last round took (reads, engine and timeline)
+        self.failing = 0  # Alertmanagers that did not answer the last round
 
     def start(self) -> None:
         if self.alertmanagers:
@@ -644,6 +658,8 @@ class AlertsPoller(_RefreshingPoller):
 
     # ---------------------------------------------------------------- one round
     def _read_alertmanagers(self, answered: set[str]) -> list[list]:
+        """Every Alertmanager's alerts and silences (a failing one's last good ones); ``self.failing``: how many
+        did not answer this round."""
         failing: list[str] = []
         stale = False
         for am in self.alertmanagers:
@@ -655,6 +671,7 @@ class AlertsPoller(_RefreshingPoller):
                 continue
             self._am_alerts[am.name], self._am_silences[am.name] = alerts, silences
             answered.add(f"alertmanager:{am.name}")
+        self.failing = len(failing)
         if self.alertmanagers:
             if not failing:
                 self._health_of(self.AM_KEY, Health.LIVE, "")
@@ -781,4 +798,6 @@ class AlertsPoller(_RefreshingPoller):
         st.set_alerts(published, new=[a for a in new if a.key not in folded])
         st.set_silences(list(silences.values()))
         self.round_seconds = time.perf_counter() - started
+        if not self.failing:  # every Alertmanager answered: the alerts shown are today's (the wall's freshness)
+            self.state.heard(self.KEY)
         self._health(Health.LIVE)

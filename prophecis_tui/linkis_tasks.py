@@ -191,6 +191,7 @@ class LinkisPoller(_RefreshingPoller):
         tasks = tasks + [t for t in self.state.linkis_tasks() if t.task_id > newest]
         self.state.set_linkis_tasks(tasks)
         self.had_data = True
+        self.state.heard(self.KEY)
         self.round_seconds = time.perf_counter() - started
         self._health(Health.LIVE, "" if len(tasks) < self.MAX_TASKS else
                      f"the newest {self.MAX_TASKS} tasks of the last {self.days:g} days")

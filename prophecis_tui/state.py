@@ -44,6 +44,7 @@ class State:
         self._silences: tuple[Silence, ...] = ()
         self._linkis: dict[int, LinkisTask] = {}  # the Linkis poller's tasks by taskID (history and running)
         self._new_alerts: list[Alert] = []  # fired since the UI last took them: what it rings the bell for
+        self._heard: dict[str, datetime] = {}  # source -> when it last delivered good data (the wall's freshness)
 
     # ------------------------------------------------------------------ writing (feed threads)
     def add_page(self, resource: str, kind: str, items: Iterable[Any]) -> None:
@@ -187,6 +188,25 @@ class State:
                 return
             self._health[key] = health
             self._changed("health")
+
+    def heard(self, key: str, when: datetime | None = None) -> None:
+        """``key`` (a source: "kubernetes", "metrics", "alerts", "cmdb", "linkis") delivered good data now (or at
+        ``when``): a poll round that answered, a watch event or bookmark, a list. Not a change of the data: no
+        version moves (the wall reads it on its own clock)."""
+        at = when or self._clock()
+        with self._lock:
+            old = self._heard.get(key)
+            if old is None or at > old:
+                self._heard[key] = at
+
+    def heard_at(self, key: str) -> datetime | None:
+        """When ``key`` last delivered good data; None: never (since this state was made)."""
+        with self._lock:
+            return self._heard.get(key)
+
+    def now(self) -> datetime:
+        """The state's clock (what ``heard`` stamps with)."""
+        return self._clock()
 
     def forget_health(self, key: str) -> None:
         with self._lock:
