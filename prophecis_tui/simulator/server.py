@@ -117,6 +117,8 @@ class ApiServer:
         self.streams: set[asyncio.Task] = set()
         self.log_drop_gen = 0  # drop_log_streams() bumps it: every open log follow is cut
         self.writes: list[tuple[str, str]] = []  # every write request received (reviews excluded), in order
+        # every write request to the other services (Alertmanager, Linkis, CMDB, exporters; not /sim/), in order
+        self.service_writes: list[tuple[str, str]] = []
         self.dcgm = DcgmExporter(sim.engine)  # /dcgm/metrics, /dcgm/{node}/metrics: the GPU nodes' exporters
         # .../services/{id}/proxy/...: the model servers behind them, and the GPU operator's exporter Service
         self.proxy = ServiceProxy(sim.engine, {(GPU_OPERATOR_NS, DCGM_SERVICE): self.dcgm.render})
@@ -133,6 +135,8 @@ class ApiServer:
         path = request.path
         if request.method in WRITE_METHODS and "/selfsubject" not in path and not path.startswith(EXPORTERS):
             self.writes.append((request.method, path))  # tests: did any change reach the cluster?
+        elif request.method in WRITE_METHODS and path.startswith(EXPORTERS) and not path.startswith("/sim/"):
+            self.service_writes.append((request.method, path))  # tests: did a silence or a Linkis job reach them?
         if path.startswith(EXPORTERS):  # the simulator's own endpoints and the exporters: no injected faults
             try:
                 return await handler(request)
