@@ -40,12 +40,14 @@ test: $(VENV)/.installed-test services
 	$(BIN)/lint-imports
 	$(BIN)/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
-# The real services the tests run (Debian packages), installed when we may: as root, with apt-get, both in one
-# go when either is missing. Elsewhere their tests skip, except under CI=true, where they fail.
+# The real services the tests run (Debian packages), installed when we may: as root, with apt-get, all in one
+# go when any is missing (chromium: the browser `prophecis-tui serve` is loaded in; about 16 s with apt-get update
+# here). Elsewhere their tests skip, except under CI=true, where they fail.
 services:
 	@missing=""; \
 	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v prometheus-alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian's$$missing for the tests"; \

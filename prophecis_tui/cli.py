@@ -32,6 +32,7 @@ EPILOG = """commands:
   prophecis-tui alerts list [--json]   the alerts last seen firing or silenced
   prophecis-tui linkis run|status|logs|kill|result ...   Linkis jobs from scripts (see linkis --help)
   prophecis-tui sim [options]        serve a simulated Prophecis platform (see sim --help)
+  prophecis-tui serve [--wall] [--host H] [--port P] [--token T]   the console or the wall in a browser
   prophecis-tui version              print the version"""
 
 
@@ -1417,6 +1418,57 @@ def run_linkis(argv: list[str]) -> int:
     raise CliError(f"unknown linkis command {args.command!r}", 2)
 
 
+# ---------------------------------------------------------------------------------------------- serve
+SERVE_EPILOG = """Each browser session runs its own console (or wall), given every option serve does not take itself
+(the console's --config, --context, --namespace, --demo, --read-only; with --wall, the wall's options too):
+  prophecis-tui serve --wall --config ~/ops.toml --context prod --rotate 30
+
+Access: textual-serve has no authentication of its own. By default serve binds 127.0.0.1 and answers only to
+localhost (and no page of another site may open its websocket). Binding any other address requires a token
+(at least 16 characters): --token, or better $PROPHECIS_TUI_SERVE_TOKEN (a command line is visible to every
+user of the machine). The page then asks for the token (or open http://HOST:PORT/?token=... once, e.g. in a
+kiosk browser's start address); it is compared in constant time and answered with an HttpOnly cookie, and
+never printed or logged. The traffic itself is plain HTTP: across an untrusted network, put serve behind a
+TLS proxy and give its address as --public-url https://... . ?fontsize=N in the address sets the font size."""
+
+
+def serve_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="prophecis-tui serve",
+                                description="The console, or the wall with --wall, in a web browser (textual-serve).",
+                                epilog=SERVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)  # an abbreviation must not swallow the console's options
+    p.add_argument("--wall", action="store_true", help="serve the wall (prophecis-tui wall) instead of the console")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1; any other than loopback needs a token)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000; 0: a free one)")
+    p.add_argument("--token", help="the access token the page asks for (default: $PROPHECIS_TUI_SERVE_TOKEN)")
+    p.add_argument("--public-url", help="the address browsers use, when serve is behind a proxy (https://...)")
+    return p
+
+
+def run_serve(argv: list[str]) -> int:
+    from . import serve
+    args, rest = serve_parser().parse_known_args(argv)
+    # the rest is the console's (or the wall's) own options: checked here, before anything listens
+    wall_parser = globals().get("wall_parser")
+    if args.wall and wall_parser is None:
+        raise CliError("serve --wall: this prophecis-tui has no wall command", 2)
+    app_args = (wall_parser() if args.wall else parser()).parse_args(rest)
+    _settings(app_args)  # a config that does not load fails now, not in each browser session
+    token = args.token if args.token is not None else os.environ.get(serve.TOKEN_ENV)
+    os.environ.pop(serve.TOKEN_ENV, None)  # the app's processes inherit the environment: not the token
+    why = serve.token_problem(token, args.host)
+    if why:
+        raise CliError(f"serve: {why}", 2)
+    if not 0 <= args.port <= 65535:
+        raise CliError(f"serve: --port {args.port}: not a port", 2)
+    if args.public_url and not re.match(r"^https?://[^/\s]+/?$", args.public_url):
+        raise CliError("serve: --public-url must be http(s)://HOST[:PORT]", 2)
+    command = serve.app_command(rest, wall=args.wall)
+    return serve.serve(command, host=args.host, port=args.port, token=token, what="wall" if args.wall else "console",
+                       public_url=args.public_url)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -1436,6 +1488,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_alerts(args[1:])
         if args and args[0] == "linkis":
             return run_linkis(args[1:])
+        if args and args[0] == "serve":
+            return run_serve(args[1:])
         if args and not args[0].startswith("-"):
             print(f"prophecis-tui: unknown command {args[0]!r}\n\n{EPILOG}", file=sys.stderr)
             return 2
