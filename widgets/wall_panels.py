@@ -34,6 +34,7 @@ LEVEL_ORDER = {FRESH: 0, STALE: 1, DEAD: 2}
 Reader = Callable[[str], "tuple[str, datetime | None]"]
 FAILED_WINDOW = timedelta(hours=1)  # "jobs failed in the last hour"
 LIST_LIMIT = 60  # rows a list panel works out (it shows as many as fit)
+TWO_LINES_UNDER = 110  # columns under which a workload's why goes on a line of its own
 
 
 def always_fresh(key: str) -> tuple[str, datetime | None]:
@@ -544,13 +545,20 @@ class WorkloadsPanel(WallPanel):
             if not d.rows:
                 t.append("\nnothing failing or waiting", "green")
             width = self.content_size.width or 60
+            two_lines = width < TWO_LINES_UNDER  # the why under the name: both stay readable
             names = [cell_text(f"{r.namespace}/{r.name}", "bold") for r in d.rows]
-            name_w = min(max((n.cell_len for n in names), default=0), max(16, width // 3))
+            name_w = min(max((n.cell_len for n in names), default=0), max(20, width * 2 // 5))
             for r, name in zip(d.rows, names):
                 t.append("\n")
                 style = "bold red" if r.word in ("failed", "failing", "restarting") else "yellow"
                 t.append(f"{r.word:<10}", style)
                 t.append(f"{r.kind:<9}", "dim")
+                if two_lines:
+                    t.append_text(name)
+                    if r.why:
+                        t.append("\n" + " " * 10 + "↳ ", "dim")
+                        t.append_text(cell_text(r.why, "", 200))
+                    continue
                 t.append_text(_pad(name, name_w))
                 if r.why:
                     t.append("  ")
