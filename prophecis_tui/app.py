@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.binding import Binding
+from textual.binding import Binding, BindingsMap
 from textual.suggester import SuggestFromList
 from textual.theme import Theme
 from textual.widgets import Input
@@ -37,6 +37,7 @@ from .actions import Actions, NeedsConfirmation, NeedsReason, Result, Target
 from .config import AlertsSettings, CmdbSettings, ConfigError, LinkisSettings, LogsSettings, load_settings
 from .domain import Alert, AlertState, BackendError, Health, SourceHealth
 from .feeds import SOURCE, AlertsPoller, CmdbPoller, Feeds, MetricsPoller
+from .freshness import KUBERNETES_SECONDS, Freshness, banner_text
 from .sanitize import clean, clean_line
 from .state import State
 
@@ -74,6 +75,12 @@ RESOURCE_SCREENS = {"nb": NotebooksScreen, "jobs": JobsScreen, "deploy": Deploym
                     "events": EventsScreen, "gpu": GpuScreen, "quota": QuotaScreen, "alerts": AlertsScreen,
                     "linkis": LinkisScreen}
 OSC9_LIMIT = 200  # characters of a desktop notification's text
+# wall mode: the app's only keys (the wall screen adds its paging keys); nothing else can run on the app
+WALL_BINDINGS = [
+    Binding("q", "quit", "Quit", id="wall.quit"),
+    Binding("ctrl+q,ctrl+c", "quit", "Quit", id="wall.quit_ctrl", show=False, priority=True),
+]
+WALL_APP_ACTIONS = frozenset({"quit"})  # the app's actions the wall allows (check_action refuses every other)
 ALERT_HEALTH = ("alertmanager", "alerts")  # the alerts sources' health keys: in the header when in trouble
 LINKIS_HEALTH = "linkis"  # the Linkis poller's health key: in the header when in trouble, like the CMDB's
 
@@ -272,8 +279,23 @@ class ProphecisApp(App):
                  notebook_images: list[str] | None = None, notebook_url_base: str = "",
                  notebook_workspace: str = "", clock: Callable[[], datetime] | None = None,
                  quota_max_annotation: str = "", logs: LogsSettings | None = None,
-                 alerts_settings: Any = None, linkis_settings: Any = None) -> None:
+                 alerts_settings: Any = None, linkis_settings: Any = None, wall: bool = False,
+                 wall_panels: list[str] | None = None, wall_rotate: float = 0.0, wall_deadman: float = 300.0,
+                 freshness: Freshness | None = None) -> None:
         super().__init__()
+        # wall mode: the wall screen alone, read-only locked on (three locks: the backend, the action registry, the
+        # app's perform), only quit and paging keys, no command bar, no palette; nothing switches it off
+        self.wall = wall
+        self.wall_panels = list(wall_panels) if wall_panels else None
+        self.wall_rotate = wall_rotate
+        self.wall_deadman = wall_deadman
+        self.freshness = freshness
+        if wall:
+            read_only = True
+            alerts_settings = None  # no bell, no desktop notification: the wall shows its alerts
+            self._bindings = BindingsMap(WALL_BINDINGS)
+            self.use_command_palette = False
+            self._lock_read_only(session)
         self.logs = logs or LogsSettings()  # [logs]: the log screen's buffer, since window and tail
         # [alerts]: the silence form's default duration, and whether a new critical alert rings the terminal's
         # bell and sends an OSC 9 desktop notification (None, as in tests: neither)
@@ -299,6 +321,60 @@ class ProphecisApp(App):
         self.history: list[str] = []
         self._history_pos = 0
 
+    # ------------------------------------------------------------------ wall mode
+    @staticmethod
+    def _lock_read_only(session: Session) -> None:
+        """Read-only, whatever the session was made with: its backend, its action registry and its flag."""
+        session.read_only = True
+        if getattr(session.backend, "read_only", None) is not None:
+            session.backend.read_only = True  # type: ignore[attr-defined]
+        if session.actions is not None:
+            session.actions.read_only = True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.wall and action not in WALL_APP_ACTIONS:
+            return False
+        return True
+
+    def wall_freshness(self) -> Freshness:
+        """How often each of the session's sources is expected to deliver: the watch's rhythm for Kubernetes,
+        each poller's interval for the others (only the sources this session has)."""
+        s = self.session
+        expected: dict[str, float] = {SOURCE: KUBERNETES_SECONDS}
+        if s.metrics is not None:
+            expected[MetricsPoller.KEY] = float(getattr(s.metrics, "interval", 0) or 0)
+        if s.alerts is not None:
+            expected[AlertsPoller.KEY] = float(getattr(s.alerts, "interval", 0) or 0)
+        if s.cmdb is not None and getattr(s.cmdb, "client", None) is not None:
+            expected[CmdbPoller.KEY] = float(getattr(s.cmdb, "interval", 0) or 0)
+        if s.linkis_poller is not None:
+            expected[LINKIS_HEALTH] = float(getattr(s.linkis_poller, "interval", 0) or 0)
+        return Freshness(expected, started=s.state.now())
+
+    def _wall_screen(self):
+        from screens.wall import WallScreen
+        if self.freshness is None:
+            self.freshness = self.wall_freshness()
+        state = self.session.state
+        kw: dict[str, Any] = {"freshness": self.freshness.reader(state.heard_at, state.now), "rotate": self.wall_rotate}
+        if self.wall_panels:
+            kw["panels"] = self.wall_panels
+        return WallScreen(state, **kw)
+
+    def wall_banner(self) -> str | None:
+        """The dead man's banner now: the sources silent past ``wall_deadman`` seconds (None: all is well)."""
+        if self.freshness is None:
+            return None
+        state = self.session.state
+        now = state.now()
+        return banner_text(self.freshness.dead(state.heard_at, now, self.wall_deadman), now)
+
+    def _wall_watch(self) -> None:
+        """Each second: raise or clear the dead man's banner."""
+        set_banner = getattr(self.screen, "set_banner", None) if self.screen_stack else None
+        if set_banner is not None:
+            set_banner(self.wall_banner())
+
     # ------------------------------------------------------------------ shell pieces screens compose
     def compose_header(self) -> ComposeResult:
         yield StatusHeader()
@@ -312,6 +388,12 @@ class ProphecisApp(App):
     def on_mount(self) -> None:
         self.register_theme(HIGH_CONTRAST)
         self.theme = self.theme_name if self.theme_name in self.available_themes else "textual-dark"
+        if self.wall:
+            self.push_screen(self._wall_screen())
+            self.set_interval(self.refresh_seconds, self._tick)
+            self.set_interval(1.0, self._wall_watch)
+            self.call_after_refresh(self._wall_watch)
+            return
         if self.keymap:
             self.set_keymap(self.keymap)
         self.push_screen(OverviewScreen(self.session.state))
@@ -323,7 +405,7 @@ class ProphecisApp(App):
     # ------------------------------------------------------------------ batched refresh
     def _tick(self) -> None:
         fresh = self.session.state.take_new_alerts()
-        if fresh:
+        if fresh and not self.wall:  # the wall's alerts panel shows them; no toast piles up on an unwatched screen
             self.announce_alerts(fresh)
         kinds = self.session.state.changed_kinds()
         if not kinds:
@@ -438,7 +520,7 @@ class ProphecisApp(App):
             self.switch_context(choice)
 
     def switch_context(self, context: str) -> None:
-        if self.connect is None:
+        if self.connect is None or self.wall:
             self.notify("switching context is not available here", severity="warning")
             return
         if context not in self.contexts:
@@ -560,6 +642,8 @@ class ProphecisApp(App):
             self.run_command(text)
 
     def run_command(self, text: str) -> None:
+        if self.wall:  # no command bar on the wall; nothing reaches here from a key
+            return
         word, _, arg = text.lstrip(":").strip().partition(" ")
         word, arg = word.lower(), arg.strip()
         name = next((c for c, (aliases, _) in COMMANDS.items() if word == c or word in aliases), None)
@@ -802,6 +886,9 @@ class ProphecisApp(App):
                 confirmed: bool = False, on_done: Callable[[Result], None] | None = None) -> None:
         """Run a registered action in a worker; ask for confirmation and a reason when it needs them."""
         actions = self.session.actions
+        if self.wall:
+            self.notify("the wall is read-only: nothing can be changed from it", severity="error")
+            return
         if actions is None:
             self.notify("actions are not available in this session", severity="error")
             return

@@ -25,6 +25,7 @@ from . import __version__
 EPILOG = """commands:
   prophecis-tui [options]            the console
   prophecis-tui status [--json]      a headless summary for scripts and cron
+  prophecis-tui wall [--panels LIST] [--rotate S]   a read-only dashboard for a wall screen (see wall --help)
   prophecis-tui audit [--since T] [--json]   the audit trail of actions taken with the console
   prophecis-tui cmdb import FILE     load business systems (CSV, JSON or YAML) into the CMDB store
   prophecis-tui cmdb list|show ID|match TARGET [--json]   the business systems, and what owns a target
@@ -60,6 +61,37 @@ def parser() -> argparse.ArgumentParser:
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _connection_args(p)
     return p
+
+
+def wall_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="prophecis-tui wall",
+        description="A read-only dashboard for a wall screen that runs unattended: cluster headline, GPU heat map, "
+                    "quota pressure, failing or pending workloads, alerts by business system, recent events. "
+                    "Nothing can be changed from it (no action key, no command bar); q quits, space/pagedown and "
+                    "left/pageup turn pages. Each panel says when its data came; a source silent for long raises "
+                    "a banner. It reconnects forever when the cluster or a source goes away. --namespace "
+                    "watches that namespace alone (and the nodes).")
+    _connection_args(p)
+    from .config import WALL_PANELS
+    p.add_argument("--panels", help="the panels, in order, comma-separated (default: [ui] wall_panels, else all: "
+                                    + ",".join(WALL_PANELS) + ")")
+    p.add_argument("--rotate", type=float, metavar="SECONDS",
+                   help="turn to the next page every SECONDS (default: [ui] wall_rotate_seconds; 0: only when the "
+                        "panels do not all fit)")
+    return p
+
+
+def _wall_panels(text: str | None) -> list[str] | None:
+    from .config import WALL_PANELS
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in WALL_PANELS]
+    if unknown or not names:
+        raise CliError(f"wall: --panels {text!r}: unknown panel {unknown[0]!r}; known: {', '.join(WALL_PANELS)}"
+                       if unknown else f"wall: --panels names no panel; known: {', '.join(WALL_PANELS)}", 2)
+    return list(dict.fromkeys(names))
 
 
 def status_parser() -> argparse.ArgumentParser:
@@ -164,8 +196,19 @@ def _target(args: argparse.Namespace, settings: Any) -> Iterator[tuple[str | Non
         _HARD_EXIT_CLEANUP.remove(demo.stop)
 
 
-def run_console(args: argparse.Namespace) -> int:
+def run_console(args: argparse.Namespace, wall: bool = False) -> int:
+    """The console, or with ``wall`` (``prophecis-tui wall``, or ``[ui] wall = true``) the wall: read-only
+    whatever the config says, no action registered, a cluster unreachable at start waited for (the feeds retry
+    forever with backoff) instead of an error."""
+    if wall:
+        args.read_only = True
+        panels = _wall_panels(getattr(args, "panels", None))
+        rotate = getattr(args, "rotate", None)
+        if rotate is not None and not 0 <= rotate < 86400 * 7:
+            raise CliError(f"wall: --rotate {rotate:g}: seconds, 0 or more", 2)
     settings = _settings(args)
+    if not wall and settings.ui.wall:
+        return run_console(args, wall=True)
 
     def on_signal(signum, frame):  # an SSH session dropping sends SIGHUP: leave cleanly, stop the demo
         raise SystemExit(128 + signum)
@@ -190,15 +233,18 @@ def run_console(args: argparse.Namespace) -> int:
 
         def connect(ctx: str | None) -> Session:
             """A live session on a context: reachable, listed and watched. Raises CliError (one line)."""
-            read_only = bool(settings.for_context(ctx or "").read_only)
+            read_only = wall or bool(settings.for_context(ctx or "").read_only)
             backend = _backend(kubeconfig, ctx, read_only)
             try:
                 identity = _check_reachable(backend)
             except CliError:
-                backend.close()
-                raise
+                if not wall:
+                    backend.close()
+                    raise
+                identity = _unreached_identity(backend, ctx)  # the wall waits: its feeds retry, its banner says
             state = State()
-            feeds = Feeds(backend, state)
+            scoped = [args.namespace] if wall and getattr(args, "namespace", None) else None
+            feeds = Feeds(backend, state, namespaces=scoped)
             feeds.start()
             eff = settings.for_context(ctx or "")
             m = eff.metrics
@@ -213,6 +259,10 @@ def run_console(args: argparse.Namespace) -> int:
             ams = alerts.alertmanager_set if alerts is not None else None
             linkis, linkis_note = linkis_backend(eff.linkis, demo_dir, read_only, context=ctx)
             lk_poller = linkis_poller(eff.linkis, state, linkis)
+            if wall:  # nothing can be changed from the wall: a read-only registry without a single action
+                return Session(backend, state, feeds, identity, True, Actions(backend, audit, identity, read_only=True),
+                               poller, note, cmdb=cmdb, alerts=alerts, linkis=linkis, linkis_poller=lk_poller,
+                               linkis_note=linkis_note)
             actions = Actions(backend, audit, identity, read_only=read_only,
                               backends={"timeline": timeline, **({"alertmanager": ams} if ams else {}),
                                         **({"linkis": linkis} if linkis is not None else {})})
@@ -230,7 +280,13 @@ def run_console(args: argparse.Namespace) -> int:
 
         session = connect(context)
         namespace = None if settings.all_namespaces else (effective.namespace or session.identity.namespace)
-        app = ProphecisApp(session, contexts=session.backend.contexts(), connect=connect, namespace=namespace,
+        wall_kw: dict[str, Any] = {}
+        if wall:
+            wall_kw = {"wall": True, "wall_panels": panels or list(settings.ui.wall_panels),
+                       "wall_rotate": rotate if rotate is not None else settings.ui.wall_rotate_seconds,
+                       "wall_deadman": settings.ui.wall_deadman_seconds}
+        app = ProphecisApp(session, contexts=session.backend.contexts(), connect=None if wall else connect,
+                           namespace=namespace, **wall_kw,
                            read_only=session.read_only, theme=effective.theme, keymap=dict(settings.ui.keys),
                            refresh_seconds=effective.refresh_seconds,
                            notebook_images=list(settings.notebooks.images),
@@ -250,6 +306,15 @@ def run_console(args: argparse.Namespace) -> int:
                 watch.stop()
     _leave_if_textual_is_stuck(code)  # after the demo simulator was stopped
     return code
+
+
+def _unreached_identity(backend: Any, context: str | None) -> Any:
+    """Who we would be, from the kubeconfig alone, when the API server does not answer (the wall starts anyway)."""
+    from backends.base import Identity
+    target = getattr(backend, "_target", None)
+    return Identity(context=getattr(backend, "context", None) or context or "",
+                    cluster=getattr(target, "cluster_name", "") or "", user=getattr(target, "user_name", "") or "",
+                    namespace=getattr(backend, "namespace", None), server=getattr(backend, "server", "") or "")
 
 
 NO_METRICS_HELP = ("set [metrics] in the config: prometheus_url (a Prometheus with dcgm-exporter series), "
@@ -1480,6 +1545,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args and args[0] == "status":
             return run_status(args[1:])
+        if args and args[0] == "wall":
+            return run_console(wall_parser().parse_args(args[1:]), wall=True)
         if args and args[0] == "audit":
             return run_audit(args[1:])
         if args and args[0] == "cmdb":

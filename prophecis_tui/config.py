@@ -368,8 +368,8 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
-WALL_PANELS = ("headline", "gpus", "quota", "workloads", "alerts", "events")
-WallPanel = Literal["headline", "gpus", "quota", "workloads", "alerts", "events"]
+WALL_PANELS = ("headline", "heatmap", "quota", "workloads", "alerts", "events")
+WallPanel = Literal["headline", "heatmap", "quota", "workloads", "alerts", "events"]
 
 
 class UiSettings(_Section):

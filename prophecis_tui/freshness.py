@@ -54,9 +54,11 @@ class Freshness:
 
     def reader(self, heard_at: Callable[[str], datetime | None], clock: Callable[[], datetime]) -> Reader:
         """``freshness(key) -> (level, last heard)`` for the wall's panels, from ``heard_at`` (``State.heard_at``)
-        on ``clock`` (the state's)."""
+        on ``clock`` (the state's). A source not expected (this session has none) is always fresh."""
         def freshness(key: str) -> tuple[str, datetime | None]:
             last = heard_at(key)
+            if key not in self.expected:
+                return FRESH, last
             return self.level(key, last, clock())[0], last
         return freshness
 

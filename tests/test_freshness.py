@@ -57,6 +57,7 @@ def test_the_reader_gives_the_level_and_the_last_time_from_the_state():
     assert read("metrics") == (STALE, T0)
     now["t"] = at(6)
     assert read("metrics") == (DEAD, T0) and read("cmdb") == (FRESH, None)
+    assert read("linkis") == (FRESH, None)  # a source this session lacks is never stale
 
 
 def test_the_dead_man_names_only_sources_dead_past_its_threshold():
