@@ -44,6 +44,17 @@ def platform(tmp_path_factory):
         yield t, d / "sim" / "config.toml", d
 
 
+@pytest.fixture(scope="module")
+def gpus(platform) -> tuple[int, int]:
+    """The cluster's GPUs (allocated, allocatable) as `prophecis-tui status` reads them."""
+    _, cfg, d = platform
+    out = subprocess.run([sys.executable, "-m", "prophecis_tui", "status", "--json", "--config", str(cfg)],
+                         capture_output=True, text=True, env=child_env(d), timeout=120)
+    g = json.loads(out.stdout)["cluster_gpus"]
+    assert g["allocatable"] > 0
+    return int(g["allocated"]), int(g["allocatable"])
+
+
 def child_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROPHECIS_TUI_")}
     env.update(XDG_DATA_HOME=str(tmp / "xdg"), XDG_CONFIG_HOME=str(tmp / "xdg-config"), PYTHONUNBUFFERED="1")
@@ -71,13 +82,39 @@ class Served:
     def output(self) -> str:
         return self.out_path.read_text() + self.err_path.read_text()
 
+    def apps(self) -> list[int]:
+        """The processes serve started for browser sessions (its descendants)."""
+        rows = [ln.split() for ln in subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True,
+                                                        text=True).stdout.splitlines()]
+        children: dict[int, list[int]] = {}
+        for pid, ppid in rows:
+            children.setdefault(int(ppid), []).append(int(pid))
+        out, todo = [], list(children.get(self.proc.pid, []))
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            todo.extend(children.get(pid, []))
+        return out
+
     def stop(self) -> int:
+        """SIGTERM, as a service manager stops it; every app it started quits with it."""
+        apps = self.apps()
         self.proc.terminate()
         try:
-            return self.proc.wait(20)
+            code = self.proc.wait(20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return self.proc.wait(5)
+            code = self.proc.wait(5)
+        wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") and not _zombie(pid) for pid in apps), 20,
+                   "the apps serve started have quit")
+        return code
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 @pytest.fixture
@@ -91,16 +128,7 @@ def serve(platform, tmp_path):
         return s
     yield start
     for s in started:
-        s.stop()
-    wait_until(lambda: not _app_children(), 20, "the served apps have quit")
-
-
-def _app_children() -> list[str]:
-    """prophecis_tui processes other than serve itself and the test session (textual-serve's app children)."""
-    out = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout
-    me = str(os.getpid())
-    return [ln for ln in out.splitlines() if "-m prophecis_tui" in ln and " serve " not in ln
-            and ln.split()[1] != me and "sim --scale" not in ln]
+        assert s.stop() == 0, s.output()
 
 
 def chromium() -> str:
@@ -215,16 +243,16 @@ class Browser:
             self.proc.kill()
 
 
-async def load_in_browser(binary: str, tmp: Path, url: str, expect: re.Pattern) -> tuple[str, str, dict]:
-    """Open ``url`` in headless Chromium; wait until the terminal stream the page received shows ``expect`` and
+async def load_in_browser(binary: str, tmp: Path, url: str, shows) -> tuple[str, str, dict]:
+    """Open ``url`` in headless Chromium; wait until the screen text the page received passes ``shows`` and
     the canvas has drawn it; returns (the page's final address, the screen's text, the canvas figures), with a
     screenshot in tmp/screen.png."""
     b = Browser(binary, tmp)
     try:
         await b.open()
         await b.call("Page.navigate", session=True, url=url)
-        text = await b.until("window.__tty ? window.__tty.join('') : ''", lambda v: bool(v and expect.search(
-            screen_text(v))), 90, f"the page's terminal showing {expect.pattern!r}")
+        text = await b.until("window.__tty ? window.__tty.join('') : ''", lambda v: bool(v and shows(
+            screen_text(v))), 90, "the page's terminal showing what was expected")
         drawn = await b.until(DRAWN, lambda v: v and v["ink"] > 0.01 and v["colours"] >= 3, 30,
                               "the canvas drawing the screen")
         shot = await b.call("Page.captureScreenshot", session=True, format="png")
@@ -236,29 +264,50 @@ async def load_in_browser(binary: str, tmp: Path, url: str, expect: re.Pattern) 
 
 
 # ---------------------------------------------------------------------------------------------- tests
-def test_the_console_in_a_real_browser_behind_the_token(serve, platform, tmp_path):
+def test_the_console_in_a_real_browser_behind_the_token(serve, gpus, tmp_path):
     """The kiosk's way in: the address with ?token= once; the token leaves the address bar, the page's websocket
     carries the console's cluster headline, the canvas shows it, and the token is never printed."""
     binary = chromium()
+    _, total = gpus
+    headline = re.compile(rf"Cluster GPUs \d+/{total} ")
     s = serve("--token", TOKEN)
-    where, text, drawn = asyncio.run(load_in_browser(binary, tmp_path, f"{s.url}/?token={TOKEN}",
-                                                     re.compile(r"GPUs \d+/\d+")))
+    where, text, drawn = asyncio.run(load_in_browser(
+        binary, tmp_path, f"{s.url}/?token={TOKEN}",
+        lambda t: bool(headline.search(t)) and f"of {total} GPUs" in t and "nodes 5/5 ready" in t))
     assert where == f"{s.url}/"  # redirected without the token
     assert "sim-admin @ prophecis-sim" in text  # the header: the context and the cluster
-    assert re.search(r"Cluster GPUs \d+/\d+", text) and "nodes 5/5 ready" in text
     assert drawn["ink"] > 0.01 and drawn["colours"] >= 3
     assert (tmp_path / "screen.png").stat().st_size > 20_000  # more than the plain intro card
+    wait_until(lambda: not s.apps(), 20, "the console quitting when its browser went away")
     assert TOKEN not in s.output()
 
 
-def test_the_wall_in_a_real_browser(serve, tmp_path):
+def big_digits(text: str, bold: bool = True) -> list[str]:
+    """The rows of ``text`` as Textual's Digits draws it (the wall's headline figures; bold: heavy lines), blanks
+    as screen_text leaves them."""
+    from rich.console import Console
+    from textual.renderables.digits import Digits
+    with open(os.devnull, "w") as sink:
+        c = Console(width=200, record=True, file=sink, color_system=None)
+        c.print(Digits(text, style="bold" if bold else ""))
+    return [re.sub(r" +", " ", row).strip() for row in c.export_text().splitlines() if row.strip()]
+
+
+def test_the_wall_in_a_real_browser(serve, gpus, tmp_path):
+    """`serve --wall`: the browser shows the wall's headline, GPUs in use / total in big digits."""
     binary = chromium()
     if cli_module.__dict__.get("wall_parser") is None:
         pytest.skip("this prophecis-tui has no wall command yet")
+    _, total = gpus
+    figures = [big_digits(f"{used}/{total}", bold) for used in range(total + 1) for bold in (True, False)]
+
+    def shows_gpus(text: str) -> bool:
+        return "GPUs in use / total" in text and any(all(row in text for row in rows) for rows in figures)
     s = serve("--wall")
-    where, text, _ = asyncio.run(load_in_browser(binary, tmp_path, f"{s.url}/", re.compile(r"GPUs.*\d+ ?/ ?\d+")))
+    where, text, drawn = asyncio.run(load_in_browser(binary, tmp_path, f"{s.url}/", shows_gpus))
     assert where == f"{s.url}/"
-    assert re.search(r"\d+ ?/ ?\d+", text)
+    assert "notebooks running" in text and "deployments failing" in text
+    assert drawn["ink"] > 0.01 and drawn["colours"] >= 3
 
 
 def test_token_gate_over_http(serve):
