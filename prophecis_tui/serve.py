@@ -93,7 +93,8 @@ margin:8px 0;padding:6px;width:24em}}button{{font:inherit;padding:6px 18px}}.err
 class TokenGate:
     """The aiohttp middleware in front of every route textual-serve has (see the module's docstring)."""
 
-    def __init__(self, token: str | None, what: str = "console", secure: bool = False) -> None:
+    def __init__(self, token: str | None, what: str = "console", secure: bool = False,
+                 public_url: str | None = None) -> None:
         self._token = token.encode() if token is not None else None
         # the cookie proves the token was given once; it is not the token (and stays valid across restarts
         # of serve with the same token)
@@ -101,6 +102,8 @@ class TokenGate:
                          if self._token is not None else "")
         self.what = what
         self.secure = secure
+        # behind a proxy the page comes from the public address while the Host we see may be the proxy's
+        self.public_host = _origin_host(public_url) if public_url else ""
 
     @property
     def required(self) -> bool:
@@ -131,7 +134,8 @@ class TokenGate:
         if not self.required and not is_loopback(_host_name(request.host)):
             raise web.HTTPForbidden(text="this server answers only to localhost\n")
         origin = request.headers.get("Origin")
-        if websocket and origin is not None and _origin_host(origin) != request.host.lower():
+        if websocket and origin is not None and _origin_host(origin) not in (
+                _default_port_off(request.host.lower(), request.scheme), self.public_host):
             log.warning("refused a websocket from a page of another site")
             raise web.HTTPForbidden(text="cross-site websocket refused\n")
         if not self.required:
@@ -163,14 +167,23 @@ class TokenGate:
 
 
 def _origin_host(origin: str) -> str:
-    """host[:port] of an Origin header, lower case ('' for 'null')."""
-    _, sep, rest = origin.partition("://")
-    return rest.split("/", 1)[0].lower() if sep else ""
+    """host[:port] of an Origin header (or a URL), lower case, without its scheme's default port ('' for
+    'null')."""
+    scheme, sep, rest = origin.partition("://")
+    if not sep:
+        return ""
+    return _default_port_off(rest.split("/", 1)[0].lower(), scheme.lower())
+
+
+def _default_port_off(host: str, scheme: str = "http") -> str:
+    default = {"http": ":80", "https": ":443", "ws": ":80", "wss": ":443"}.get(scheme, "")
+    return host[: -len(default)] if default and host.endswith(default) else host
 
 
 def _safe_next(nxt: str) -> str:
     """A same-site path to go back to after the login (nothing that leaves this server)."""
-    return nxt if nxt.startswith("/") and not nxt.startswith("//") and "\\" not in nxt else "/"
+    plain = not any(c.isspace() or ord(c) < 32 or c == "\\" for c in nxt)  # a browser drops tabs: "/\t/x"
+    return nxt if plain and nxt.startswith("/") and not nxt.startswith("//") else "/"
 
 
 def _page_template() -> str:
@@ -243,7 +256,8 @@ def serve(command: str, *, host: str, port: int, token: str | None, what: str, p
     """Serve until SIGINT/SIGTERM/SIGHUP; prints one line with the address once listening. Returns the exit
     code. ``token`` must have passed ``token_problem``."""
     out = out or sys.stdout
-    gate = TokenGate(token, what, secure=bool(public_url and public_url.startswith("https:")))
+    gate = TokenGate(token, what, secure=bool(public_url and public_url.startswith("https:")),
+                     public_url=public_url)
     server = make_server(command, host=host, port=port, gate=gate, title=f"prophecis-tui {what}",
                          public_url=public_url)
     logging.basicConfig(level=logging.WARNING, format="prophecis-tui serve: %(message)s")

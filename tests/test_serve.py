@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ import pytest
 
 from prophecis_tui import cli as cli_module
 from prophecis_tui.cli import main
-from prophecis_tui.serve import COOKIE, TOKEN_ENV, app_command, is_loopback, token_problem
+from prophecis_tui.serve import COOKIE, TOKEN_ENV, _safe_next, app_command, is_loopback, token_problem
 from prophecis_tui.simulator.testing import SimThread
 
 from .conftest import wait_until
@@ -359,6 +360,42 @@ def test_websocket_needs_the_cookie_and_our_own_origin(serve):
     assert asyncio.run(attempt({"Origin": s.url}, {COOKIE: cookie})) == 101
 
 
+def test_behind_a_tls_proxy_the_page_points_at_the_public_address(serve):
+    s = serve("--token", TOKEN, "--public-url", "https://wall.example")
+
+    async def attempt(origin: str, cookie: str) -> int:
+        async with aiohttp.ClientSession(cookies={COOKIE: cookie}) as http:
+            try:
+                async with http.ws_connect(f"{s.url}/ws", headers={"Origin": origin}) as ws:
+                    await ws.close()
+                    return 101
+            except aiohttp.WSServerHandshakeError as err:
+                return err.status
+
+    with httpx.Client(base_url=s.url, follow_redirects=False, timeout=30) as c:
+        login = c.get("/", params={"token": TOKEN})
+        assert "Secure" in login.headers["set-cookie"]
+        cookie = login.cookies[COOKIE]
+    with httpx.Client(base_url=s.url, timeout=30, cookies={COOKIE: cookie}) as c:  # Secure: httpx keeps it off http
+        page = c.get("/")
+        assert 'data-session-websocket-url="wss://wall.example/ws"' in page.text
+        assert "https://wall.example/static/js/textual.js" in page.text
+    assert asyncio.run(attempt("https://wall.example", cookie)) == 101
+    assert asyncio.run(attempt("https://elsewhere.example", cookie)) == 403
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(platform, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "prophecis_tui", "serve", "--port", str(port), "--config",
+                            str(platform[1])], capture_output=True, text=True, env=child_env(tmp_path), timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (f"prophecis-tui serve: cannot listen on 127.0.0.1:{port}: error while attempting "
+                                f"to bind on address ('127.0.0.1', {port}): address already in use")
+
+
 def test_loopback_without_a_token_answers_only_to_localhost(serve):
     s = serve()
     port = s.url.rsplit(":", 1)[1]
@@ -414,5 +451,7 @@ def test_helpers():
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.5", "wall.example", ""))
     assert token_problem(None, "127.0.0.1") == "" and "needs a token" in token_problem(None, "0.0.0.0")
     assert token_problem("x" * 16, "0.0.0.0") == ""
+    assert [_safe_next(n) for n in ("/?fontsize=20", "//evil.example", "/\t/evil.example", "/\\evil", "http://x")] \
+        == ["/?fontsize=20", "/", "/", "/", "/"]
     cmd = app_command(["--config", "/tmp/a b.toml", "--context", "prod;rm -rf /"], wall=True, python="/py")
     assert cmd == "/py -m prophecis_tui wall --config '/tmp/a b.toml' --context 'prod;rm -rf /'"
