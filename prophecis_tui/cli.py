@@ -1515,9 +1515,6 @@ def run_serve(argv: list[str]) -> int:
     from . import serve
     args, rest = serve_parser().parse_known_args(argv)
     # the rest is the console's (or the wall's) own options: checked here, before anything listens
-    wall_parser = globals().get("wall_parser")
-    if args.wall and wall_parser is None:
-        raise CliError("serve --wall: this prophecis-tui has no wall command", 2)
     app_args = (wall_parser() if args.wall else parser()).parse_args(rest)
     _settings(app_args)  # a config that does not load fails now, not in each browser session
     token = args.token if args.token is not None else os.environ.get(serve.TOKEN_ENV)
