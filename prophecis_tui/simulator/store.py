@@ -366,6 +366,11 @@ class Store:
             self._history.append(change)
             if len(self._history) > self.history_max * 1.25:
                 self._trim(len(self._history) - self.history_max)
+            elif self.history_seconds and change.at - self._history[0].at > 2 * self.history_seconds:
+                # cut by time here too, not only when a watch starts: watches kept open by bookmarks never ask,
+                # and a busy simulator then held every change (old and new states) up to history_max. Cut when the
+                # oldest is twice as old as kept (amortised); changes_since still cuts to exactly history_seconds
+                self.compact(self.history_seconds)
             for w in tuple(self._watchers.get(rt.key, ())):
                 w.offer(change)
         for cb in self._listeners:
