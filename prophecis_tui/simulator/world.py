@@ -461,13 +461,26 @@ class World:
 
     def _reap(self, ns: str) -> None:
         cutoff = rfc3339(self.e.now() - self.scale.warmup)
+        give_up = rfc3339(self.e.now() - 2 * self.scale.warmup)
         for rt in (TFJOBS, PYTORCHJOBS, XGBOOSTJOBS, JOBS):
             for obj in list(self.e.store.objects(rt, ns)):
                 st = obj.get("status") or {}
                 done = any(c.get("type") in ("Succeeded", "Failed", "Complete") and c.get("status") == "True"
                            for c in st.get("conditions") or [])
-                if done and obj["metadata"]["creationTimestamp"] < cutoff:
+                created = obj["metadata"]["creationTimestamp"]
+                # a job that never started (its workers refused by a full quota, or some of them only: no gang
+                # scheduling, so busy hours can leave every queued job half-created) is given up by its user after
+                # twice that long; without it a busy world only grew (600 queued jobs after 66 simulated hours)
+                if (done and created < cutoff) or (not started(st) and created < give_up):
                     self.e.store.delete(rt, ns, obj["metadata"]["name"])
+
+
+def started(status: dict) -> bool:
+    """Has a job (training or batch) ever run: a Running, finished or active condition, or a start time?"""
+    if status.get("startTime") or status.get("active") or status.get("succeeded") or status.get("failed"):
+        return True
+    return any(c.get("type") in ("Running", "Succeeded", "Failed", "Complete", "Restarting")
+               and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
 GPU_MODELS = tuple(GPU_PRODUCTS)
