@@ -41,9 +41,10 @@ Merging (one merger thread):
   too), or it is connecting, or it has just been opened (again, after a break) and its first batch has
   not come (its backlog since the break is merged into place). A quiet replica (its reader has waited
   HOLD_BACK for the network) is not waited for, so it delays the others by at most HOLD_BACK. And when
-  following, a line that has waited MAX_HOLD seconds goes anyway, with every older held line of the others (a
-  replica whose node clock is behind, or starved of CPU, cannot stall the live tail for longer); a one-shot
-  read (``follow=False``) has no such limit and comes out in order however the readers share the CPU. The released runs are merged by timestamp (a stable sort of a few
+  following, a live line (stamped after the follow began) that has waited MAX_HOLD seconds goes anyway, with
+  every older held line of the others (a replica whose node clock is behind, or starved of CPU, cannot stall
+  the live tail for longer); the backlog (the tail asked for, stamped before the follow began) and a one-shot
+  read (``follow=False``) have no such limit and come out in order however the readers share the CPU. The released runs are merged by timestamp (a stable sort of a few
   sorted runs) and added in one ``extend``. A replica far ahead of the others (AHEAD lines held) pauses
   its reading until the merge takes them: when the readers compete for the CPU (a big tail of every
   replica), the ones behind get it, and what is held stays bounded.
@@ -247,6 +248,9 @@ class LogFollow:
         self._merger: threading.Thread | None = None
         self._started = False
         self._t0 = 0.0
+        # lines stamped before this (the wall clock when the follow starts) are the backlog: the tail asked for,
+        # whole; MAX_HOLD does not push them out of order (a starved reader of the backlog is waited for)
+        self._backlog_before = float("-inf")
 
     # ---------------------------------------------------------------- the screen's side
     def start(self) -> None:
@@ -256,6 +260,8 @@ class LogFollow:
                 raise RuntimeError("a LogFollow starts once")
             self._started = True
         self._t0 = self._clock()
+        if self.follow:
+            self._backlog_before = time.time()
         self._merger = threading.Thread(target=self._merge_loop, name="log-merge", daemon=True)
         self._merger.start()
         for st in self._states.values():
@@ -469,6 +475,8 @@ class LogFollow:
             for arrival, _, keys in st.pending:
                 if arrival > due:
                     break
+                if keys[-1] < self._backlog_before:
+                    continue  # the backlog (written before the follow began) is merged in order, however slow
                 mark = max(mark, keys[-1])
         runs: list[tuple[list[LogLine], list[float]]] = []
         held = False

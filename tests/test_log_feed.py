@@ -520,3 +520,29 @@ def test_replicas_read_as_fast_as_the_cpu_allows_still_merge_in_order(feed) -> N
     stamps = [stamp_ns(ln.stamp) for ln in got]
     assert stamps == sorted(stamps)
     assert set(f.status().values()) == {"ended"}
+
+
+def test_a_starved_replicas_backlog_is_waited_for_but_not_the_live_tail() -> None:
+    """The merge's rule on its own (no threads; the hold clock given): replica b's reader is busy but behind (a
+    thread starved of the CPU). Lines of a written before the follow began (the tail asked for) wait for it past
+    MAX_HOLD, so the backlog comes out in order; a live line of a (stamped after the start) goes after MAX_HOLD."""
+    t = [0.0]
+    targets = [LogTarget("ns", "a", "c", "A"), LogTarget("ns", "b", "c", "B")]
+    f = LogFollow(ScriptedSource({}), targets, LogBuffer(100), clock=lambda: t[0])
+    f._backlog_before = 1_000.0  # the wall clock when this follow began (start() sets it)
+    a, b = (f._states[x] for x in targets)
+    for st in (a, b):
+        st.status, st.waiting_since, st.fresh = "streaming", None, False  # both busy reading
+    b.last_key = 100.0  # b has got to 100 s in its backlog
+    backlog = [LogLine("a backlog", ts=500.0)]
+    a.pending, a.held, a.last_key = [(0.0, backlog, [500.0])], 1, 500.0
+    t[0] = lf.MAX_HOLD * 5
+    with f._lock:
+        out, _ = f._take(t[0])
+    assert out == []  # waits for b: b may still have lines between 100 s and 500 s
+    live = [LogLine("a live", ts=2_000.0)]
+    a.pending.append((0.0, live, [2_000.0]))
+    a.held += 1
+    with f._lock:
+        out, _ = f._take(t[0])
+    assert [ln.text for ln in out] == ["a backlog", "a live"]  # the live line waited MAX_HOLD: it goes, and all before
