@@ -20,7 +20,6 @@ LogBuffer: a LogLine's text is sanitised on the way in, as every log source does
 from __future__ import annotations
 
 import csv
-import inspect
 import json
 import logging
 import os
@@ -106,24 +105,13 @@ class LinkisPoller(_RefreshingPoller):
                  clock: Callable[[], datetime] = _now) -> None:
         super().__init__(state, clock, "linkis-poller", interval)
         self.sync, self.days, self.admin_view = sync, days, admin_view
-        self._admin_kw: bool | None = None  # does sync.tasks take admin_view=? (known after the first call)
         self._admin_answered = False  # a history read has been answered (admin_view is known to be accepted)
         self.had_data = False
         self.round_seconds = 0.0
 
     # ---------------------------------------------------------------- one round
     def _tasks_page(self, start: datetime, end: datetime, page: int) -> tuple[list[LinkisTask], int]:
-        kw: dict[str, Any] = {"start": start, "end": end, "page": page, "page_size": self.PAGE_SIZE}
-        if self._admin_kw is None:
-            try:
-                params = inspect.signature(self.sync.tasks).parameters
-                self._admin_kw = "admin_view" in params or any(
-                    p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())
-            except (TypeError, ValueError):
-                self._admin_kw = False
-        if self._admin_kw:
-            kw["admin_view"] = self.admin_view
-        return self.sync.tasks(**kw)
+        return self.sync.tasks(start=start, end=end, page=page, page_size=self.PAGE_SIZE, admin_view=self.admin_view)
 
     def history(self) -> list[LinkisTask]:
         """The job history of the last ``days``, newest first, at most MAX_TASKS (raises BackendError)."""
