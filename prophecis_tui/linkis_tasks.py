@@ -455,13 +455,16 @@ def _json_cell(value: Any, numeric: bool) -> str:
 def write_result(rs: LinkisResultSet, out: TextIO, fmt: str) -> int:
     """Write a result set to ``out``: ``csv`` (a header row of the column names, then the rows; NULL as an empty
     field) or ``json`` (a list of objects keyed by column, numbers of numeric columns as JSON numbers, NULL as
-    null). A text result (type 1, or anything not a table) is written as is, whatever the format.
-    Returns the number of rows (lines of a text result) written."""
+    null). A text result (type 1, or anything not a table) is written as is in csv, as one JSON string in json
+    (a .json file stays JSON). Returns the number of rows (lines of a text result) written."""
     fmt = fmt.lower().strip()
     if fmt not in ("csv", "json"):
         raise ValueError(f"format {fmt!r}: csv or json")
     if rs.type != 2 or not rs.columns:
         text = rs.text
+        if fmt == "json":
+            out.write(json.dumps(text, ensure_ascii=False) + "\n")
+            return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
         out.write(text)
         if text and not text.endswith("\n"):
             out.write("\n")
