@@ -121,6 +121,19 @@ class Result:
     details: dict = field(default_factory=dict)
 
 
+def refreshing(refresh: Callable[[], Any] | None) -> Callable[[Outcome], Outcome]:
+    """``done(outcome)`` for an action whose effect a poller shows: asks the poller for a round now (its
+    ``refresh``), so the change is on screen at once; a failing refresh is let be (the next round shows it)."""
+    def done(out: Outcome) -> Outcome:
+        if refresh is not None:
+            try:
+                refresh()
+            except Exception:  # the next poll shows it anyway
+                pass
+        return out
+    return done
+
+
 def _outcome(raw: Any) -> Outcome:
     if isinstance(raw, Outcome):
         return raw

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .actions import ActionContext, ActionSpec, Outcome, Target
+from .actions import ActionContext, ActionSpec, Outcome, Target, refreshing
 from .alerts import workload_keys
 from .config import DEFAULT_TICKET_PATTERN
 from .domain import Alert, BackendError, Invalid, NotFound, SilenceMatcher
@@ -175,13 +175,7 @@ def alert_actions(settings: Any = None, *, alertmanagers: Any = None, identity: 
             return [f"{by[n].url}/api/v2" if n in by else f"<{n}>/api/v2" for n in names]
         return [f"{m.url}/api/v2" for m in members] or ["<alertmanager>/api/v2"]
 
-    def done(out: Outcome) -> Outcome:
-        if refresh is not None:
-            try:
-                refresh()
-            except Exception:  # the next poll shows it anyway
-                pass
-        return out
+    done = refreshing(refresh)
 
     # ---------------------------------------------------------------- silence.create
     def validate_create(t: Target, p: dict) -> str:

@@ -1242,9 +1242,6 @@ def _results_text(sets: list[Any], fmt: str) -> str:
     from .linkis_tasks import write_result
     parts = []
     for rs in sets:
-        if fmt == "json" and (rs.type != 2 or not rs.columns):
-            parts.append(json.dumps(rs.text, ensure_ascii=False) + "\n")
-            continue
         buf = io.StringIO()
         write_result(rs, buf, fmt)
         parts.append(buf.getvalue())

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import quote
 
-from .actions import ActionSpec, Outcome, Target
+from .actions import ActionSpec, Outcome, Target, refreshing
 from .domain import Invalid, LinkisState, LinkisSubmit, LinkisTask, NotFound
 from .linkis_tasks import DEFAULT_ENGINES, engine_kind, fetch_result, run_types, save_result
 from .sanitize import clean_line
@@ -193,13 +193,7 @@ def linkis_actions(*, gateway: str = "", refresh: Callable[[], None] | None = No
     base = (gateway or "<gateway>").rstrip("/") + API
     known_engines = list(engines or DEFAULT_ENGINES)
 
-    def done(out: Outcome) -> Outcome:
-        if refresh is not None:
-            try:
-                refresh()
-            except Exception:  # the next poll shows it anyway
-                pass
-        return out
+    done = refreshing(refresh)
 
     def submitted(backend: Any, job: LinkisSubmit, task_id: int, exec_id: str) -> None:
         if state is None:

@@ -20,7 +20,6 @@ LogBuffer: a LogLine's text is sanitised on the way in, as every log source does
 from __future__ import annotations
 
 import csv
-import inspect
 import json
 import logging
 import os
@@ -106,24 +105,13 @@ class LinkisPoller(_RefreshingPoller):
                  clock: Callable[[], datetime] = _now) -> None:
         super().__init__(state, clock, "linkis-poller", interval)
         self.sync, self.days, self.admin_view = sync, days, admin_view
-        self._admin_kw: bool | None = None  # does sync.tasks take admin_view=? (known after the first call)
         self._admin_answered = False  # a history read has been answered (admin_view is known to be accepted)
         self.had_data = False
         self.round_seconds = 0.0
 
     # ---------------------------------------------------------------- one round
     def _tasks_page(self, start: datetime, end: datetime, page: int) -> tuple[list[LinkisTask], int]:
-        kw: dict[str, Any] = {"start": start, "end": end, "page": page, "page_size": self.PAGE_SIZE}
-        if self._admin_kw is None:
-            try:
-                params = inspect.signature(self.sync.tasks).parameters
-                self._admin_kw = "admin_view" in params or any(
-                    p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())
-            except (TypeError, ValueError):
-                self._admin_kw = False
-        if self._admin_kw:
-            kw["admin_view"] = self.admin_view
-        return self.sync.tasks(**kw)
+        return self.sync.tasks(start=start, end=end, page=page, page_size=self.PAGE_SIZE, admin_view=self.admin_view)
 
     def history(self) -> list[LinkisTask]:
         """The job history of the last ``days``, newest first, at most MAX_TASKS (raises BackendError)."""
@@ -468,13 +456,16 @@ def _json_cell(value: Any, numeric: bool) -> str:
 def write_result(rs: LinkisResultSet, out: TextIO, fmt: str) -> int:
     """Write a result set to ``out``: ``csv`` (a header row of the column names, then the rows; NULL as an empty
     field) or ``json`` (a list of objects keyed by column, numbers of numeric columns as JSON numbers, NULL as
-    null). A text result (type 1, or anything not a table) is written as is, whatever the format.
-    Returns the number of rows (lines of a text result) written."""
+    null). A text result (type 1, or anything not a table) is written as is in csv, as one JSON string in json
+    (a .json file stays JSON). Returns the number of rows (lines of a text result) written."""
     fmt = fmt.lower().strip()
     if fmt not in ("csv", "json"):
         raise ValueError(f"format {fmt!r}: csv or json")
     if rs.type != 2 or not rs.columns:
         text = rs.text
+        if fmt == "json":
+            out.write(json.dumps(text, ensure_ascii=False) + "\n")
+            return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
         out.write(text)
         if text and not text.endswith("\n"):
             out.write("\n")

@@ -1162,6 +1162,7 @@ class LogView:
         self._pattern: re.Pattern | None = None
         self._mode = "off"
         self._source: str | None = None
+        self._min_level = NONE  # the lowest level shown (NONE: every line, those without a level too)
         self.last_forgotten = 0
         self.refresh()
 
@@ -1190,6 +1191,17 @@ class LogView:
     def set_source(self, source: str | None) -> None:
         """Show one source's lines only (a replica such as ``worker-3``), or all with None."""
         self._source = source
+        self._rebuild()
+
+    @property
+    def min_level(self) -> int:
+        """The lowest level shown (NONE: every line)."""
+        return self._min_level
+
+    def set_level(self, level: int) -> None:
+        """Show the lines of ``level`` and above only (a line without a level is below every level), or every
+        line with NONE. Rebuilds the view from the whole buffer."""
+        self._min_level = level
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -1244,6 +1256,9 @@ class LogView:
                 hit = set(hits)
                 keep = [i for i in range(len(texts)) if i not in hit] if keep is None else \
                     [k for i, k in enumerate(keep) if i not in hit]
+        if self._min_level:
+            levels, lowest = new.levels, self._min_level
+            keep = [i for i in (range(len(new.texts)) if keep is None else keep) if levels[i] >= lowest]
         return keep
 
     # -- reading -----------------------------------------------------------------------------------

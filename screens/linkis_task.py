@@ -52,26 +52,6 @@ LEVELS = (("all", 0), ("info", INFO), ("warn", WARN), ("error", ERROR))
 TABS = ("code", "log", "result")
 
 
-class LevelView(LogView):
-    """The log view with a lowest level shown (0: every line)."""
-
-    def __init__(self, buffer: LogBuffer, level: int = 0) -> None:
-        self.min_level = level
-        super().__init__(buffer)
-
-    def set_level(self, level: int) -> None:
-        self.min_level = level
-        self._rebuild()
-
-    def _keep(self, new: Any) -> list[int] | None:
-        keep = super()._keep(new)
-        if not self.min_level:
-            return keep
-        levels = new.levels
-        pick = range(len(new.texts)) if keep is None else keep
-        return [i for i in pick if levels[i] >= self.min_level]
-
-
 def code_renderable(task: LinkisTask) -> Any:
     code = clean(task.code or "", keep_newlines=True).rstrip("\n")
     if not code:
@@ -204,7 +184,7 @@ class LinkisTaskScreen(Screen):
         self.follow_factory = follow_factory
         self.result_loader = result_loader
         self.buffer = LogBuffer(BUFFER_LINES)
-        self.view = LevelView(self.buffer)
+        self.view = LogView(self.buffer)
         self.lines = LogLines(self.view, id="log-lines")
         self.lines.empty_text = "no log lines yet"
         self.level = 0  # index in LEVELS

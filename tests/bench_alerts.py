@@ -766,12 +766,13 @@ def section(rows: list[tuple[str, str, str]], before: float, after: float, by: s
     return lines
 
 
-def write_section(lines: list[str]) -> Path:
-    """Put the Alerts section into docs/benchmarks.md in place of the one there (or after the rest)."""
+def write_section(lines: list[str], title: str = "Alerts") -> Path:
+    """Put the section ``## <title>`` (``lines``) into docs/benchmarks.md in place of the one there (or after the
+    rest); the other benches' sections use it too."""
     from tests.bench import ROOT
     path = ROOT / "docs" / "benchmarks.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    head, sep, tail = text.partition("\n## Alerts\n")
+    head, sep, tail = text.partition(f"\n## {title}\n")
     rest = ""
     if sep:
         nxt = tail.find("\n## ")

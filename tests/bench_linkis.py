@@ -207,20 +207,6 @@ def section(rows: list[tuple[str, str, str]], by: str) -> list[str]:
     return lines
 
 
-def write_section(lines: list[str]) -> Path:
-    """Put the Linkis section into docs/benchmarks.md in place of the one there (or after the rest)."""
-    from tests.bench import ROOT
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    head, sep, tail = text.partition("\n## Linkis\n")
-    rest = ""
-    if sep:
-        nxt = tail.find("\n## ")
-        rest = tail[nxt:] if nxt >= 0 else ""
-    path.write_text(head.rstrip("\n") + "\n" + "\n".join(lines) + "\n" + rest)
-    return path
-
-
 def linkis_section(by: str = "`make bench`") -> list[str]:
     rows = rows_of(measure())
     width = max(len(n) for n, _, _ in rows)
@@ -230,4 +216,5 @@ def linkis_section(by: str = "`make bench`") -> list[str]:
 
 
 if __name__ == "__main__":
-    print(f"written to {write_section(linkis_section('`python -m tests.bench_linkis`'))}")
+    from tests.bench_alerts import write_section
+    print(f"written to {write_section(linkis_section('`python -m tests.bench_linkis`'), 'Linkis')}")

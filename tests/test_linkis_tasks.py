@@ -435,12 +435,14 @@ def test_json_is_a_list_of_objects_with_numbers_and_nulls():
     assert json.loads(empty.getvalue()) == []
 
 
-def test_a_text_result_is_written_as_is():
+def test_a_text_result_is_written_as_is_in_csv_and_as_a_json_string_in_json():
     text = LinkisResultSet(path="x", type=1, text="Hello from the shell engine\n第二行")
-    for fmt in ("csv", "json"):
-        out = io.StringIO()
-        write_result(text, out, fmt)
-        assert out.getvalue() == "Hello from the shell engine\n第二行\n"
+    out = io.StringIO()
+    write_result(text, out, "csv")
+    assert out.getvalue() == "Hello from the shell engine\n第二行\n"
+    out = io.StringIO()
+    write_result(text, out, "json")  # a saved .json file is JSON: it was the raw text
+    assert json.loads(out.getvalue()) == "Hello from the shell engine\n第二行"
     with pytest.raises(ValueError, match="csv or json"):
         write_result(text, io.StringIO(), "xlsx")
 

@@ -854,3 +854,25 @@ def test_save_an_empty_view(tmp_path):
     buf, view = make([])
     assert view.save(str(tmp_path / "e.log")) == 0
     assert (tmp_path / "e.log").read_text() == ""
+
+
+def test_a_view_can_show_a_level_and_above_with_the_other_filters():
+    """``set_level``: the lines of that level and above (no level is below every level), with the source and
+    pattern filters together; NONE shows every line again; lines taken in later obey it too."""
+    buf = LogBuffer(100)
+    buf.extend([LogLine("plain"), LogLine("dbg", level=DEBUG), LogLine("info a", level=INFO, source="a"),
+                LogLine("warn a", level=WARN, source="a"), LogLine("err b", level=ERROR, source="b")])
+    view = LogView(buf)
+    view.set_level(WARN)
+    assert [view.line(i).text for i in range(len(view))] == ["warn a", "err b"]
+    view.set_source("a")
+    assert [view.line(i).text for i in range(len(view))] == ["warn a"]
+    view.set_source(None)
+    view.set_filter(re.compile("err"), "hide")
+    assert [view.line(i).text for i in range(len(view))] == ["warn a"]
+    buf.extend([LogLine("late err", level=ERROR), LogLine("late info", level=INFO)])
+    view.refresh()
+    view.set_filter(None, "off")
+    assert [view.line(i).text for i in range(len(view))] == ["warn a", "err b", "late err"]
+    view.set_level(NONE)
+    assert len(view) == 7 and view.min_level == NONE
