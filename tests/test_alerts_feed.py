@@ -296,4 +296,21 @@ def test_the_builder_without_alertmanagers_still_polls_events_and_rules():
 
 def test_the_written_config_names_the_simulators_alertmanager(sim):
     text = (sim.folder / "config.toml").read_text()
-    assert f"alertmanager_url = {json.dumps(sim.url)}" in text
+    assert f"alertmanagers = [{json.dumps(sim.url)}]" in text
+
+
+def test_the_written_config_alone_reaches_the_simulators_alertmanager_over_tls(sim):
+    """`prophecis-tui --config DIR/config.toml` (not --demo): the [alerts] section names the Alertmanager and the
+    CA that signed the simulator's certificate; with the URL alone, every round failed on the certificate and the
+    wall showed its alerts dead."""
+    from prophecis_tui.config import load_settings
+    settings = load_settings(sim.folder / "config.toml", env={"HOME": str(sim.folder)}).for_context("sim-admin")
+    state = State()
+    p = alerts_poller(settings.alerts, state, sim.timeline(), clock=sim.now)  # no demo_dir
+    try:
+        wait_until(lambda: p.polls >= 2, what="two rounds")
+        assert state.source_health("alerts").state == Health.LIVE, state.source_health("alerts")
+        assert "Watchdog" in by_name(state)  # the Alertmanager's own alert: it was read
+    finally:
+        p.stop()
+        p.join(5)

@@ -289,7 +289,7 @@ class Simulation:
             "# prophecis-tui console settings for this simulator (written by `prophecis-tui sim`)\n"
             f"kubeconfig = {json.dumps(str(path))}\ncontext = \"sim-admin\"\n"
             # the simulated Alertmanager on the API's port (no credentials; TLS signed by the CA in DIR/ca.crt)
-            f"alertmanager_url = {json.dumps(server + AM_PREFIX)}\n\n"
+            f"\n[alerts]\nalertmanagers = [{json.dumps(server + AM_PREFIX)}]\nca_file = {json.dumps(str(ca))}\n\n"
             # the simulated dcgm-exporter of every GPU node, on the API's port (TLS, signed by the
             # kubeconfig's CA, which `sim --write-config DIR` keeps in DIR/ca.crt), no credentials
             f"[metrics]\nsource = \"dcgm\"\ndcgm_url = {json.dumps(server + '/dcgm/metrics')}\n"

@@ -70,9 +70,10 @@ class Console:
     def __init__(self, cluster, am: Service, folder: Path) -> None:
         sim_dir = cluster.kubeconfig.parent  # the simulator's --write-config folder (kubeconfig, ca.crt, config)
         text = (sim_dir / "config.toml").read_text()
-        lines = [f'alertmanager_url = "{am.url}"' if ln.startswith("alertmanager_url") else ln
+        lines = [f'alertmanagers = ["{am.url}"]\nrefresh_seconds = 1' if ln.startswith("alertmanagers =") else ln
                  for ln in text.splitlines()]
-        (folder / "config.toml").write_text("\n".join(lines) + "\n\n[alerts]\nrefresh_seconds = 1\n")
+        assert any(ln.startswith("alertmanagers =") for ln in text.splitlines())
+        (folder / "config.toml").write_text("\n".join(lines) + "\n")
         self.settings = load_settings(folder / "config.toml", env={"HOME": str(folder)})
         self.eff = self.settings.for_context("sim-admin")
         self.kubeconfig = str(cluster.kubeconfig)

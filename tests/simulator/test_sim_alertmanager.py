@@ -553,10 +553,11 @@ def test_write_config_points_the_console_at_the_alertmanager(tiny):
     d = tiny.kubeconfig.parent
     text = (d / "config.toml").read_text()
     url = tiny.sim.url + "/alertmanager"
-    assert f'alertmanager_url = "{url}"' in text
-    assert text.index("alertmanager_url") < text.index("[")  # a top-level key, before any table
+    assert f'alertmanagers = ["{url}"]' in text
     s = load_settings(d / "config.toml", env={"HOME": str(d)})
-    assert str(s.alertmanager_url).rstrip("/") == url
+    # with the CA that signed the simulator's certificate: the console (not only the demo) reaches it over TLS
+    assert [str(u).rstrip("/") for u in s.alerts.alertmanagers] == [url]
+    assert s.alerts.ca_file is not None and s.alerts.ca_file.read_bytes() == (d / "ca.crt").read_bytes()
     ctx = ssl.create_default_context(cafile=str(d / "ca.crt"))
     with httpx.Client(verify=ctx, timeout=30.0) as c:
         assert c.get(url + "/api/v2/status").json()["versionInfo"]["version"] == "0.27.0-sim"
