@@ -122,9 +122,12 @@ class WallPanel(Vertical):
         raise NotImplementedError
 
     def show(self, data: Any, at: datetime | None = None) -> None:
-        """New figures from the worker (``at``: the wall's clock when they were worked out)."""
+        """New figures from the worker (``at``: the wall's clock when they were worked out); drawn only when they
+        differ from those on view (a wall left alone must not repaint its panels every second)."""
+        same = data == self.data and self.data is not None
         self.data, self.data_at = data, at
-        self.draw()
+        if not same:
+            self.draw()
 
     def draw(self) -> None:
         raise NotImplementedError
@@ -150,7 +153,9 @@ class WallPanel(Vertical):
         self.level, self.last = level, last
         self.set_class(level == STALE, "-stale")
         self.set_class(level == DEAD, "-dead")
-        self.border_subtitle = self.freshness_words()
+        words = self.freshness_words()
+        if words != self.border_subtitle:  # a border's words repaint the whole panel
+            self.border_subtitle = words
 
     def freshness_words(self) -> str:
         when = self.last or self.data_at
@@ -160,7 +165,7 @@ class WallPanel(Vertical):
             return "waiting for data…"
         if self.level == STALE:
             return f"STALE · updated {hhmmss(when)}"
-        return f"updated {hhmmss(when)}"
+        return f"updated {hhmm(when)}"  # to the minute: to the second, every panel would repaint every second
 
 
 # ================================================================================================ headline
