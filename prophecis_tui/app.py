@@ -281,6 +281,7 @@ class ProphecisApp(App):
                  quota_max_annotation: str = "", logs: LogsSettings | None = None,
                  alerts_settings: Any = None, linkis_settings: Any = None, wall: bool = False,
                  wall_panels: list[str] | None = None, wall_rotate: float = 0.0, wall_deadman: float = 300.0,
+                 wall_refresh: float = 2.0,
                  freshness: Freshness | None = None) -> None:
         super().__init__()
         # wall mode: the wall screen alone, read-only locked on (three locks: the backend, the action registry, the
@@ -289,6 +290,7 @@ class ProphecisApp(App):
         self.wall_panels = list(wall_panels) if wall_panels else None
         self.wall_rotate = wall_rotate
         self.wall_deadman = wall_deadman
+        self.wall_refresh = wall_refresh
         self.freshness = freshness
         if wall:
             read_only = True
@@ -356,7 +358,8 @@ class ProphecisApp(App):
         if self.freshness is None:
             self.freshness = self.wall_freshness()
         state = self.session.state
-        kw: dict[str, Any] = {"freshness": self.freshness.reader(state.heard_at, state.now), "rotate": self.wall_rotate}
+        kw: dict[str, Any] = {"freshness": self.freshness.reader(state.heard_at, state.now), "rotate": self.wall_rotate,
+                              "refresh": self.wall_refresh}
         if self.wall_panels:
             kw["panels"] = self.wall_panels
         return WallScreen(state, **kw)

@@ -249,7 +249,9 @@ def run_console(args: argparse.Namespace, wall: bool = False) -> int:
             eff = settings.for_context(ctx or "")
             m = eff.metrics
             source, note = metrics_backend(m, demo_dir, backend)  # 'auto' looks in the cluster: a few s at most
-            poller = MetricsPoller(source, state, interval=1.0, idle_threshold=m.idle_threshold,
+            # the console's GPU numbers every second; the wall's at its own pace ([ui] wall_refresh_seconds)
+            every = settings.ui.wall_refresh_seconds if wall else 1.0
+            poller = MetricsPoller(source, state, interval=every, idle_threshold=m.idle_threshold,
                                    idle_minutes=m.idle_minutes) if source is not None else None
             if poller is not None:
                 poller.start()
@@ -257,12 +259,12 @@ def run_console(args: argparse.Namespace, wall: bool = False) -> int:
             alerts = alerts_poller(eff.alerts, state, timeline, demo_dir=demo_dir, metrics=poller,
                                    read_only=read_only)
             ams = alerts.alertmanager_set if alerts is not None else None
+            if wall:  # nothing can be changed from the wall: a read-only registry without a single action; no
+                # Linkis (no panel of the wall shows its tasks: its poller would only cost CPU and one more source)
+                return Session(backend, state, feeds, identity, True, Actions(backend, audit, identity, read_only=True),
+                               poller, note, cmdb=cmdb, alerts=alerts)
             linkis, linkis_note = linkis_backend(eff.linkis, demo_dir, read_only, context=ctx)
             lk_poller = linkis_poller(eff.linkis, state, linkis)
-            if wall:  # nothing can be changed from the wall: a read-only registry without a single action
-                return Session(backend, state, feeds, identity, True, Actions(backend, audit, identity, read_only=True),
-                               poller, note, cmdb=cmdb, alerts=alerts, linkis=linkis, linkis_poller=lk_poller,
-                               linkis_note=linkis_note)
             actions = Actions(backend, audit, identity, read_only=read_only,
                               backends={"timeline": timeline, **({"alertmanager": ams} if ams else {}),
                                         **({"linkis": linkis} if linkis is not None else {})})
@@ -284,7 +286,8 @@ def run_console(args: argparse.Namespace, wall: bool = False) -> int:
         if wall:
             wall_kw = {"wall": True, "wall_panels": panels or list(settings.ui.wall_panels),
                        "wall_rotate": rotate if rotate is not None else settings.ui.wall_rotate_seconds,
-                       "wall_deadman": settings.ui.wall_deadman_seconds}
+                       "wall_deadman": settings.ui.wall_deadman_seconds,
+                       "wall_refresh": settings.ui.wall_refresh_seconds}
         app = ProphecisApp(session, contexts=session.backend.contexts(), connect=None if wall else connect,
                            namespace=namespace, **wall_kw,
                            read_only=session.read_only, theme=effective.theme, keymap=dict(settings.ui.keys),

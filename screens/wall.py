@@ -30,7 +30,7 @@ from widgets.wall_panels import PANEL_NAMES, PANELS, Reader, WallContext, WallPa
 from .resources import now as console_now
 
 DEFAULT_ROTATE = 15.0  # seconds a page shows when the panels do not fit one page and no --rotate was given
-MIN_GAP = 1.0  # seconds between two recomputes of the panels (a wall needs no more)
+MIN_GAP = 1.0  # seconds between two recomputes of the panels at least (``refresh``: [ui] wall_refresh_seconds)
 MIN_W, MIN_H = 60, 11  # the smallest panel worth reading from afar (columns, lines with its border)
 MAX_COLUMNS = 3
 DATA_KINDS = frozenset({"namespaces", "nodes", "pods", "notebooks", "trainingjobs", "deployments", "quotas",
@@ -83,7 +83,7 @@ class WallScreen(Screen):
             self.data, self.at = data, at
 
     def __init__(self, state: Any, *, freshness: Reader | None = None, clock: Callable[[], datetime] | None = None,
-                 rotate: float = 0.0, panels: Iterable[str] | None = None, title: str = "",
+                 rotate: float = 0.0, refresh: float = MIN_GAP, panels: Iterable[str] | None = None, title: str = "",
                  max_annotation: str | None = None, has_metrics: bool | None = None,
                  has_alerts: bool | None = None, metrics_note: str | None = None) -> None:
         super().__init__(name="wall")
@@ -91,6 +91,7 @@ class WallScreen(Screen):
         self.freshness: Reader = freshness or always_fresh
         self.clock: Callable[[], datetime] = clock or console_now
         self.rotate = max(0.0, float(rotate or 0.0))
+        self.refresh_every = max(MIN_GAP, float(refresh or MIN_GAP))
         names = list(panels) if panels is not None else list(PANEL_NAMES)
         unknown = [n for n in names if n not in PANELS]
         if unknown:
@@ -109,6 +110,7 @@ class WallScreen(Screen):
         self._again = False
         self._last_run = 0.0  # monotonic time of the last recompute's start
         self._timer: Any = None
+        self._panels: list[WallPanel] = []
 
     # ------------------------------------------------------------------ building
     def compose(self) -> ComposeResult:
@@ -117,15 +119,15 @@ class WallScreen(Screen):
             yield Static(id="wall-page")
             yield Static(id="wall-clock")
         yield Static(id="wall-banner")
+        self._panels = [PANELS[name](self.state, self._read) for name in self.names]
         with Container(id="wall-grid"):
-            for name in self.names:
-                yield PANELS[name](self.state, self._read)
+            yield from self._panels
 
     def panel(self, name: str) -> WallPanel:
         return self.query_one(f"#panel-{name}", WallPanel)
 
     def panels(self) -> list[WallPanel]:
-        return list(self.query(WallPanel))
+        return list(self._panels)  # built once (a query each second cost more than the clock)
 
     def on_mount(self) -> None:
         self.page_since = self.clock()
@@ -240,7 +242,7 @@ class WallScreen(Screen):
     def tick(self) -> None:
         """The clock, the pages' rotation and every panel's freshness, on the screen's clock."""
         now = self.clock()
-        self.query_one("#wall-clock", Static).update(hhmmss(now))
+        self.query_one("#wall-clock", Static).update(hhmmss(now), layout=False)  # the same width: no reflow
         if len(self.pages) > 1 and self.page_since is not None \
                 and (now - self.page_since).total_seconds() >= self.rotate_every:
             self.turn(1)
@@ -265,8 +267,8 @@ class WallScreen(Screen):
 
     # ------------------------------------------------------------------ figures (at most once a second)
     def refresh_data(self) -> None:
-        """The state changed (the app's batched tick): recompute, at most once every ``MIN_GAP`` seconds."""
-        wait = self._last_run + MIN_GAP - time.monotonic()
+        """The state changed (the app's batched tick): recompute, at most once every ``refresh_every`` seconds."""
+        wait = self._last_run + self.refresh_every - time.monotonic()
         if wait > 0:
             if self._timer is None:
                 self._timer = self.set_timer(wait, self._timer_fired)

@@ -365,7 +365,7 @@ class HeatmapPanel(WallPanel):
             if d.source:
                 summary.append(f"   from {d.source}", "dim")
             heat.show_cells(list(d.cells))
-        self.query_one("#heat-summary", Static).update(summary)
+        self.query_one("#heat-summary", Static).update(summary, layout=False)  # one line, its width the panel's
 
     def on_resize(self) -> None:
         if self.data is not None and self.data.gpus:
@@ -459,7 +459,7 @@ class QuotaPanel(WallPanel):
                 word = "over max" if p.over_max else "near max" if p.near_max else "bursting" if p.bursting else ""
                 if word:
                     t.append(f" {word}", style)
-        self.query_one("#quota-body", Static).update(t)
+        self.query_one("#quota-body", Static).update(t, layout=False)  # 1fr x 1fr: no reflow
 
     def on_resize(self) -> None:
         if self.data is not None:
@@ -568,7 +568,7 @@ class WorkloadsPanel(WallPanel):
                 if r.why:
                     t.append("  ")
                     t.append_text(cell_text(r.why, "", 200))
-        self.query_one("#workloads-body", Static).update(t)
+        self.query_one("#workloads-body", Static).update(t, layout=False)  # 1fr x 1fr: no reflow
 
     def on_resize(self) -> None:
         if self.data is not None:
@@ -641,7 +641,7 @@ class AlertsPanel(WallPanel):
                         t.append_text(cell_text(worst.target, "", 80))
                     if len(g.alerts) > 1:
                         t.append(f"  +{len(g.alerts) - 1}", "dim")
-        self.query_one("#alerts-body", Static).update(t)
+        self.query_one("#alerts-body", Static).update(t, layout=False)  # 1fr x 1fr: no reflow
 
     def on_resize(self) -> None:
         if self.data is not None:
@@ -700,7 +700,7 @@ class EventsPanel(WallPanel):
                 if e.message:
                     t.append("  ")
                     t.append_text(cell_text(e.message, "" if warn else "dim", 200))
-        self.query_one("#events-body", Static).update(t)
+        self.query_one("#events-body", Static).update(t, layout=False)  # 1fr x 1fr: no reflow
 
 
 PANELS: dict[str, type[WallPanel]] = {cls.NAME: cls for cls in (HeadlinePanel, HeatmapPanel, QuotaPanel,

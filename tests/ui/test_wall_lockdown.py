@@ -166,7 +166,8 @@ async def test_an_alertmanager_that_fails_raises_the_banner_for_the_alerts_alone
 # ------------------------------------------------------------------------------------------ prophecis-tui wall
 def test_the_wall_command_connects_read_only_without_actions_and_wires_every_source(console, monkeypatch, tmp_path):
     """``prophecis-tui wall`` as cli.main runs it (the app's run replaced by a look at what it was given): every
-    source the console has (Kubernetes, metrics, alerts, CMDB, Linkis) is wired, and no action is registered."""
+    source a panel shows (Kubernetes, metrics, alerts, CMDB) is wired, not Linkis (no panel shows its tasks), and no
+    action is registered."""
     from prophecis_tui import cli
     seen: dict = {}
 
@@ -174,7 +175,8 @@ def test_the_wall_command_connects_read_only_without_actions_and_wires_every_sou
         s = app.session
         seen.update(wall=app.wall, read_only=(app.read_only, s.read_only, s.backend.read_only, s.actions.read_only),
                     actions=s.actions.ids(), panels=app.wall_panels, rotate=app.wall_rotate,
-                    sources=sorted(app.wall_freshness().keys),
+                    sources=sorted(app.wall_freshness().keys), refresh=app.wall_refresh,
+                    metrics_every=s.metrics.interval if s.metrics is not None else None,
                     pollers=(s.metrics is not None, s.alerts is not None, s.cmdb is not None,
                              s.linkis_poller is not None))
         s.stop()  # as the app's unmount does
@@ -187,8 +189,10 @@ def test_the_wall_command_connects_read_only_without_actions_and_wires_every_sou
     assert cli.main(["wall", "--config", str(config), "--panels", "headline,alerts", "--rotate", "30"]) == 0
     assert seen["wall"] and seen["read_only"] == (True, True, True, True) and seen["actions"] == []
     assert seen["panels"] == ["headline", "alerts"] and seen["rotate"] == 30
-    assert seen["pollers"] == (True, True, True, True)
-    assert seen["sources"] == ["alerts", "cmdb", "kubernetes", "linkis", "metrics"]
+    assert seen["pollers"] == (True, True, True, False)
+    assert seen["sources"] == ["alerts", "cmdb", "kubernetes", "metrics"]
+    # [ui] wall_refresh_seconds (default 2): the figures' pace and the GPU metrics' (the console's every second)
+    assert seen["refresh"] == 2.0 and seen["metrics_every"] == 2.0
     assert cli.main(["wall", "--config", str(config), "--panels", "gpus"]) == 2  # a panel that does not exist
 
 
