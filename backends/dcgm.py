@@ -198,7 +198,9 @@ class DcgmScrape:
     def _read(self, lines: list[str], host: str) -> _Reading:
         """An exporter's scrape read whole: what each line sets, kept for ``_update``."""
         cache = self._series.get(host)
-        if cache is None or len(cache) > 200_000:  # pods come and go: their series with them
+        # pods come and go, their series with them: what the heads of gone pods meant is forgotten once they are as
+        # many as a scrape's lines (a wall left for weeks on a busy cluster would otherwise keep every pod's)
+        if cache is None or len(cache) > 2 * len(lines) + 1000:
             cache = self._series[host] = {}
             self._idents[host] = {}
         gpus: dict[tuple[str, int], dict] = {}

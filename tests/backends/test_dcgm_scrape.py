@@ -143,6 +143,23 @@ def test_a_scrape_like_the_last_reads_only_its_changed_lines(exporter):
     assert src.current()[0].pod == "mnist-worker-1" and src._readings[exporter.url] is not reading
 
 
+def test_what_the_series_of_gone_pods_meant_is_not_kept_forever(exporter):
+    """Each new pod on a GPU brings new series heads (its labels); those of pods long gone are forgotten: the cache
+    stays within twice a scrape's lines (and a thousand), however many pods came and went, and the GPUs read are
+    still what a fresh scrape reads."""
+    src = DcgmScrape(exporter.url, clock=lambda: 1000.0)
+    lines = len([ln for ln in MODERN.splitlines() if ln and not ln.startswith("#")])
+    sizes = []
+    for n in range(1000):  # 1,000 pods in turn on GPU 0: 3 new heads and a label text each
+        exporter.text = MODERN.replace('pod="mnist-worker-0"', f'pod="mnist-worker-{n}"')
+        (busy, _) = src.current()
+        assert busy.pod == f"mnist-worker-{n}"
+        sizes.append(sum(len(c) for c in src._series.values()) + sum(len(c) for c in src._idents.values()))
+    assert max(sizes) <= 2 * (2 * lines + 1000) + 2 * lines
+    fresh = DcgmScrape(exporter.url, clock=lambda: 1000.0).current()
+    assert [g.model_dump() for g in src.current()] == [g.model_dump() for g in fresh]
+
+
 _CHANGES = st.sampled_from(["value", "value", "value", "nan", "pod", "drop", "timestamp", "comment", "crlf"])
 
 
