@@ -281,7 +281,7 @@ class ProphecisApp(App):
                  quota_max_annotation: str = "", logs: LogsSettings | None = None,
                  alerts_settings: Any = None, linkis_settings: Any = None, wall: bool = False,
                  wall_panels: list[str] | None = None, wall_rotate: float = 0.0, wall_deadman: float = 300.0,
-                 wall_refresh: float = 2.0,
+                 wall_refresh: float = 5.0,
                  freshness: Freshness | None = None) -> None:
         super().__init__()
         # wall mode: the wall screen alone, read-only locked on (three locks: the backend, the action registry, the

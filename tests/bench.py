@@ -3,9 +3,9 @@
 Each figure is measured against the real program: the simulator runs as its own process
 (`prophecis-tui sim`), clients talk to it over loopback exactly as in production.
 
-The alerts figures (tests/bench_alerts.py) go into a section of their own, "Alerts", and the Linkis ones
-(tests/bench_linkis.py) into "Linkis"; `python -m tests.bench_alerts`
-runs them alone and rewrites that section only.
+The alerts figures (tests/bench_alerts.py) go into a section of their own, "Alerts", the Linkis ones
+(tests/bench_linkis.py) into "Linkis" and the wall's (tests/bench_wall.py) into "Wall"; `python -m tests.bench_alerts`
+(or bench_linkis, bench_wall) runs them alone and rewrites that section only.
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ def rss_kib(pid: int) -> tuple[int, int]:
 class Sim:
     """`prophecis-tui sim` as a child process."""
 
-    def __init__(self, scale: str, workdir: Path) -> None:
+    def __init__(self, scale: str, workdir: Path, *, activity: bool = False) -> None:
         self.scale = scale
+        self.activity = activity
         self.workdir = workdir
         self.proc: subprocess.Popen | None = None
         self.info: dict = {}
@@ -52,8 +53,8 @@ class Sim:
     def __enter__(self) -> "Sim":
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
-            [str(BIN / "prophecis-tui"), "sim", "--scale", self.scale, "--seed", "42", "--no-activity",
-             "--write-config", str(self.workdir), "--ready-json"],
+            [str(BIN / "prophecis-tui"), "sim", "--scale", self.scale, "--seed", "42",
+             *([] if self.activity else ["--no-activity"]), "--write-config", str(self.workdir), "--ready-json"],
             stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         self.startup = time.monotonic() - t0
@@ -386,6 +387,8 @@ def main() -> int:
     alerts = alerts_section()  # issue 7's figures: a section of their own, with the machine's speed around them
     from tests.bench_linkis import linkis_section
     linkis = linkis_section()  # issue 8's: the Linkis poller, results and the result table
+    from tests.bench_wall import wall_section
+    wall = wall_section()  # issue 9's: the wall left alone, its CPU and memory over a few minutes
     rows.insert(0, ("this machine's speed: a fixed piece of pure Python (lower is faster)",
                     f"{before:.0f} / {after:.0f} ms", "before / after the runs (best of 5); read the figures below "
                     "beside it: the same code ran 2x slower on this shared 2-CPU machine from one hour to the next"))
@@ -400,6 +403,7 @@ def main() -> int:
     lines += [f"| {n} | {v} | {note} |" for n, v, note in rows]
     lines += alerts
     lines += linkis
+    lines += wall
     out = ROOT / "docs" / "benchmarks.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

@@ -191,8 +191,8 @@ def test_the_wall_command_connects_read_only_without_actions_and_wires_every_sou
     assert seen["panels"] == ["headline", "alerts"] and seen["rotate"] == 30
     assert seen["pollers"] == (True, True, True, False)
     assert seen["sources"] == ["alerts", "cmdb", "kubernetes", "metrics"]
-    # [ui] wall_refresh_seconds (default 2): the figures' pace and the GPU metrics' (the console's every second)
-    assert seen["refresh"] == 2.0 and seen["metrics_every"] == 2.0
+    # [ui] wall_refresh_seconds (default 5): the figures' pace and the GPU metrics' (the console's every second)
+    assert seen["refresh"] == 5.0 and seen["metrics_every"] == 5.0
     assert cli.main(["wall", "--config", str(config), "--panels", "gpus"]) == 2  # a panel that does not exist
 
 
