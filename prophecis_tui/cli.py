@@ -1489,12 +1489,13 @@ SERVE_EPILOG = """Each browser session runs its own console (or wall), given eve
   prophecis-tui serve --wall --config ~/ops.toml --context prod --rotate 30
 
 Access: textual-serve has no authentication of its own. By default serve binds 127.0.0.1 and answers only to
-localhost (and no page of another site may open its websocket). Binding any other address requires a token
-(at least 16 characters): --token, or better $PROPHECIS_TUI_SERVE_TOKEN (a command line is visible to every
-user of the machine). The page then asks for the token (or open http://HOST:PORT/?token=... once, e.g. in a
+localhost (and no page of another site may open its websocket). Binding any other address, or naming a
+--public-url (a proxy makes loopback reachable), requires a token (at least 16 characters): --token, or
+better $PROPHECIS_TUI_SERVE_TOKEN (a command line is visible to every user of the machine). The page then asks for the token (or open http://HOST:PORT/?token=... once, e.g. in a
 kiosk browser's start address); it is compared in constant time and answered with an HttpOnly cookie, and
 never printed or logged. The traffic itself is plain HTTP: across an untrusted network, put serve behind a
-TLS proxy and give its address as --public-url https://... . ?fontsize=N in the address sets the font size."""
+TLS proxy and give its address as --public-url https://... . No other site may frame the page.
+?fontsize=N in the address sets the font size."""
 
 
 def serve_parser() -> argparse.ArgumentParser:
@@ -1519,7 +1520,7 @@ def run_serve(argv: list[str]) -> int:
     _settings(app_args)  # a config that does not load fails now, not in each browser session
     token = args.token if args.token is not None else os.environ.get(serve.TOKEN_ENV)
     os.environ.pop(serve.TOKEN_ENV, None)  # the app's processes inherit the environment: not the token
-    why = serve.token_problem(token, args.host)
+    why = serve.token_problem(token, args.host, args.public_url)
     if why:
         raise CliError(f"serve: {why}", 2)
     if not 0 <= args.port <= 65535:

@@ -50,9 +50,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def token_problem(token: str | None, host: str) -> str:
-    """Why serve must not start with this token on this host ("" when it may)."""
+def token_problem(token: str | None, host: str, public_url: str | None = None) -> str:
+    """Why serve must not start with this token on this host, behind this public address ("" when it may)."""
     if token is None:
+        public = _host_name(_origin_host(public_url)) if public_url else ""
+        if public and not is_loopback(public):  # a proxy on this machine makes loopback reachable from others
+            return (f"--public-url {public_url} makes it reachable from other machines through a proxy: it needs a "
+                    f"token (--token, or ${TOKEN_ENV}); textual-serve has no authentication of its own")
         if is_loopback(host):
             return ""
         return (f"--host {host} is reachable from other machines: it needs a token (--token, or "
@@ -130,14 +134,17 @@ class TokenGate:
     @web.middleware
     async def middleware(self, request: web.Request,
                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-        websocket = request.headers.get("Upgrade", "").lower() == "websocket"
+        websocket = request.headers.get("Upgrade", "").lower() == "websocket" or request.path == "/ws"
         if not self.required and not is_loopback(_host_name(request.host)):
             raise web.HTTPForbidden(text="this server answers only to localhost\n")
         origin = request.headers.get("Origin")
-        if websocket and origin is not None and _origin_host(origin) not in (
-                _default_port_off(request.host.lower(), request.scheme), self.public_host):
-            log.warning("refused a websocket from a page of another site")
-            raise web.HTTPForbidden(text="cross-site websocket refused\n")
+        if websocket and origin is not None:  # a browser's: the page must be ours ("null", a sandboxed frame's or a
+            # file's, is not: any site could open one)
+            ours = {_default_port_off(request.host.lower(), request.scheme), *([self.public_host] if self.public_host
+                                                                                else [])}
+            if _origin_host(origin) not in ours:
+                log.warning("refused a websocket from a page of another site")
+                raise web.HTTPForbidden(text="cross-site websocket refused\n")
         if not self.required:
             return await handler(request)
         if request.path == "/login" and request.method == "POST":
@@ -164,6 +171,12 @@ class TokenGate:
         if websocket or request.path != "/":
             raise web.HTTPForbidden(text="the token is required\n")
         return self._login(request)
+
+
+async def _no_framing(request: web.Request, response: web.StreamResponse) -> None:
+    """No page of another site may show ours in a frame (and trick its user into typing into the console)."""
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
 
 
 def _origin_host(origin: str) -> str:
@@ -209,6 +222,7 @@ def make_server(command: str, *, host: str, port: int, gate: TokenGate, title: s
         async def _make_app(self) -> web.Application:
             app = await super()._make_app()
             app.middlewares.append(gate.middleware)
+            app.on_response_prepare.append(_no_framing)
             if gate.required:
                 app.router.add_post("/login", self.handle_index)  # answered by the gate, before this handler
             aiohttp_jinja2.setup(app, loader=jinja2.DictLoader({"app_index.html": _page_template()}))

@@ -358,6 +358,29 @@ def test_websocket_needs_the_cookie_and_our_own_origin(serve):
     assert asyncio.run(attempt({"Origin": s.url}, {COOKIE: cookie})) == 101
 
 
+def test_on_loopback_without_a_token_no_other_page_drives_the_console(serve):
+    """Any page the operator visits could open a websocket to 127.0.0.1: only our own page's is taken; a sandboxed
+    frame's or a file's (Origin: null) is not, and no other site may frame our page."""
+    s = serve()
+
+    async def attempt(headers: dict) -> int:
+        async with aiohttp.ClientSession() as http:
+            try:
+                async with http.ws_connect(f"{s.url}/ws", headers=headers) as ws:
+                    await ws.close()
+                    return 101
+            except aiohttp.WSServerHandshakeError as err:
+                return err.status
+
+    assert asyncio.run(attempt({"Origin": "null"})) == 403
+    assert asyncio.run(attempt({"Origin": "http://evil.example"})) == 403
+    assert asyncio.run(attempt({"Origin": s.url})) == 101
+    with httpx.Client(timeout=30) as c:
+        page = c.get(f"{s.url}/")
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+
+
 def test_behind_a_tls_proxy_the_page_points_at_the_public_address(serve):
     s = serve("--token", TOKEN, "--public-url", "https://wall.example")
 
@@ -413,6 +436,9 @@ def test_a_non_loopback_bind_without_a_token_refuses_to_start(capsys, monkeypatc
     assert "needs a token" in capsys.readouterr().err
     assert main(["serve", "--host", "192.0.2.10", "--token", "short", "--config", cfg]) == 2
     assert "at least 16 characters" in capsys.readouterr().err
+    # loopback behind a proxy (the README's TLS set-up) is reachable from others: no token, no start
+    assert main(["serve", "--public-url", "https://wall.example", "--config", cfg]) == 2
+    assert "through a proxy: it needs a token" in capsys.readouterr().err
 
 
 def test_the_token_from_the_environment_is_not_handed_to_the_app(monkeypatch, platform):
@@ -449,6 +475,10 @@ def test_helpers():
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.5", "wall.example", ""))
     assert token_problem(None, "127.0.0.1") == "" and "needs a token" in token_problem(None, "0.0.0.0")
     assert token_problem("x" * 16, "0.0.0.0") == ""
+    # behind a proxy on this machine, loopback is reachable from others: the token is needed all the same
+    assert "needs a token" in token_problem(None, "127.0.0.1", "https://wall.example")
+    assert token_problem(None, "127.0.0.1", "http://localhost:8000") == ""
+    assert token_problem("x" * 16, "127.0.0.1", "https://wall.example") == ""
     assert [_safe_next(n) for n in ("/?fontsize=20", "//evil.example", "/\t/evil.example", "/\\evil", "http://x")] \
         == ["/?fontsize=20", "/", "/", "/", "/"]
     cmd = app_command(["--config", "/tmp/a b.toml", "--context", "prod;rm -rf /"], wall=True, python="/py")
