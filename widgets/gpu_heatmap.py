@@ -15,6 +15,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from prophecis_tui.domain import GpuSample
+from prophecis_tui.sanitize import clean_line
 
 FILL = " ▁▂▃▄▅▆▇█"
 RAMP = ((5, "grey42"), (30, "dodger_blue2"), (60, "green3"), (85, "yellow3"), (101, "red1"))
@@ -51,8 +52,16 @@ def cell(g: GpuSample) -> tuple[str, str]:
 
 def cells(gpus: list[GpuSample]) -> list[tuple[str, int, tuple[str, str]]]:
     """What the map shows of these GPUs: (node, index, (glyph, style)) each, in node and index order. Pure, so a
-    screen works it out in its worker beside the rows and hands the map the result (``show_cells``)."""
-    return sorted([(g.node, g.gpu, cell(g)) for g in gpus])
+    screen works it out in its worker beside the rows and hands the map the result (``show_cells``). A node's name
+    is the exporter's label (any text): sanitised, as every cluster text is before the terminal."""
+    names: dict[str, str] = {}
+    out = []
+    for g in gpus:
+        name = names.get(g.node)
+        if name is None:
+            name = names[g.node] = clean_line(g.node, 64)
+        out.append((name, g.gpu, cell(g)))
+    return sorted(out)
 
 
 def legend() -> Text:

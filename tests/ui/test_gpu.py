@@ -79,3 +79,14 @@ async def test_the_gpu_screen_redraws_on_metrics_polls_not_on_every_pod_change(c
         app._tick()
         await settle(pilot, lambda: screen.shown > drawn)
         assert any(r.g.util == 99.0 for r in screen.table.rows)
+
+
+def test_a_node_name_from_an_exporter_label_is_sanitised_on_the_heat_map():
+    """The map's node names come from the exporter's Hostname label: escape sequences and control characters do
+    not reach the terminal."""
+    from prophecis_tui.domain import GpuSample
+    from widgets.gpu_heatmap import cells
+    hostile = GpuSample(node="gpu-1\x1b]0;pwned\x07\x1b[2J\nx", gpu=0, util=50.0, fb_used_mib=1.0, fb_free_mib=1.0)
+    ((name, index, _),) = cells([hostile])
+    assert index == 0 and name.startswith("gpu-1")
+    assert not any(ord(c) < 32 or c == "\x7f" for c in name), repr(name)
