@@ -11,6 +11,7 @@ every second on the screen's own clock (``clock``, which tests drive).
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from datetime import datetime
@@ -25,11 +26,14 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
 
-from widgets.wall_panels import PANEL_NAMES, PANELS, Reader, WallContext, WallPanel, always_fresh, hhmmss
+from widgets.wall_panels import (PANEL_NAMES, PANELS, Failed, Reader, WallContext, WallPanel, always_fresh,
+                                 hhmmss)
 
 from .resources import now as console_now
 
 DEFAULT_ROTATE = 15.0  # seconds a page shows when the panels do not fit one page and no --rotate was given
+log = logging.getLogger(__name__)
+SLIDE_EVERY = 60.0  # seconds: the figures are worked out again at least this often (the "last hour" counts slide)
 MIN_GAP = 1.0  # seconds between two recomputes of the panels at least (``refresh``: [ui] wall_refresh_seconds)
 MIN_W, MIN_H = 60, 11  # the smallest panel worth reading from afar (columns, lines with its border)
 MAX_COLUMNS = 3
@@ -111,6 +115,7 @@ class WallScreen(Screen):
         self._last_run = 0.0  # monotonic time of the last recompute's start
         self._timer: Any = None
         self._panels: list[WallPanel] = []
+        self._failures: dict[str, str] = {}  # panel -> the error its figures last failed with (the worker's)
 
     # ------------------------------------------------------------------ building
     def compose(self) -> ComposeResult:
@@ -248,6 +253,8 @@ class WallScreen(Screen):
             self.turn(1)
         for p in self.panels():
             p.mark(now)
+        if time.monotonic() - self._last_run >= SLIDE_EVERY:  # a quiet cluster: "failed in the last hour" moves on
+            self.refresh_data()
 
     @property
     def clock_text(self) -> str:
@@ -293,8 +300,15 @@ class WallScreen(Screen):
         for name in self.names:
             try:
                 data[name] = PANELS[name].compute(self.state, ctx)
-            except Exception:  # one panel's trouble must not blank the others: it keeps its last figures
-                continue
+            except Exception as err:  # one panel's trouble must not blank the others: it keeps its last figures,
+                # marked (an unattended screen must not show old figures as fresh), and the log says why, once
+                reason = type(err).__name__
+                if self._failures.get(name) != reason:
+                    log.exception("the wall's %s panel could not work out its figures", name)
+                data[name] = Failed(reason)
+                self._failures[name] = reason
+            else:
+                self._failures.pop(name, None)
         self.post_message(self.Figures(data, ctx.now))
 
     @on(Figures)

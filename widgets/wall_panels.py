@@ -37,6 +37,13 @@ LIST_LIMIT = 60  # rows a list panel works out (it shows as many as fit)
 TWO_LINES_UNDER = 110  # columns under which a workload's why goes on a line of its own
 
 
+@dataclass(frozen=True)
+class Failed:
+    """What a panel's ``compute`` gave instead of figures: it raised (``reason``: the error's type)."""
+
+    reason: str
+
+
 def always_fresh(key: str) -> tuple[str, datetime | None]:
     """The reader used when none is given: every source fresh, never heard (the panel's own data time shows)."""
     return FRESH, None
@@ -114,6 +121,7 @@ class WallPanel(Vertical):
         self.data_at: datetime | None = None  # when ``show`` last got figures (the wall's clock)
         self.level = FRESH
         self.last: datetime | None = None
+        self.failed: str | None = None  # the figures could not be worked out (the error's type); the last stay
         self.border_title = self.TITLE
 
     # -------------------------------------------------------------- figures
@@ -124,6 +132,10 @@ class WallPanel(Vertical):
     def show(self, data: Any, at: datetime | None = None) -> None:
         """New figures from the worker (``at``: the wall's clock when they were worked out); drawn only when they
         differ from those on view (a wall left alone must not repaint its panels every second)."""
+        if isinstance(data, Failed):  # the last figures stay, marked, until figures come again
+            self.failed = data.reason
+            return
+        self.failed = None
         same = data == self.data and self.data is not None
         self.data, self.data_at = data, at
         if not same:
@@ -150,6 +162,8 @@ class WallPanel(Vertical):
     def mark(self, now: datetime | None = None) -> None:
         """Read the freshness again (each second): the border's colour and words."""
         level, last = self.freshness_of()
+        if self.failed is not None and level == FRESH:  # fresh data, but figures that could not be worked out
+            level = STALE
         self.level, self.last = level, last
         self.set_class(level == STALE, "-stale")
         self.set_class(level == DEAD, "-dead")
@@ -159,8 +173,11 @@ class WallPanel(Vertical):
 
     def freshness_words(self) -> str:
         when = self.last or self.data_at
-        if self.level == DEAD:
-            return f" NO DATA SINCE {hhmm(when)} " if when is not None else " NO DATA "
+        if self.level == DEAD:  # since the source was last heard (never: no data at all)
+            return f" NO DATA SINCE {hhmm(self.last)} " if self.last is not None else " NO DATA "
+        if self.failed is not None:
+            return f"FIGURES FAILED ({self.failed}) · updated {hhmmss(self.data_at)}" if self.data_at is not None \
+                else f"FIGURES FAILED ({self.failed})"
         if when is None:
             return "waiting for data…"
         if self.level == STALE:

@@ -295,3 +295,63 @@ async def test_figures_that_did_not_change_are_not_drawn_again(console):
         assert {p.NAME: p.border_subtitle for p in screen.panels()} == subtitles  # to the minute: unchanged
         console.thread.advance(3600)  # an hour on: jobs finish, events come
         await settle(pilot, lambda: draws.get("events", 0) >= 1 and draws.get("workloads", 0) >= 1, tries=500)
+
+
+async def test_a_panel_whose_figures_fail_keeps_its_last_marked_and_recovers(console, monkeypatch):
+    """A panel's compute raising (a bug, odd data) must not leave old figures under a fresh 'updated': they stay,
+    marked amber FIGURES FAILED with the error's type; the other panels go on; the next good figures clear it."""
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = await open_wall(app, pilot)
+        quota, events = screen.panel("quota"), screen.panel("events")
+        shown = body(quota)
+        broken = {"on": True}
+        compute = type(quota).compute.__func__
+
+        def flaky(cls, state, ctx):
+            if broken["on"]:
+                raise KeyError("odd quota")
+            return compute(cls, state, ctx)
+        monkeypatch.setattr(type(quota), "compute", classmethod(flaky))
+        n = screen.computes
+        screen.recompute()
+        await settle(pilot, lambda: screen.computes > n)
+        assert quota.level == "stale" and quota.has_class("-stale")
+        assert quota.border_subtitle.startswith("FIGURES FAILED (KeyError) · updated ")
+        assert body(quota) == shown and events.level == "fresh"  # the last figures kept; the others go on
+        broken["on"] = False
+        n = screen.computes
+        screen.recompute()
+        await settle(pilot, lambda: screen.computes > n)
+        assert quota.level == "fresh" and not quota.has_class("-stale") and quota.border_subtitle.startswith("updated")
+
+
+async def test_a_quiet_cluster_still_slides_the_last_hour(console, monkeypatch):
+    """Nothing changes for a while (no state change to recompute on): the figures are worked out again at least
+    every SLIDE_EVERY seconds all the same, so 'failed in the last hour' drops a failure an hour old."""
+    from screens import wall as wall_module
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = await open_wall(app, pilot)
+        monkeypatch.setattr(wall_module, "SLIDE_EVERY", 0.0)
+        n = screen.computes
+        screen.tick()
+        await settle(pilot, lambda: screen.computes > n)
+        monkeypatch.setattr(wall_module, "SLIDE_EVERY", 3600.0)
+        n = screen.computes
+        screen.tick()
+        await pilot.pause(0.2)
+        assert screen.computes == n  # not each second
+
+
+async def test_a_source_never_heard_says_no_data_not_since_when(console):
+    clock = FakeClock()
+    heard = Heard(clock, {"kubernetes": 60, "metrics": 10})
+    console.metrics = {}
+    app = console.app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = await open_wall(app, pilot, clock=clock, freshness=lambda key: ("dead", None) if key == "metrics"
+                                 else heard(key))
+        screen.tick()
+        heat = screen.panel("heatmap")
+        assert heat.level == "dead" and heat.border_subtitle == " NO DATA "
