@@ -143,7 +143,8 @@ class SimProcess:
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         with self._lock:
             self._conn.send((fn, args))
-            if not self._conn.poll(120):
+            if not self._conn.poll(120):  # its late answer would be taken for the next call's: the child goes
+                self.process.kill()
                 raise TimeoutError(f"the simulator's process did not answer {fn.__name__}")
             return self._answer()
 
