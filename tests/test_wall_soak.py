@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import time
 from dataclasses import replace
 from datetime import datetime, timezone
 
