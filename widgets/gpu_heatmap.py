@@ -1,4 +1,5 @@
-"""A node x GPU heat map: one cell per GPU, coloured by utilisation, its glyph showing memory fill.
+"""A node x GPU heat map: one cell per GPU, coloured by utilisation, its glyph showing memory fill; given lines to
+fill (the wall), each GPU a tile as big as fits, its memory fill a bar.
 
 Nodes are laid out in as many columns as the width allows, so 250 nodes x 8 GPUs fit a wall screen.
 Renders domain GpuSample objects only; it never calls a backend.
@@ -64,6 +65,37 @@ def cells(gpus: list[GpuSample]) -> list[tuple[str, int, tuple[str, str]]]:
     return sorted(out)
 
 
+# (columns, lines) of one GPU's tile, biggest first: what a wall from across a room can afford (a character is about
+# twice as tall as it is wide: a tile 2n wide and n tall is about square)
+TILE_SIZES = ((8, 4), (6, 3), (4, 2), (3, 2), (2, 1), (1, 1))
+LABEL = 14  # columns of a node's name
+
+
+def tile_size(nodes: int, per_node: int, width: int, lines: int) -> tuple[int, int]:
+    """The biggest tile (columns, lines) with which ``nodes`` nodes of ``per_node`` GPUs fit ``width`` x
+    ``lines`` (a tall tile's node rows one blank line apart); (1, 1) when none does."""
+    for cw, ch in TILE_SIZES:
+        block = LABEL + 1 + per_node * (cw + (cw > 1)) + 2
+        columns = width // block
+        if columns < 1:
+            continue
+        rows = -(-nodes // columns)
+        if rows * ch + (rows - 1) * (ch > 1) <= lines:
+            return cw, ch
+    return 1, 1
+
+
+def tile_rows(glyph: str, cw: int, ch: int) -> list[str]:
+    """A GPU's tile, top line first: its memory fill as a bar of ``ch`` lines (eighths of a line), ``cw`` wide."""
+    if ch == 1:
+        return [glyph * cw]
+    if glyph not in _GLYPHS:  # "?": memory not known
+        return [" " * cw] * (ch - 1) + [glyph.center(cw)]
+    level = _GLYPHS.index(glyph)  # 0..8 (eighths of the whole)
+    filled = round(level / 8 * ch * 8)
+    return [FILL[max(0, min(8, filled - 8 * (ch - 1 - r)))] * cw for r in range(ch)]
+
+
 def legend() -> Text:
     t = Text("util ", "dim")
     for (limit, colour), lo in zip(RAMP, (0, 5, 30, 60, 85)):
@@ -82,8 +114,9 @@ class GpuHeatmap(Widget):
 
     DEFAULT_CSS = "GpuHeatmap { height: auto; max-height: 16; padding: 0 1; }"
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, lines: int | None = None) -> None:
         super().__init__(id=id)
+        self.lines = lines  # the lines it may fill: tiles as big as fit (a wall); None: a cell a GPU, a line a row
         self._lines: list[list[Segment]] = []
         self._note: Text | None = None
         self._styles: dict[str, Style] = {}
@@ -103,28 +136,40 @@ class GpuHeatmap(Widget):
     def show_cells(self, cells: list[tuple[str, int, tuple[str, str]]]) -> None:
         """Draw what ``cells()`` made; nothing happens when no cell changed since the last time."""
         width = max((self.size.width or 120) - 2, 40)
-        if self._note is None and self._lines and cells == self._cells and width == self._width:
+        if self._note is None and self._lines and cells == self._cells and (width, self.lines) == self._width:
             return  # no cell changed colour or glyph (most seconds, for most GPUs): nothing to draw
-        self._note, self._cells, self._width = None, cells, width
+        self._note, self._cells, self._width = None, cells, (width, self.lines)
         by_node: dict[str, list[tuple[str, str]]] = {}
         for node, _, glyph_style in cells:
             by_node.setdefault(node, []).append(glyph_style)
         lines: list[list[Segment]] = []
         if by_node:
-            label = 14
+            label = LABEL
             per_node = max(len(v) for v in by_node.values())
-            columns = max(1, width // (label + 1 + per_node + 2))
+            cw, ch = tile_size(len(by_node), per_node, width, self.lines) if self.lines else (1, 1)
+            gap = " " if cw > 1 else ""
+            block = per_node * (cw + len(gap)) + 2
+            columns = max(1, width // (label + 1 + block))
             dim = self._style("dim")
             segment = self._segment
             nodes = list(by_node)
             for start in range(0, len(nodes), columns):
-                segs: list[Segment] = []
+                if ch > 1 and start:
+                    lines.append([])  # tall tiles: a blank line between two rows of nodes
+                row: list[list[Segment]] = [[] for _ in range(ch)]
                 for name in nodes[start:start + columns]:
                     short = name if len(name) <= label else "…" + name[-(label - 1):]
-                    segs.append(Segment(f"{short:>{label}} ", dim))
-                    segs.extend(segment(glyph, spec) for glyph, spec in by_node[name])
-                    segs.append(Segment(" " * (per_node - len(by_node[name]) + 2)))
-                lines.append(segs)
+                    for r in range(ch):  # the name on the bottom line, by the tiles' base
+                        row[r].append(Segment(f"{short:>{label}} " if r == ch - 1 else " " * (label + 1), dim))
+                    for glyph, spec in by_node[name]:
+                        for r, text in enumerate(tile_rows(glyph, cw, ch) if ch > 1 or cw > 1 else [glyph]):
+                            row[r].append(segment(text, spec))
+                            if gap:
+                                row[r].append(Segment(gap))
+                    pad = Segment(" " * (block - len(by_node[name]) * (cw + len(gap))))
+                    for r in range(ch):
+                        row[r].append(pad)
+                lines.extend(row)
         self._lines = lines
         self._height(max(1, len(lines)))
 

@@ -332,7 +332,8 @@ class HeatData:
 
 
 class HeatmapPanel(WallPanel):
-    """Every GPU, one cell each, by node: colour = utilisation, glyph = memory fill, red ground = hot."""
+    """Every GPU, one tile each, by node: colour = utilisation, fill = memory, red ground = hot; the tiles as big
+    as the panel affords (up to 8x4 characters: readable across a room)."""
 
     NAME, TITLE = "heatmap", "GPUs"
     SOURCES = ("metrics",)
@@ -344,7 +345,7 @@ class HeatmapPanel(WallPanel):
 
     def compose(self) -> ComposeResult:
         yield Static(id="heat-summary")
-        yield GpuHeatmap(id="heat-map")
+        yield GpuHeatmap(id="heat-map", lines=1)  # as many as the panel has: worked out at each resize
         yield Static(legend(), id="heat-legend")
 
     @classmethod
@@ -381,12 +382,20 @@ class HeatmapPanel(WallPanel):
             summary.append(f"   hot {d.hot}", "bold red" if d.hot else "dim")
             if d.source:
                 summary.append(f"   from {d.source}", "dim")
+            heat.lines = self._map_lines()
             heat.show_cells(list(d.cells))
         self.query_one("#heat-summary", Static).update(summary, layout=False)  # one line, its width the panel's
 
+    def _map_lines(self) -> int:
+        """The lines the map may fill: the panel's, less the summary and the legend (tiles grow into them: a GPU
+        is readable across a room)."""
+        return max(1, self.content_size.height - 2)
+
     def on_resize(self) -> None:
         if self.data is not None and self.data.gpus:
-            self.query_one(GpuHeatmap).show_cells(list(self.data.cells))
+            heat = self.query_one(GpuHeatmap)
+            heat.lines = self._map_lines()
+            heat.show_cells(list(self.data.cells))
 
 
 # ================================================================================================ quota pressure

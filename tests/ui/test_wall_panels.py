@@ -355,3 +355,31 @@ async def test_a_source_never_heard_says_no_data_not_since_when(console):
         screen.tick()
         heat = screen.panel("heatmap")
         assert heat.level == "dead" and heat.border_subtitle == " NO DATA "
+
+
+def test_tiles_are_as_big_as_the_space_affords():
+    from widgets.gpu_heatmap import tile_rows, tile_size
+    assert tile_size(8, 8, 300, 40) == (8, 4)  # a big wall: 8x4 tiles
+    assert tile_size(8, 8, 120, 20) == (4, 2)  # lower: one node a row at 8 or 6 wide would not fit its lines
+    assert tile_size(250, 8, 300, 40) == (2, 1)  # 250 nodes: a line each row, two columns a GPU
+    assert tile_size(250, 8, 200, 40) == (1, 1)  # narrower: a cell a GPU, as the GPU screen draws them
+    # a tile's memory fill is a bar from its base: half of 2 lines is the bottom line full
+    assert tile_rows("▄", 3, 2) == ["   ", "███"]
+    assert tile_rows("█", 2, 2) == ["██", "██"]
+    assert tile_rows("·", 2, 2) == ["  ", "  "]  # no memory used: an empty tile on its grey ground
+    assert tile_rows("?", 3, 2) == ["   ", " ? "]  # memory not known
+    assert tile_rows("▄", 3, 1) == ["▄▄▄"]
+
+
+async def test_the_wall_heat_map_fills_its_panel_with_big_tiles(console):
+    console.metrics = {}
+    app = console.app()
+    async with app.run_test(size=(320, 90)) as pilot:
+        screen = await open_wall(app, pilot)
+        heat = screen.panel("heatmap").query_one("#heat-map")
+        await settle(pilot, lambda: "gpua100" in heat.plain)
+        nodes = {g.node for g in app.session.state.gpus()}
+        lines = heat.plain.splitlines()
+        assert all(any(n in line for line in lines) for n in nodes)  # every node named
+        assert len(lines) >= 3 * len(nodes) // 2  # tiles several lines tall, not a line a node
+        assert heat.region.height <= screen.panel("heatmap").content_size.height  # and within its panel
