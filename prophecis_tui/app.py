@@ -152,8 +152,11 @@ class Session:
     linkis: Any = None  # backends.linkis.LinkisSync of this context's gateway (cli.linkis_backend); None: none
     linkis_poller: Any = None  # prophecis_tui.linkis_tasks.LinkisPoller (linkis_poller); None without a gateway
     linkis_note: str = ""  # why there is no Linkis, and how to configure it
+    discovery: Any = None  # the wall's late search for a metrics source (cli.MetricsDiscovery); None: none
 
     def stop(self) -> None:
+        if self.discovery is not None:
+            self.discovery.stop()
         if self.feeds is not None:
             self.feeds.stop()
         if self.metrics is not None:
@@ -373,7 +376,11 @@ class ProphecisApp(App):
         return banner_text(self.freshness.dead(state.heard_at, now, self.wall_deadman), now)
 
     def _wall_watch(self) -> None:
-        """Each second: raise or clear the dead man's banner."""
+        """Each second: raise or clear the dead man's banner (and expect the metrics of a source found late: the
+        cluster did not answer when the wall started)."""
+        metrics = self.session.metrics
+        if metrics is not None and self.freshness is not None and MetricsPoller.KEY not in self.freshness.expected:
+            self.freshness.expected[MetricsPoller.KEY] = float(getattr(metrics, "interval", 0) or 0) or 5.0
         set_banner = getattr(self.screen, "set_banner", None) if self.screen_stack else None
         if set_banner is not None:
             set_banner(self.wall_banner())

@@ -237,11 +237,13 @@ def run_console(args: argparse.Namespace, wall: bool = False) -> int:
             backend = _backend(kubeconfig, ctx, read_only)
             try:
                 identity = _check_reachable(backend)
+                reached = True
             except CliError:
                 if not wall:
                     backend.close()
                     raise
                 identity = _unreached_identity(backend, ctx)  # the wall waits: its feeds retry, its banner says
+                reached = False
             state = State()
             scoped = [args.namespace] if wall and getattr(args, "namespace", None) else None
             feeds = Feeds(backend, state, namespaces=scoped)
@@ -261,8 +263,14 @@ def run_console(args: argparse.Namespace, wall: bool = False) -> int:
             ams = alerts.alertmanager_set if alerts is not None else None
             if wall:  # nothing can be changed from the wall: a read-only registry without a single action; no
                 # Linkis (no panel of the wall shows its tasks: its poller would only cost CPU and one more source)
-                return Session(backend, state, feeds, identity, True, Actions(backend, audit, identity, read_only=True),
-                               poller, note, cmdb=cmdb, alerts=alerts)
+                session = Session(backend, state, feeds, identity, True,
+                                  Actions(backend, audit, identity, read_only=True), poller, note, cmdb=cmdb,
+                                  alerts=alerts)
+                if poller is None and not reached and m.source == "auto" and demo_dir is None:
+                    # the cluster did not answer, so its metrics could not be looked for: look again until found
+                    session.discovery = MetricsDiscovery(session, m, every)
+                    session.discovery.start()
+                return session
             linkis, linkis_note = linkis_backend(eff.linkis, demo_dir, read_only, context=ctx)
             lk_poller = linkis_poller(eff.linkis, state, linkis)
             actions = Actions(backend, audit, identity, read_only=read_only,
@@ -322,6 +330,46 @@ def _unreached_identity(backend: Any, context: str | None) -> Any:
 
 NO_METRICS_HELP = ("set [metrics] in the config: prometheus_url (a Prometheus with dcgm-exporter series), "
                    "dcgm_url (a dcgm-exporter's /metrics), or source = \"nvml\" on a GPU node")
+
+
+class MetricsDiscovery:
+    """The wall started while its cluster did not answer: the metrics source ('auto') is looked for again, in a
+    thread, every ``RETRY`` seconds until one is found; then its poller starts and becomes the session's (the
+    wall's heat map and freshness take it up)."""
+
+    RETRY = (10.0, 30.0, 60.0)  # seconds before each try (the last, from then on)
+
+    def __init__(self, session: Any, m: Any, interval: float) -> None:
+        self.session, self.m, self.interval = session, m, interval
+        self.tries = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="metrics-discovery", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        from .feeds import MetricsPoller
+        while not self._stop.wait(self.RETRY[min(self.tries, len(self.RETRY) - 1)]):
+            self.tries += 1
+            try:
+                source, note = metrics_backend(self.m, None, self.session.backend)
+            except Exception:  # the cluster still away, or odd: the next try
+                logging.getLogger(__name__).debug("metrics discovery failed", exc_info=True)
+                continue
+            self.session.metrics_note = note
+            if source is None:
+                continue
+            poller = MetricsPoller(source, self.session.state, interval=self.interval,
+                                   idle_threshold=self.m.idle_threshold, idle_minutes=self.m.idle_minutes)
+            poller.start()
+            self.session.metrics = poller
+            if self._stop.is_set():  # the session stopped meanwhile: it may not have seen the poller
+                poller.stop()
+            return
 
 
 def metrics_backend(m: Any, demo_dir: str | None = None, backend: Any = None) -> tuple[Any, str]:

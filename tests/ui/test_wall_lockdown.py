@@ -17,6 +17,7 @@ import widgets
 from prophecis_tui.actions import Actions
 from prophecis_tui.app import ProphecisApp
 from prophecis_tui.freshness import Freshness
+from tests.conftest import wait_until
 from tests.ui.test_console import settle
 
 QUIT_KEYS = {"q", "ctrl+q", "ctrl+c"}
@@ -218,3 +219,36 @@ def test_the_wall_waits_for_an_api_server_that_does_not_answer(console, monkeypa
     monkeypatch.delenv("PROPHECIS_TUI_CONFIG", raising=False)
     assert cli.main(["wall", "--kubeconfig", str(dead), "--context", "sim-admin"]) == 0
     assert seen == {"wall": True, "context": "sim-admin"}
+
+
+def test_a_wall_started_before_its_cluster_finds_the_gpu_metrics_once_it_answers(console, monkeypatch, tmp_path):
+    """After a power cut the wall may come up before the cluster: its metrics ('auto': looked for in the cluster)
+    could not be found then; they are looked for again until found, and the heat map's source starts."""
+    from prophecis_tui import cli
+    monkeypatch.setattr(cli.MetricsDiscovery, "RETRY", (0.5,))
+    config = tmp_path / "config.toml"  # no [metrics]: 'auto', found through the API server
+    config.write_text(f'kubeconfig = "{console.kubeconfig}"\ncontext = "sim-admin"\n')
+    seen: dict = {}
+
+    def look(app, *a, **kw):
+        s = app.session
+        seen["at_start"] = s.metrics is not None
+        wait_until(lambda: s.metrics is not None, timeout=60, what="the metrics source found")
+        seen.update(tries=s.discovery.tries, note=s.metrics_note)
+        wait_until(lambda: s.state.gpus(), timeout=30, what="GPU numbers")
+        app.freshness = app.wall_freshness()
+        app.freshness.expected.pop("metrics", None)  # as the wall had it at start, without a source
+        app._wall_watch()  # its next second: the source found late is expected from now on
+        seen["expected"] = app.freshness.expected.get("metrics")
+        s.stop()
+        s.discovery._thread.join(5)
+        seen["discovery_ended"] = not s.discovery._thread.is_alive()
+    monkeypatch.setattr(ProphecisApp, "run", look)
+    monkeypatch.setattr(cli, "terminal_hung_up", lambda fd: False)
+    monkeypatch.setattr("sys.stdin", open(os.devnull))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    console.thread.run(lambda: console.sim.go_down(3.0))  # the cluster is away when the wall starts
+    assert cli.main(["wall", "--config", str(config)]) == 0
+    assert seen["at_start"] is False and seen["tries"] >= 1
+    assert seen["expected"] == 5.0 and seen["discovery_ended"]  # [ui] wall_refresh_seconds
