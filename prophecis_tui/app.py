@@ -308,9 +308,9 @@ class ProphecisApp(App):
         self.linkis_settings = linkis_settings  # [linkis]: the submit form's engines, creator and queue
         self.alert_bell = bool(getattr(alerts_settings, "bell", False))
         self.alert_osc9 = bool(getattr(alerts_settings, "osc9", False))
-        if clock is not None:
-            from screens import resources
-            resources.CLOCK["now"] = clock
+        from screens import resources
+        # the screens' clock: this app's (an app made before it with another, a frozen one, must not leave it)
+        resources.CLOCK["now"] = clock if clock is not None else resources._utcnow
         self.notebook_images = list(notebook_images or [])
         self.notebook_url_base = notebook_url_base
         self.notebook_workspace = notebook_workspace

@@ -42,8 +42,11 @@ DAY = 86400.0
 ACTIVITY = 300.0
 OUTAGES = ("down", "expire", "down", "expire")  # injected in turn between stretches of the run
 STRETCH = 4.5  # seconds of the run (beats of a quarter second) between two outages (and before the first, after the last)
-DOWN_SECONDS = 4.0  # the API server refuses connections this long: Kubernetes dead (2 s silent) and past the dead
+DOWN_SECONDS = 7.0  # the API server refuses connections this long: Kubernetes dead (5 s silent) and past the dead
 # man's 1 s for 2 s of it, so the banner, checked each second, rises
+# each source's rhythm as the test has it (a quiet watch's bookmarks every 0.1 s, the pollers every 0.2 s), with room
+# for a loaded machine (four test workers on two CPUs): stale after 2 of these, dead after 5
+EXPECTED = {"kubernetes": 1.0, "metrics": 0.5, "alerts": 0.5}
 RSS_MARGIN_KIB = 8 * 1024  # the last third's RSS may exceed the middle third's by this much at most
 
 
@@ -119,9 +122,8 @@ async def soak(console: Console, proc: SimProcess) -> None:
     session = wall_session(console)
     state = session.state
     app = wall_app(console, session, wall_deadman=1.0, wall_refresh=1.0)
-    # each source's rhythm as this session has it (the watch's bookmarks, the pollers' 0.2 s); the CMDB's 60 s
-    # poll would not come round in this run
-    app.freshness = Freshness({"kubernetes": 0.4, "metrics": 0.2, "alerts": 0.2}, started=state.now())
+    # the CMDB's 60 s poll would not come round in this run: not expected
+    app.freshness = Freshness(EXPECTED, started=state.now())
     writes_before = proc.call(writes)
     samples: list[int] = []  # RSS KiB, at each beat
     sizes: list[tuple[int, int]] = []  # (the state's objects, the cluster's objects)
@@ -134,7 +136,7 @@ async def soak(console: Console, proc: SimProcess) -> None:
         def all_fresh() -> bool:
             return all(p.data_at is not None and p.level == FRESH for p in panels) and not wall.banner
 
-        await settle(pilot, all_fresh, tries=1000)
+        await settle(pilot, all_fresh, tries=3000)
         proc.call(busy, 0.1, ACTIVITY)
         sim_start = proc.sim.clock.now()
         loop = asyncio.get_running_loop()
@@ -163,11 +165,24 @@ async def soak(console: Console, proc: SimProcess) -> None:
                 proc.call(expire_watches)
                 await settle(pilot, lambda: sum(f.lists for f in session.feeds.feeds) > sum(lists), tries=1000)
             ended = datetime.now(timezone.utc)  # the outage is over: the platform answers again
-            await settle(pilot, lambda: all_fresh() and all(p.data_at > ended for p in panels), tries=1500)
-            for p in panels:  # none stuck: each shows figures worked out after the outage, fresh, no stale marks
-                assert p.data_at > ended and p.level == FRESH, (outage, n, p.NAME, p.border_subtitle)
-                assert str(p.border_subtitle).startswith("updated"), (p.NAME, p.border_subtitle)
-            assert not wall.banner and not wall.query_one("#wall-banner").display
+            recovered: set[str] = set()
+
+            def none_stuck() -> bool:
+                """Each panel seen showing figures worked out after the outage, fresh, 'updated' (not all at the
+                same moment: on a loaded machine a source may be a refresh late now and then)."""
+                recovered.update(p.NAME for p in panels if p.data_at is not None and p.data_at > ended
+                                 and p.level == FRESH and str(p.border_subtitle).startswith("updated"))
+                return len(recovered) == len(panels)
+            try:
+                await settle(pilot, none_stuck, tries=3000)
+            except AssertionError:
+                raise AssertionError(f"stuck after {outage} {n}: " + "; ".join(
+                    f"{p.NAME} {p.level} {p.data_at} {p.border_subtitle!r}" for p in panels
+                    if p.NAME not in recovered) + f" (ended {ended}, banner {wall.banner!r})") from None
+            try:
+                await settle(pilot, lambda: not wall.banner and not wall.query_one("#wall-banner").display, tries=1000)
+            except AssertionError:
+                raise AssertionError(f"the banner stayed after {outage} {n}: {wall.banner!r}") from None
             await run_for(STRETCH)
         simulated = proc.sim.clock.now() - sim_start
         assert app.is_running and app._exception is None

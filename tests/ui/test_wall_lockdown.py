@@ -252,3 +252,15 @@ def test_a_wall_started_before_its_cluster_finds_the_gpu_metrics_once_it_answers
     assert cli.main(["wall", "--config", str(config)]) == 0
     assert seen["at_start"] is False and seen["tries"] >= 1
     assert seen["expected"] == 5.0 and seen["discovery_ended"]  # [ui] wall_refresh_seconds
+
+
+def test_an_app_without_a_clock_does_not_keep_the_last_apps(console):
+    """The screens' clock is the app's: a wall made after a console on the simulator's frozen clock reads real time
+    (it kept the frozen 10:00, and its panels' 'updated' never moved on)."""
+    from datetime import datetime, timezone
+
+    from screens import resources
+    console.app()  # on the simulator's clock, frozen at 10:00
+    assert resources.now() == console.sim_now()
+    wall_app(console, wall_session(console))
+    assert abs((resources.now() - datetime.now(timezone.utc)).total_seconds()) < 5
