@@ -338,24 +338,27 @@ def test_token_gate_over_http(serve):
     assert TOKEN not in s.output()
 
 
-def test_websocket_needs_the_cookie_and_our_own_origin(serve):
-    s = serve("--token", TOKEN)
-
-    async def attempt(headers: dict, cookies: dict) -> int:
-        async with aiohttp.ClientSession(cookies=cookies) as http:
+def websocket_status(url: str, headers: dict | None = None, cookies: dict | None = None) -> int:
+    """The status of a websocket handshake with serve at ``url``: 101 when it was taken."""
+    async def attempt() -> int:
+        async with aiohttp.ClientSession(cookies=cookies or {}) as http:
             try:
-                async with http.ws_connect(f"{s.url}/ws", headers=headers) as ws:
+                async with http.ws_connect(f"{url}/ws", headers=headers or {}) as ws:
                     await ws.close()
                     return 101
             except aiohttp.WSServerHandshakeError as err:
                 return err.status
+    return asyncio.run(attempt())
 
+
+def test_websocket_needs_the_cookie_and_our_own_origin(serve):
+    s = serve("--token", TOKEN)
     with httpx.Client(base_url=s.url, follow_redirects=False, timeout=30) as c:
         cookie = c.get("/", params={"token": TOKEN}).cookies[COOKIE]
-    assert asyncio.run(attempt({}, {})) == 403
-    assert asyncio.run(attempt({}, {COOKIE: "forged"})) == 403
-    assert asyncio.run(attempt({"Origin": "http://evil.example"}, {COOKIE: cookie})) == 403
-    assert asyncio.run(attempt({"Origin": s.url}, {COOKIE: cookie})) == 101
+    assert websocket_status(s.url, {}, {}) == 403
+    assert websocket_status(s.url, {}, {COOKIE: "forged"}) == 403
+    assert websocket_status(s.url, {"Origin": "http://evil.example"}, {COOKIE: cookie}) == 403
+    assert websocket_status(s.url, {"Origin": s.url}, {COOKIE: cookie}) == 101
 
 
 def test_on_loopback_without_a_token_no_other_page_drives_the_console(serve):
@@ -363,18 +366,9 @@ def test_on_loopback_without_a_token_no_other_page_drives_the_console(serve):
     frame's or a file's (Origin: null) is not, and no other site may frame our page."""
     s = serve()
 
-    async def attempt(headers: dict) -> int:
-        async with aiohttp.ClientSession() as http:
-            try:
-                async with http.ws_connect(f"{s.url}/ws", headers=headers) as ws:
-                    await ws.close()
-                    return 101
-            except aiohttp.WSServerHandshakeError as err:
-                return err.status
-
-    assert asyncio.run(attempt({"Origin": "null"})) == 403
-    assert asyncio.run(attempt({"Origin": "http://evil.example"})) == 403
-    assert asyncio.run(attempt({"Origin": s.url})) == 101
+    assert websocket_status(s.url, {"Origin": "null"}) == 403
+    assert websocket_status(s.url, {"Origin": "http://evil.example"}) == 403
+    assert websocket_status(s.url, {"Origin": s.url}) == 101
     with httpx.Client(timeout=30) as c:
         page = c.get(f"{s.url}/")
     assert page.headers["X-Frame-Options"] == "DENY"
@@ -384,15 +378,6 @@ def test_on_loopback_without_a_token_no_other_page_drives_the_console(serve):
 def test_behind_a_tls_proxy_the_page_points_at_the_public_address(serve):
     s = serve("--token", TOKEN, "--public-url", "https://wall.example")
 
-    async def attempt(origin: str, cookie: str) -> int:
-        async with aiohttp.ClientSession(cookies={COOKIE: cookie}) as http:
-            try:
-                async with http.ws_connect(f"{s.url}/ws", headers={"Origin": origin}) as ws:
-                    await ws.close()
-                    return 101
-            except aiohttp.WSServerHandshakeError as err:
-                return err.status
-
     with httpx.Client(base_url=s.url, follow_redirects=False, timeout=30) as c:
         login = c.get("/", params={"token": TOKEN})
         assert "Secure" in login.headers["set-cookie"]
@@ -401,8 +386,8 @@ def test_behind_a_tls_proxy_the_page_points_at_the_public_address(serve):
         page = c.get("/")
         assert 'data-session-websocket-url="wss://wall.example/ws"' in page.text
         assert "https://wall.example/static/js/textual.js" in page.text
-    assert asyncio.run(attempt("https://wall.example", cookie)) == 101
-    assert asyncio.run(attempt("https://elsewhere.example", cookie)) == 403
+    assert websocket_status(s.url, {"Origin": "https://wall.example"}, {COOKIE: cookie}) == 101
+    assert websocket_status(s.url, {"Origin": "https://elsewhere.example"}, {COOKIE: cookie}) == 403
 
 
 def test_a_port_in_use_is_one_line_and_exit_1(platform, tmp_path):
