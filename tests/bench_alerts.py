@@ -766,6 +766,13 @@ def section(rows: list[tuple[str, str, str]], before: float, after: float, by: s
     return lines
 
 
+def table_section(title: str, by: str, what: str, rows: list[tuple[str, str, str]]) -> list[str]:
+    """A section of docs/benchmarks.md: its title, who wrote it when and ``what`` was measured, then the rows."""
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return ["", f"## {title}", "", f"Written by {by} on {when}, one run: {what}; {os.cpu_count()} CPUs.", "",
+            "| figure | value | note |", "|---|---|---|"] + [f"| {n} | {v} | {note} |" for n, v, note in rows]
+
+
 def write_section(lines: list[str], title: str = "Alerts") -> Path:
     """Put the section ``## <title>`` (``lines``) into docs/benchmarks.md in place of the one there (or after the
     rest); the other benches' sections use it too."""

@@ -24,10 +24,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROWS = 20_000  # the simulated gateway serves at most 20,000 rows
@@ -198,13 +196,9 @@ def rows_of(r: dict) -> list[tuple[str, str, str]]:
 
 
 def section(rows: list[tuple[str, str, str]], by: str) -> list[str]:
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = ["", "## Linkis", "",
-             f"Written by {by} on {when}, one run: a `small` simulator's Linkis gateway over loopback HTTPS, the "
-             f"console's own client, its clock moved by hand; {os.cpu_count()} CPUs.", "",
-             "| figure | value | note |", "|---|---|---|"]
-    lines += [f"| {n} | {v} | {note} |" for n, v, note in rows]
-    return lines
+    from tests.bench_alerts import table_section
+    return table_section("Linkis", by, "a `small` simulator's Linkis gateway over loopback HTTPS, the console's own "
+                         "client, its clock moved by hand", rows)
 
 
 def linkis_section(by: str = "`make bench`") -> list[str]:

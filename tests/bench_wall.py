@@ -25,7 +25,6 @@ import tempfile
 import termios
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 WARMUP = 40.0  # seconds before the window: the first lists, polls, the CMDB, the screen's first frames
@@ -136,13 +135,9 @@ def rows_of(r: dict) -> list[tuple[str, str, str]]:
 
 
 def section(rows: list[tuple[str, str, str]], by: str) -> list[str]:
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = ["", "## Wall", "",
-             f"Written by {by} on {when}, one run: `prophecis-tui wall` in a {SIZE[0]}x{SIZE[1]} pseudo-terminal "
-             f"against a `small` simulator in another process; {os.cpu_count()} CPUs.", "",
-             "| figure | value | note |", "|---|---|---|"]
-    lines += [f"| {n} | {v} | {note} |" for n, v, note in rows]
-    return lines
+    from tests.bench_alerts import table_section
+    return table_section("Wall", by, f"`prophecis-tui wall` in a {SIZE[0]}x{SIZE[1]} pseudo-terminal against a "
+                         "`small` simulator in another process", rows)
 
 
 def wall_section(by: str = "`make bench`", window: float = WINDOW) -> list[str]:
