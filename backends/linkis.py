@@ -729,7 +729,8 @@ class LinkisSync:
         self.linkis = linkis
         self._loop = asyncio.new_event_loop()
         self._closed = False
-        self._lock = threading.Lock()
+        # re-entrant: a Ctrl-C landing just after `with` took it must not leave the kill that follows waiting for ever
+        self._lock = threading.RLock()
         self._thread = threading.Thread(target=self._run, name=f"linkis-{linkis.name}", daemon=True)
         self._thread.start()
 
