@@ -149,6 +149,8 @@ class ResourceFeed:
                 pass
 
     def join(self, timeout: float | None = None) -> None:
+        if self._thread.ident is None:  # listed by the planner but not started yet: stop() came in between
+            return
         self._thread.join(timeout)
 
     def _health(self, state: Health, reason: str = "") -> None:
@@ -256,6 +258,8 @@ class _Poller:
         self._stop.set()
 
     def join(self, timeout: float | None = None) -> None:
+        if self._thread.ident is None:  # listed by the planner but not started yet: stop() came in between
+            return
         self._thread.join(timeout)
 
     def _health(self, state: Health, reason: str = "") -> None:
@@ -415,7 +419,7 @@ class Feeds:
             f = ResourceFeed(self.backend, self.state, resource, namespace, backoff=self.backoff,
                              watch_timeout=self.watch_timeout, gate=self.gate, order=len(self.feeds))
             self.feeds.append(f)
-        f.start()
+            f.start()  # under the lock: stop() sees it listed only once it runs (and may join it)
 
     def _plan(self) -> None:
         """Decide, per resource, between one cluster-wide feed and per-namespace feeds."""

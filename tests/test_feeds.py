@@ -166,6 +166,19 @@ def test_the_gate_lists_what_the_screen_needs_first_and_alone():
     assert not [k for e, k in during if e == "start" and k != "pods"]  # and nothing started beside it
 
 
+def test_feeds_stopped_while_the_planner_adds_one_stop_without_an_error(live):
+    """stop() can come while the planner lists a new feed (a quick quit, a context switch): a feed listed is
+    started, and joining one that never started is no error (it raised 'cannot join thread before it is
+    started' under a loaded CI)."""
+    from prophecis_tui.feeds import ResourceFeed
+    never = ResourceFeed(live.backend, live.state, live.feeds.feeds[0].resource, None)
+    never.join(0.1)  # not started: nothing to wait for
+    with live.feeds._lock:
+        live.feeds.feeds.append(never)
+    live.feeds.stop(timeout=1.0)  # joins every feed listed, the never-started one too: no error
+    assert live.feeds._stop.is_set() and never._thread.ident is None
+
+
 def test_a_feed_stopped_while_waiting_for_its_turn_ends():
     gate = ListGate(0)  # no slot will ever free
     stop = threading.Event()
