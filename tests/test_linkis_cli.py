@@ -278,9 +278,16 @@ def test_a_pipeline_takes_the_first_lines(env):
     assert "Succeed 100%" in r.stderr
 
 
+def _interruptible() -> None:
+    """In the child before it runs: Ctrl-C as a terminal delivers it, whatever the test worker's own disposition or
+    mask (twice in a loaded CI run the command went on polling after the SIGINT, as if it never came)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_kills_the_task_and_exits_130(env, gateway):
     p = subprocess.Popen([sys.executable, "-m", "prophecis_tui", "linkis", *run_args(LONG)], env=env, cwd=ROOT,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_interruptible)
     try:
         lines = []
         while True:  # until it has shown the task running
