@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -17,6 +19,22 @@ from prophecis_tui.simulator.testing import SimThread
 from prophecis_tui.state import State
 from prophecis_tui.store import AuditLog
 
+
+
+@pytest.fixture
+def utc():
+    """Local times shown in UTC for the test (snapshots): TZ set, then put back."""
+    tz = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if tz is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = tz
+        time.tzset()
 
 
 class Console:

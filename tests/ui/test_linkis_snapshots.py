@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import time
 
 import pytest
 from rich.cells import cell_len
@@ -17,21 +15,6 @@ from widgets.result_table import ResultTable
 from .test_console import settle, table
 
 SIZES = [(80, 24), (200, 50)]
-
-
-@pytest.fixture
-def utc():
-    tz = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    try:
-        yield
-    finally:
-        if tz is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = tz
-        time.tzset()
 
 
 async def _list(app, pilot) -> None:

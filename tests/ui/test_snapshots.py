@@ -261,34 +261,21 @@ def test_overview_with_alerts(console, snap_compare, size):
     assert snap_compare(app, terminal_size=size, run_before=ready)
 
 
-def test_alert_history(console, snap_compare, tmp_path):
+def test_alert_history(console, snap_compare, tmp_path, utc):
     """The alert timeline (`:history`) at 120x30: crafted moments of the crafted alerts, newest first (an ack with
     its note, a resolution, each alert's firing), the simulator's Chinese business system names with their tiers,
     the columns after them aligned by cell width; times local (here UTC) on the frozen clock."""
-    import os
-    import time
-
     from screens.alert_history import AlertHistoryScreen
 
     from .test_alert_history import with_timeline
 
-    tz = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    try:
-        app, _, _ = with_timeline(console, tmp_path)
+    app, _, _ = with_timeline(console, tmp_path)
 
-        async def ready(pilot):
-            await settle(pilot, lambda: table(app).row_count >= 6)
-            app.run_command("history")
-            await settle(pilot, lambda: isinstance(app.screen, AlertHistoryScreen) and app.screen.loaded
-                         and app.screen.table.row_count > 0)
-            await pilot.pause()
+    async def ready(pilot):
+        await settle(pilot, lambda: table(app).row_count >= 6)
+        app.run_command("history")
+        await settle(pilot, lambda: isinstance(app.screen, AlertHistoryScreen) and app.screen.loaded
+                     and app.screen.table.row_count > 0)
+        await pilot.pause()
 
-        assert snap_compare(app, terminal_size=(120, 30), run_before=ready)
-    finally:
-        if tz is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = tz
-        time.tzset()
+    assert snap_compare(app, terminal_size=(120, 30), run_before=ready)

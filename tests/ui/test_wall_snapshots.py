@@ -3,29 +3,12 @@ the seeded simulator with a frozen clock (times in UTC), GPU metrics, alerts tag
 
 from __future__ import annotations
 
-import os
-import time
 
 import pytest
 
 from screens.wall import WallScreen
 
 from .test_console import settle, table
-
-
-@pytest.fixture
-def utc():
-    tz = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    try:
-        yield
-    finally:
-        if tz is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = tz
-        time.tzset()
 
 
 @pytest.mark.parametrize("size", [(80, 24), (200, 50), (320, 90)], ids=["80x24", "200x50", "320x90"])
