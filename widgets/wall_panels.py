@@ -185,6 +185,28 @@ class WallPanel(Vertical):
         return f"updated {hhmm(when)}"  # to the minute: to the second, every panel would repaint every second
 
 
+class TextPanel(WallPanel):
+    """A panel whose figures are one text (quota, workloads, alerts, events): ``fill`` writes them into it; drawn
+    again when the panel's size changes (what fits is worked out from its width)."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id=f"{self.NAME}-body", classes="wall-body")
+
+    def fill(self, t: Text, d: Any) -> None:
+        raise NotImplementedError
+
+    def draw(self) -> None:
+        if self.data is None:
+            return
+        t = Text(no_wrap=True, overflow="ellipsis", end="")
+        self.fill(t, self.data)
+        self.query_one(f"#{self.NAME}-body", Static).update(t, layout=False)  # 1fr x 1fr: no reflow
+
+    def on_resize(self) -> None:
+        if self.data is not None:
+            self.draw()
+
+
 # ================================================================================================ headline
 @dataclass(frozen=True)
 class Headline:
@@ -432,14 +454,11 @@ def quota_bar(p: Any, width: int) -> Text:
     return t
 
 
-class QuotaPanel(WallPanel):
+class QuotaPanel(TextPanel):
     """The tenants nearest to or over their GPU limit (the :quota screen's arithmetic and order)."""
 
     NAME, TITLE = "quota", "Quota pressure"
     SOURCES = ("kubernetes",)
-
-    def compose(self) -> ComposeResult:
-        yield Static(id="quota-body", classes="wall-body")
 
     @classmethod
     def compute(cls, state: Any, ctx: WallContext) -> QuotaData:
@@ -451,11 +470,7 @@ class QuotaPanel(WallPanel):
         return QuotaData(tuple(nearest_limits(rows, LIST_LIMIT)), True, len(q), sum(1 for r in q if r.over_max),
                          sum(1 for r in q if r.near_max and not r.over_max), sum(1 for r in q if r.bursting))
 
-    def draw(self) -> None:
-        d: QuotaData | None = self.data
-        if d is None:
-            return
-        t = Text(no_wrap=True, overflow="ellipsis", end="")
+    def fill(self, t: Text, d: QuotaData) -> None:
         if not d.listed:
             t.append("… listing quotas", "dim")
         else:
@@ -485,11 +500,6 @@ class QuotaPanel(WallPanel):
                 word = "over max" if p.over_max else "near max" if p.near_max else "bursting" if p.bursting else ""
                 if word:
                     t.append(f" {word}", style)
-        self.query_one("#quota-body", Static).update(t, layout=False)  # 1fr x 1fr: no reflow
-
-    def on_resize(self) -> None:
-        if self.data is not None:
-            self.draw()
 
 
 # ================================================================================================ workloads
@@ -515,15 +525,12 @@ def _when(t: datetime | None) -> float:
     return t.timestamp() if t is not None else 0.0
 
 
-class WorkloadsPanel(WallPanel):
+class WorkloadsPanel(TextPanel):
     """Failing or pending notebooks, training jobs and model deployments, each with why (failures first, the
     newest first; then what waits, the longest waiting first)."""
 
     NAME, TITLE = "workloads", "Failing or pending workloads"
     SOURCES = ("kubernetes",)
-
-    def compose(self) -> ComposeResult:
-        yield Static(id="workloads-body", classes="wall-body")
 
     @classmethod
     def compute(cls, state: Any, ctx: WallContext) -> TroubleData:
@@ -562,11 +569,7 @@ class WorkloadsPanel(WallPanel):
         waiting.sort(key=lambda r: (_when(r.since), r.namespace, r.name))
         return TroubleData(tuple((bad + waiting)[:LIST_LIMIT]), len(bad), len(waiting), True)
 
-    def draw(self) -> None:
-        d: TroubleData | None = self.data
-        if d is None:
-            return
-        t = Text(no_wrap=True, overflow="ellipsis", end="")
+    def fill(self, t: Text, d: TroubleData) -> None:
         if not d.loaded:
             t.append("… listing workloads", "dim")
         else:
@@ -594,11 +597,6 @@ class WorkloadsPanel(WallPanel):
                 if r.why:
                     t.append("  ")
                     t.append_text(cell_text(r.why, "", 200))
-        self.query_one("#workloads-body", Static).update(t, layout=False)  # 1fr x 1fr: no reflow
-
-    def on_resize(self) -> None:
-        if self.data is not None:
-            self.draw()
 
 
 # ================================================================================================ alerts
@@ -610,14 +608,11 @@ class AlertsData:
     has_alerts: bool = True
 
 
-class AlertsPanel(WallPanel):
+class AlertsPanel(TextPanel):
     """The top alerts by business system: tier first, each system's firing counts and its worst alert."""
 
     NAME, TITLE = "alerts", "Alerts by business system"
     SOURCES = ("alerts",)
-
-    def compose(self) -> ComposeResult:
-        yield Static(id="alerts-body", classes="wall-body")
 
     @classmethod
     def compute(cls, state: Any, ctx: WallContext) -> AlertsData:
@@ -630,11 +625,7 @@ class AlertsPanel(WallPanel):
     def sources(self) -> tuple[str, ...]:
         return () if self.data is not None and not self.data.has_alerts else self.SOURCES
 
-    def draw(self) -> None:
-        d: AlertsData | None = self.data
-        if d is None:
-            return
-        t = Text(no_wrap=True, overflow="ellipsis", end="")
+    def fill(self, t: Text, d: AlertsData) -> None:
         if not d.has_alerts:
             t.append("no alerts source: set [alerts] in the config (alertmanagers)", "dim")
         else:
@@ -667,11 +658,6 @@ class AlertsPanel(WallPanel):
                         t.append_text(cell_text(worst.target, "", 80))
                     if len(g.alerts) > 1:
                         t.append(f"  +{len(g.alerts) - 1}", "dim")
-        self.query_one("#alerts-body", Static).update(t, layout=False)  # 1fr x 1fr: no reflow
-
-    def on_resize(self) -> None:
-        if self.data is not None:
-            self.draw()
 
 
 # ================================================================================================ events
@@ -682,14 +668,11 @@ class EventsData:
     loaded: bool = False
 
 
-class EventsPanel(WallPanel):
+class EventsPanel(TextPanel):
     """The newest cluster events, one a line, warnings in amber."""
 
     NAME, TITLE = "events", "Recent events"
     SOURCES = ("kubernetes",)
-
-    def compose(self) -> ComposeResult:
-        yield Static(id="events-body", classes="wall-body")
 
     @classmethod
     def compute(cls, state: Any, ctx: WallContext) -> EventsData:
@@ -703,11 +686,7 @@ class EventsPanel(WallPanel):
                        and (e.last or e.first) >= since)
         return EventsData(tuple(newest), warnings, True)
 
-    def draw(self) -> None:
-        d: EventsData | None = self.data
-        if d is None:
-            return
-        t = Text(no_wrap=True, overflow="ellipsis", end="")
+    def fill(self, t: Text, d: EventsData) -> None:
         if not d.loaded:
             t.append("… listing events", "dim")
         else:
@@ -726,7 +705,6 @@ class EventsPanel(WallPanel):
                 if e.message:
                     t.append("  ")
                     t.append_text(cell_text(e.message, "" if warn else "dim", 200))
-        self.query_one("#events-body", Static).update(t, layout=False)  # 1fr x 1fr: no reflow
 
 
 PANELS: dict[str, type[WallPanel]] = {cls.NAME: cls for cls in (HeadlinePanel, HeatmapPanel, QuotaPanel,
