@@ -23,6 +23,7 @@ class PacedRefresh:
     arriving) and ``completed()`` (a list it waits for has just completed: show at once)."""
 
     COMPUTE_GROUP = "rows"
+    min_gap = 0.0  # seconds a state change waits after a run at least, whatever its cost (the wall: its refresh)
 
     def init_refresh(self) -> None:
         self._computing = False
@@ -70,7 +71,7 @@ class PacedRefresh:
         if event.worker.group != self.COMPUTE_GROUP or not event.worker.is_finished:
             return
         self._computing = False
-        gap = min(MAX_GAP, GAP_FACTOR * self._cost)
+        gap = max(self.min_gap, min(MAX_GAP, GAP_FACTOR * self._cost))
         if self.listing():
             gap = max(gap, LISTING_GAP)
         self._next_run = time.monotonic() + gap

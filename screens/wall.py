@@ -29,6 +29,7 @@ from textual.widgets import Static
 from widgets.wall_panels import (PANEL_NAMES, PANELS, Failed, Reader, WallContext, WallPanel, always_fresh,
                                  hhmmss)
 
+from .refresh import PacedRefresh
 from .resources import now as console_now
 
 DEFAULT_ROTATE = 15.0  # seconds a page shows when the panels do not fit one page and no --rotate was given
@@ -59,7 +60,7 @@ def pages_of(names: list[str], per_page: int) -> list[list[str]]:
     return [names[i:i + per_page] for i in range(0, len(names), per_page)] or [[]]
 
 
-class WallScreen(Screen):
+class WallScreen(PacedRefresh, Screen):
     """Every panel of ``panels`` (names of ``widgets.wall_panels.PANELS``; default all) over the state."""
 
     NAME = "wall"
@@ -95,7 +96,7 @@ class WallScreen(Screen):
         self.freshness: Reader = freshness or always_fresh
         self.clock: Callable[[], datetime] = clock or console_now
         self.rotate = max(0.0, float(rotate or 0.0))
-        self.refresh_every = max(MIN_GAP, float(refresh or MIN_GAP))
+        self.min_gap = max(MIN_GAP, float(refresh or MIN_GAP))  # state changes recompute at most this often
         names = list(panels) if panels is not None else list(PANEL_NAMES)
         unknown = [n for n in names if n not in PANELS]
         if unknown:
@@ -110,10 +111,8 @@ class WallScreen(Screen):
         self.page_since: datetime | None = None  # when the page on view came up (the wall's clock)
         self.banner: str | None = None
         self.computes = 0  # how many times the figures were worked out (tests, bench)
-        self._computing = False
-        self._again = False
+        self.init_refresh()  # paced (screens/refresh.py): one run at a time, at most every min_gap seconds
         self._last_run = 0.0  # monotonic time of the last recompute's start
-        self._timer: Any = None
         self._panels: list[WallPanel] = []
         self._failures: dict[str, str] = {}  # panel -> the error its figures last failed with (the worker's)
 
@@ -272,30 +271,16 @@ class WallScreen(Screen):
         banner.set_class(bool(text), "-on")
         self.call_after_refresh(self._layout)
 
-    # ------------------------------------------------------------------ figures (at most once a second)
-    def refresh_data(self) -> None:
-        """The state changed (the app's batched tick): recompute, at most once every ``refresh_every`` seconds."""
-        wait = self._last_run + self.refresh_every - time.monotonic()
-        if wait > 0:
-            if self._timer is None:
-                self._timer = self.set_timer(wait, self._timer_fired)
-            return
-        self.recompute()
+    # ------------------------------------------------------------------ figures (paced: screens/refresh.py)
+    COMPUTE_GROUP = "wall"
 
-    def _timer_fired(self) -> None:
-        self._timer = None
-        self.recompute()
-
-    def recompute(self) -> None:
-        if self._computing:
-            self._again = True
-            return
-        self._computing, self._again = True, False
+    def start_compute(self) -> None:
         self._last_run = time.monotonic()
         self._compute(self.context())
 
     @work(thread=True, exclusive=True, group="wall", exit_on_error=False)
     def _compute(self, ctx: WallContext) -> None:
+        started = time.monotonic()
         data: dict[str, Any] = {}
         for name in self.names:
             try:
@@ -309,6 +294,7 @@ class WallScreen(Screen):
                 self._failures[name] = reason
             else:
                 self._failures.pop(name, None)
+        self._cost = time.monotonic() - started
         self.post_message(self.Figures(data, ctx.now))
 
     @on(Figures)
@@ -320,10 +306,3 @@ class WallScreen(Screen):
                     p.show(msg.data[p.NAME], msg.at)
                     p.mark(msg.at)
 
-    def on_worker_state_changed(self, event: Any) -> None:
-        if event.worker.group != "wall" or not event.worker.is_finished:
-            return
-        self._computing = False
-        if self._again:
-            self._again = False
-            self.refresh_data()
