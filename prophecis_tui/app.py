@@ -75,6 +75,11 @@ RESOURCE_SCREENS = {"nb": NotebooksScreen, "jobs": JobsScreen, "deploy": Deploym
                     "events": EventsScreen, "gpu": GpuScreen, "quota": QuotaScreen, "alerts": AlertsScreen,
                     "linkis": LinkisScreen}
 OSC9_LIMIT = 200  # characters of a desktop notification's text
+def _every(poller: Any) -> float:
+    """Seconds between a poller's rounds (what the wall's freshness expects of its source)."""
+    return float(getattr(poller, "interval", 0) or 0)
+
+
 # wall mode: the app's only keys (the wall screen adds its paging keys); nothing else can run on the app
 WALL_BINDINGS = [
     Binding("q", "quit", "Quit", id="wall.quit"),
@@ -347,13 +352,13 @@ class ProphecisApp(App):
         s = self.session
         expected: dict[str, float] = {SOURCE: KUBERNETES_SECONDS}
         if s.metrics is not None:
-            expected[MetricsPoller.KEY] = float(getattr(s.metrics, "interval", 0) or 0)
+            expected[MetricsPoller.KEY] = _every(s.metrics)
         if s.alerts is not None:
-            expected[AlertsPoller.KEY] = float(getattr(s.alerts, "interval", 0) or 0)
+            expected[AlertsPoller.KEY] = _every(s.alerts)
         if s.cmdb is not None and getattr(s.cmdb, "client", None) is not None:
-            expected[CmdbPoller.KEY] = float(getattr(s.cmdb, "interval", 0) or 0)
+            expected[CmdbPoller.KEY] = _every(s.cmdb)
         if s.linkis_poller is not None:
-            expected[LINKIS_HEALTH] = float(getattr(s.linkis_poller, "interval", 0) or 0)
+            expected[LINKIS_HEALTH] = _every(s.linkis_poller)
         return Freshness(expected, started=s.state.now())
 
     def _wall_screen(self):
@@ -380,7 +385,7 @@ class ProphecisApp(App):
         cluster did not answer when the wall started)."""
         metrics = self.session.metrics
         if metrics is not None and self.freshness is not None and MetricsPoller.KEY not in self.freshness.expected:
-            self.freshness.expected[MetricsPoller.KEY] = float(getattr(metrics, "interval", 0) or 0) or 5.0
+            self.freshness.expected[MetricsPoller.KEY] = _every(metrics)
         set_banner = getattr(self.screen, "set_banner", None) if self.screen_stack else None
         if set_banner is not None:
             set_banner(self.wall_banner())
