@@ -297,6 +297,12 @@ class GpuChart(Widget):
             return False
         return self.is_on_screen
 
+    def _on_top_screen(self) -> bool:
+        try:
+            return self.screen is self.app.screen
+        except (NoScreen, ScreenStackError):
+            return False
+
     def _schedule(self) -> None:
         if self._timer is not None or self._pending is None:
             return
@@ -305,8 +311,15 @@ class GpuChart(Widget):
 
     def _tick(self) -> None:
         self._timer = None
-        if self._pending is None or not self.on_view:
-            return  # it waits: on_show or its screen coming back schedules it again
+        if self._pending is None:
+            return
+        if not self.on_view:
+            # It waits: on_show or its screen coming back schedules it again. On the top screen and shown, it is
+            # only not laid out yet (or scrolled out of sight): it looks again after the next screen update
+            # rather than count on a Show event that came before the data.
+            if self.display and self.visible and self.is_mounted and self._on_top_screen():
+                self.call_after_refresh(self._schedule)
+            return
         self._take_pending()
         self._update_titles()
         self.refresh()
