@@ -187,8 +187,10 @@ class WallScreen(PacedRefresh, Screen):
         if pages != self.pages or (cols, rows) != self.grid_shape:
             current = self.pages[self.page] if self.page < len(self.pages) else []
             self.pages, self.grid_shape = pages, (cols, rows)
-            # the panel first on view stays on view
+            # the panel first on view stays on view, for a whole turn (a wall that had one page kept the time it
+            # came up as its page's: the first tick after a resize to several pages turned at once to page 2)
             self.page = next((i for i, p in enumerate(pages) if current and current[0] in p), 0)
+            self.page_since = self.clock()
         self._show_page()
 
     def _show_page(self) -> None:

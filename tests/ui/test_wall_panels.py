@@ -383,3 +383,26 @@ async def test_the_wall_heat_map_fills_its_panel_with_big_tiles(console):
         assert all(any(n in line for line in lines) for n in nodes)  # every node named
         assert len(lines) >= 3 * len(nodes) // 2  # tiles several lines tall, not a line a node
         assert heat.region.height <= screen.panel("heatmap").content_size.height  # and within its panel
+
+
+async def test_a_wall_made_smaller_starts_on_its_first_page_for_a_whole_turn(console):
+    """A big wall (one page) that had been up for an hour, shrunk to 80x24: page 1 of 3, and it stays a full turn
+    (it used to turn to page 2 on the next tick: the hour on view counted as the page's time)."""
+    clock = FakeClock()
+    app = console.app()
+    async with app.run_test(size=(320, 90)) as pilot:
+        screen = await open_wall(app, pilot, clock=clock, rotate=30)
+        clock.advance(3600)
+        screen.tick()
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        screen.tick()
+        await pilot.pause()
+        assert len(screen.pages) == 3 and screen.page == 0 and on_view(screen) == {"headline", "heatmap"}
+        assert "page 1/3" in str(screen.query_one("#wall-page").render())
+        clock.advance(29)
+        screen.tick()
+        assert screen.page == 0
+        clock.advance(1)
+        screen.tick()
+        assert screen.page == 1
