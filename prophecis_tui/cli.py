@@ -1560,11 +1560,18 @@ def serve_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _redacted(words: list[str]) -> list[str]:
+    """Unknown command-line words as an error may show them: the options' names, never a value."""
+    return [w.split("=", 1)[0] + ("=…" if "=" in w else "") if w.startswith("-") else "…" for w in words]
+
+
 def run_serve(argv: list[str]) -> int:
     from . import serve
     args, rest = serve_parser().parse_known_args(argv)
     # the rest is the console's (or the wall's) own options: checked here, before anything listens
-    app_args = (wall_parser() if args.wall else parser()).parse_args(rest)
+    app_args, unknown = (wall_parser() if args.wall else parser()).parse_known_args(rest)
+    if unknown:  # argparse would echo them: a mistyped --token's value is a secret
+        raise CliError(f"serve: unrecognized arguments: {' '.join(_redacted(unknown))} (see --help)", 2)
     _settings(app_args)  # a config that does not load fails now, not in each browser session
     token = args.token if args.token is not None else os.environ.get(serve.TOKEN_ENV)
     os.environ.pop(serve.TOKEN_ENV, None)  # the app's processes inherit the environment: not the token
