@@ -107,3 +107,14 @@ def small(tmp_path_factory) -> Iterator[Cluster]:
 def tiny(tmp_path) -> Iterator[Cluster]:
     """A fresh, frozen `tiny` cluster per test: change it as you like."""
     yield from _cluster(tmp_path, "tiny")
+
+
+# The longest files are handed out first (xdist's --dist loadfile gives files to the workers in collection order):
+# the wall's soak (one to two minutes of a busy simulated day) used to start near the end, beside the UI tests,
+# and ran on after the others had finished.
+FIRST = ("test_wall_soak.py", "test_world_bounded.py")
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    rank = {name: i for i, name in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(FIRST)))  # stable: everything else keeps its order

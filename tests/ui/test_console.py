@@ -13,13 +13,14 @@ from widgets.header import StatusHeader
 from .conftest import wait_until
 
 
-async def settle(pilot, cond, tries: int = 200) -> None:
-    """Let the app run until ``cond()`` holds (bounded), without sleeping on a guess."""
+async def settle(pilot, cond, tries: int = 200, why=None) -> None:
+    """Let the app run until ``cond()`` holds (bounded), without sleeping on a guess. ``why()``: what the failure
+    says of the state it was left in."""
     for _ in range(tries):
         await pilot.pause(0.02)
         if cond():
             return
-    raise AssertionError("the console did not reach the expected state")
+    raise AssertionError("the console did not reach the expected state" + (f": {why()}" if why else ""))
 
 
 def table(app) -> DataTable:

@@ -50,6 +50,20 @@ def _widths_fit(t: ResultTable) -> bool:
     return any(rows[0][0] in t.render_line(y).text for y in range(min(t.size.height, 4)))
 
 
+def _result_state(app) -> str:
+    """What the Result pane shows (a wait that ran out says it: once, in a loaded run, it never got there)."""
+    screen = app.screen
+    if not isinstance(screen, LinkisTaskScreen):
+        return f"the screen is {type(screen).__name__}"
+    t = screen.query_one(ResultTable)
+    rows = t.page_texts()
+    widths = [(col.content_width, max((cell_len(r[i]) for r in rows), default=0))
+              for i, col in enumerate(t.ordered_columns)]
+    lines = [t.render_line(y).text for y in range(min(t.size.height, 4))]
+    return (f"status {str(screen.query_one('#result-status').render())!r}, {t.row_count} rows, "
+            f"column widths (drawn, widest cell) {widths}, first lines {lines!r}, first row {rows[:1]!r}")
+
+
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "200x50"])
 def test_linkis_task_result(console, snap_compare, utc, size):
     """The newest succeeded SQL task of the history on its Result pane: the header, the typed column headers
@@ -64,10 +78,12 @@ def test_linkis_task_result(console, snap_compare, utc, size):
         app.screen.open_task(tasks[0], tab="result")
         await settle(pilot, lambda: isinstance(app.screen, LinkisTaskScreen)
                      and app.screen.query_one(ResultTable).row_count > 0
-                     and "columns" in str(app.screen.query_one("#result-status").render()), tries=500)
+                     and "columns" in str(app.screen.query_one("#result-status").render()), tries=500,
+                     why=lambda: _result_state(app))
         # the table widens its columns to their cells on an idle pass after the rows went in: under CI's load
         # the picture was once taken before it, with every date cut to its year
-        await settle(pilot, lambda: _widths_fit(app.screen.query_one(ResultTable)), tries=500)
+        await settle(pilot, lambda: _widths_fit(app.screen.query_one(ResultTable)), tries=500,
+                     why=lambda: _result_state(app))
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
