@@ -34,11 +34,11 @@ sim: $(VENV)/.installed
 # Four workers on CI's 2 cores, one test file per worker at a time (a module's real Prometheus, Alertmanager or
 # simulator starts once): much of the suite waits (on a simulator's clock, a follow, a poll), so two workers kept
 # the cores a third idle; four ran the suite in 267-282 s here against 349 s with two. TEST_WORKERS=0 runs in one
-# process.
+# process. The order files are handed out in is tests/conftest.py's (the longest first).
 TEST_WORKERS ?= 4
 test: $(VENV)/.installed-test services
 	$(BIN)/lint-imports
-	$(BIN)/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+	$(BIN)/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 # The real services the tests run (Debian packages), installed when we may: as root, with apt-get, all in one
 # go when any is missing (chromium: the browser `prophecis-tui serve` is loaded in; about 16 s with apt-get update

@@ -109,12 +109,17 @@ def tiny(tmp_path) -> Iterator[Cluster]:
     yield from _cluster(tmp_path, "tiny")
 
 
-# The longest files are handed out first (xdist's --dist loadfile gives files to the workers in collection order):
-# the wall's soak (one to two minutes of a busy simulated day) used to start near the end, beside the UI tests,
-# and ran on after the others had finished.
+# The longest files are handed out first. xdist's --dist loadfile gives the workers whole files, by default the
+# files with the most tests first, which sent the wall's soak (one test, one to two minutes of a busy simulated
+# day) out last, beside the UI tests, running on after everything else had finished. The Makefile turns that order
+# off (--no-loadscope-reorder) and this hook makes it: the files named here, then the others by their number of
+# tests, as xdist would.
 FIRST = ("test_wall_soak.py", "test_world_bounded.py")
 
 
 def pytest_collection_modifyitems(items: list) -> None:
     rank = {name: i for i, name in enumerate(FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(FIRST)))  # stable: everything else keeps its order
+    per_file: dict = {}
+    for item in items:
+        per_file[item.path] = per_file.get(item.path, 0) + 1
+    items.sort(key=lambda item: (rank.get(item.path.name, len(FIRST)), -per_file[item.path]))  # stable

@@ -15,7 +15,7 @@ never stopped or crashed; nothing was written to the platform and no action ran.
 Found with it: the simulator kept every change of its watch history and every job that never started (both fixed,
 tests/simulator/test_store_history.py and test_world_bounded.py); the wall's own RSS rises in the first simulated
 hours as the busy world grows (~825 to ~1,400 objects) and its caches fill, then stays flat (108 -> 134 -> 136 MiB
-at the start, the middle and the end of 30 simulated hours).
+at the start, the middle and the end of 30 simulated hours; the test now runs 26.7).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ DAY = 86400.0
 # 5 simulated minutes keeps the world at ~1,000 objects, churning
 ACTIVITY = 300.0
 OUTAGES = ("down", "expire", "down", "expire")  # injected in turn between stretches of the run
-STRETCH = 4.5  # seconds of the run (beats of a quarter second) between two outages (and before the first, after the last)
+STRETCH = 4.0  # seconds of the run (beats of a quarter second) between two outages (and before the first, after the last):
+# 5 stretches of 16 beats of STEP, 26.7 simulated hours
 DOWN_SECONDS = 7.0  # the API server refuses connections this long: Kubernetes dead (5 s silent) and past the dead
 # man's 1 s for 2 s of it, so the banner, checked each second, rises
 # each source's rhythm as the test has it (a quiet watch's bookmarks every 0.1 s, the pollers every 0.2 s), with room
