@@ -44,7 +44,10 @@ Merging (one merger thread):
   following, a live line (stamped after the follow began) that has waited MAX_HOLD seconds goes anyway, with
   every older held line of the others (a replica whose node clock is behind, or starved of CPU, cannot stall
   the live tail for longer); the backlog (the tail asked for, stamped before the follow began) and a one-shot
-  read (``follow=False``) have no such limit and come out in order however the readers share the CPU. The released runs are merged by timestamp (a stable sort of a few
+  read (``follow=False``) have no such limit and come out in order however the readers share the CPU. A replica
+  whose stream has not opened (or not delivered its first batch) MAX_HOLD after the start is not waited for
+  either: its backlog lands after the others' lines already added (each replica's own lines stay in order; the
+  buffer is append-only, so a late backlog is not merged into place). The released runs are merged by timestamp (a stable sort of a few
   sorted runs) and added in one ``extend``. A replica far ahead of the others (AHEAD lines held) pauses
   its reading until the merge takes them: when the readers compete for the CPU (a big tail of every
   replica), the ones behind get it, and what is held stays bounded.
