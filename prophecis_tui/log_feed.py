@@ -249,6 +249,7 @@ class LogFollow:
         self._stop = threading.Event()
         self._states = {t: _State(t) for t in self.targets}
         self._merger: threading.Thread | None = None
+        self._adding = False  # the merger is adding lines it took to the buffer (no target "ended" meanwhile)
         self._started = False
         self._t0 = 0.0
         # lines stamped before this (the wall clock when the follow starts) are the backlog: the tail asked for,
@@ -298,8 +299,12 @@ class LogFollow:
         return self._stop.is_set()
 
     def status(self) -> dict[LogTarget, str]:
+        """Each target's status. "ended" once its last line is in the buffer: until the merge has added its held
+        lines it says "streaming" (the screen's note of how a container ended goes after its log, not in it)."""
         with self._lock:
-            return {t: st.status for t, st in self._states.items()}
+            adding = self._adding
+            return {t: "streaming" if st.status == "ended" and (st.pending or adding) else st.status
+                    for t, st in self._states.items()}
 
     def _set(self, st: _State, status: str) -> None:
         status = clean(status)  # the API's messages name things from the cluster: shown as text, never as escapes
@@ -434,7 +439,14 @@ class LogFollow:
                 if not out:
                     self._wake.wait(0.5 if wait_for is None else max(0.005, wait_for))
                     continue
-            self.buffer.extend(out)  # outside the lock: the buffer has its own
+                self._adding = True
+            try:
+                self.buffer.extend(out)  # outside the lock: the buffer has its own
+            finally:
+                with self._lock:
+                    self._adding = False
+                    if any(st.status == "ended" for st in self._states.values()):
+                        self.version += 1  # a target's "ended" shows now that its last lines are in
             stop.wait(TICK)  # what comes in meanwhile goes in the next batch
 
     def _take(self, now: float) -> tuple[list[LogLine], float | None]:

@@ -546,3 +546,25 @@ def test_a_starved_replicas_backlog_is_waited_for_but_not_the_live_tail() -> Non
     with f._lock:
         out, _ = f._take(t[0])
     assert [ln.text for ln in out] == ["a backlog", "a live"]  # the live line waited MAX_HOLD: it goes, and all before
+
+
+def test_a_target_is_ended_only_once_its_last_lines_are_in_the_buffer() -> None:
+    """The log screen writes how a container ended (OOMKilled, an exit code) after its log when the follow says
+    "ended". A replica that ended while its lines were still held for the merge (another replica connecting) was
+    said to be ended first, and the note came before its log, at line 1 (seen once in a loaded CI run)."""
+    targets = [LogTarget("ns", "a", "c", "A"), LogTarget("ns", "b", "c", "B")]
+    f = LogFollow(ScriptedSource({}), targets, LogBuffer(100), clock=lambda: 0.0)
+    a, b = (f._states[x] for x in targets)
+    a.status = "ended"  # a's whole log was read; b is still connecting (STARTING): a's lines wait for it
+    a.pending, a.held, a.last_key = [(0.0, [LogLine("a1", ts=1.0)], [1.0])], 1, 1.0
+    with f._lock:
+        out, _ = f._take(0.0)
+    assert out == [] and f.status()[targets[0]] == "streaming"
+    b.status, b.waiting_since = "streaming", -10.0  # b is open and quiet: a's lines go
+    with f._lock:
+        out, _ = f._take(0.0)
+    assert [ln.text for ln in out] == ["a1"]
+    f._adding = True  # the merger took them and is adding them to the buffer
+    assert f.status()[targets[0]] == "streaming"
+    f._adding = False
+    assert f.status() == {targets[0]: "ended", targets[1]: "streaming"}
