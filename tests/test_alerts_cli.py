@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -178,7 +179,9 @@ def test_the_handover_says_one_condition_once_and_gathers_a_jobs_replicas(tmp_pa
     code, out, _ = run(capsys, "history", "--since", "2h", "--md", "--db", str(tmp_path / "alerts.db"))
     assert code == 0
     assert "- Fired in the period: 4 (4 warning)" in out  # three replicas' alerts and the quota's, not 6
-    started = (now - timedelta(minutes=54)).strftime("%H:%M")
+    # times within one day are HH:MM, across midnight (a run between 22:00 and 02:00 UTC) MM-DD HH:MM
+    since_day, until_day = re.match(r"# Alert handover: (\S+) \S+ to (\S+) ", out).groups()
+    started = (now - timedelta(minutes=54)).strftime("%H:%M" if since_day == until_day else "%m-%d %H:%M")
     assert ("- **warning** KubeContainerWaiting on 3 pods of ns-risk-scorecard/limit-dnn-5592 "
             "(worker-1, worker-2, worker-10): **still firing**") in out
     assert f"  fired {started}\n  also seen as Failed (events)\n" in out
