@@ -160,13 +160,17 @@ class ResultTable(DataTable):
                 v = r[i] if i < len(r) else None
                 cells.append(cell(v, numeric[i]))
             rows.append(cells)
-        for i in range(n):  # numbers right-aligned: padded to the page's widest cell (or the header)
-            if numeric[i]:
-                c = rs.columns[i]
-                width = max([cell_len(clean_line(c.name, 60)), cell_len(clean_line(c.type or "?", 30))]
-                            + [row[i].cell_len for row in rows])
+        # Each column as wide as the page's widest cell (or its header), set before the rows go in. Left to the
+        # DataTable, the widths grow on an idle pass after the rows are added, and a screen update that came
+        # first kept its lines as drawn then: every date cut to "2026" until the cursor moved.
+        for i, col in enumerate(self.ordered_columns[:n]):
+            c = rs.columns[i]
+            width = max([cell_len(clean_line(c.name, 60)), cell_len(clean_line(c.type or "?", 30))]
+                        + [row[i].cell_len for row in rows])
+            if numeric[i]:  # numbers right-aligned: padded to that width
                 for row in rows:
                     row[i].pad_left(width - row[i].cell_len)
+            col.width, col.auto_width = width, False
         self.add_rows(rows)
         if rows:
             self.move_cursor(row=0, column=min(column, max(n - 1, 0)), animate=False)

@@ -582,6 +582,35 @@ async def test_a_result_bigger_than_the_screen_holds_says_so():
         assert "first" not in table.status().plain
 
 
+async def test_a_result_is_drawn_with_whole_cells_even_when_the_screen_updates_before_the_table_settles():
+    """A screen update between the rows going in and the table's idle pass used to keep its lines as drawn then,
+    each column as narrow as its header: every date cut to "2026" until the cursor moved (seen in loaded runs of
+    the Linkis snapshot). Here that update is forced, then the table left to settle; a wider page then a
+    narrower one (paging) each draw whole cells."""
+    from textual.app import App
+
+    class One(App):
+        def compose(self):
+            yield ResultTable(id="t")
+
+    rs = LinkisResultSet(path="p", type=2, columns=(LinkisColumn(name="dt", type="date"),
+                                                    LinkisColumn(name="cnt", type="bigint")),
+                         rows=tuple((f"2026-11-{d % 28 + 1:02d}", str(1000 * d)) for d in range(150)), total_lines=150)
+    app = One()
+    async with app.run_test(size=(80, 20)) as pilot:
+        table = app.query_one(ResultTable)
+        table.show(rs)
+        table.render_line(2)  # drawn before the idle pass
+        for _ in range(5):
+            await pilot.pause(0.02)
+        assert table.render_line(2).text.split()[:2] == ["2026-11-01", "0"]
+        assert table.page(1)
+        table.render_line(2)
+        for _ in range(5):
+            await pilot.pause(0.02)
+        assert table.render_line(2).text.split()[:2] == ["2026-11-17", "100000"]
+
+
 async def test_a_big_result_is_sorted_off_the_ui_thread_and_shown_when_done():
     """Over SORT_IN_THREAD rows the sort runs in a thread: the status says sorting…, the keys keep working, and
     the sorted first page shows when it is done; a result shown meanwhile is not overwritten by the old sort."""
