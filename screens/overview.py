@@ -137,6 +137,22 @@ def row_cells(s: NamespaceSummary, bar_width: int, loaded: frozenset[str] | None
     return [c if need is None or need <= loaded else LOADING for c, need in zip(cells, needs)]
 
 
+def fit_columns(table: DataTable, rows: list[list[Text]]) -> bool:
+    """Each column as wide as its widest cell or its label, set before the cells go in; whether a width changed.
+    A DataTable left to size its columns cuts a cell that grows in place (update_cell: "…" while listing, then
+    "120/15/300/2000") to the width it had, and widens them only on an idle pass, after a screen update that
+    keeps its narrow lines."""
+    changed = False
+    for i, col in enumerate(table.ordered_columns):
+        width = max([col.label.cell_len] + [row[i].cell_len for row in rows if i < len(row)])
+        if col.auto_width or col.width != width:
+            col.width, col.auto_width = width, False
+            changed = True
+    if changed:
+        table.refresh()
+    return changed
+
+
 def matches(s: NamespaceSummary, text: str) -> bool:
     return not text or text.lower() in s.namespace.lower()
 
@@ -559,15 +575,17 @@ class OverviewScreen(PacedRefresh, Screen):
         keep = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value if table.row_count else None
         wanted = [r.namespace for r in rows]
         existing = [k.value for k in table.rows]
+        cells = [row_cells(r, bar, self._loaded) for r in rows]
         with self.app.batch_update():
+            resized = fit_columns(table, cells)
             if existing != wanted:
                 table.clear()
-                for r in rows:
-                    table.add_row(*row_cells(r, bar, self._loaded), key=r.namespace)
+                for r, row in zip(rows, cells):
+                    table.add_row(*row, key=r.namespace)
             else:
-                for r in rows:
-                    for (key, _), cell in zip(COLUMNS, row_cells(r, bar, self._loaded)):
-                        table.update_cell(r.namespace, key, cell)
+                for r, row in zip(rows, cells):
+                    for (key, _), cell in zip(COLUMNS, row):  # (update_width: the table's width follows)
+                        table.update_cell(r.namespace, key, cell, update_width=resized)
             if keep in wanted:
                 table.move_cursor(row=wanted.index(keep))
         empty = self.query_one("#empty", Static)

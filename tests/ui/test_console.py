@@ -59,6 +59,27 @@ async def test_overview_lists_every_tenant_namespace_with_counts_from_the_cluste
         assert app.session.state.source_health("kubernetes").state == Health.LIVE
 
 
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+async def test_a_count_that_grows_in_place_widens_its_column_instead_of_being_cut(console, size):
+    """The same namespaces in the same order update their cells in place; a count that outgrows its column (a
+    tenant's finished jobs reaching 123,456,789) used to be cut to the width the column had."""
+    from prophecis_tui.domain import JobState
+    app = console.app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, lambda: isinstance(app.screen, OverviewScreen) and table(app).row_count >= 6)
+        screen, t = app.screen, table(app)
+        await settle(pilot, lambda: screen._last is not None and "…" not in
+                     "".join(t.render_line(y).text for y in range(t.size.height)))
+        last = screen._last
+        first = last.rows[0]
+        grown = first.model_copy(update={"jobs": {**first.jobs, JobState.SUCCEEDED: 123_456_789}})
+        screen.post_message(OverviewScreen.Rows([grown, *last.rows[1:]], last.gpus, last.counts, last.whole,
+                                                last.loaded, last.panel, last.alerts))
+        await settle(pilot, lambda: any("/123456789" in t.render_line(y).text for y in range(t.size.height)),
+                     why=lambda: [t.render_line(y).text for y in range(3)])
+        assert [k.value for k in t.rows] == [r.namespace for r in last.rows]  # updated in place, not rebuilt
+
+
 async def test_enter_scopes_the_console_to_a_namespace_and_escape_returns(console):
     app = console.app()
     async with app.run_test(size=(120, 40)) as pilot:
