@@ -134,12 +134,19 @@ async def test_a_silent_platform_turns_the_panels_stale_and_raises_the_banner_un
         assert not banner(app)
         from tests.simulator.test_faults import admin
         assert admin(console, "faults", {"down_seconds": 5}).status_code == 200
-        await settle(pilot, lambda: "STALE" in str(headline.border_subtitle) or "NO DATA" in
-                     str(headline.border_subtitle), tries=500)
-        await settle(pilot, lambda: "kubernetes: no data since" in banner(app), tries=500)
-        assert "metrics" in banner(app) and "alerts" in banner(app)
-        assert wall.query_one("#wall-banner").display  # on screen, full width
-        await settle(pilot, lambda: "NO DATA SINCE" in str(headline.border_subtitle), tries=200)  # its next mark
+        # what the wall showed while the platform was down, each seen at some point of the 5 s (on a loaded
+        # machine the steps came one after the other too late: the outage was over before the last was looked for)
+        seen: set[str] = set()
+
+        def watch() -> bool:
+            sub, text = str(headline.border_subtitle), banner(app)
+            seen.update(name for name, shown in (
+                ("stale or dead", "STALE" in sub or "NO DATA" in sub), ("dead", "NO DATA SINCE" in sub),
+                ("banner", "kubernetes: no data since" in text and "metrics" in text and "alerts" in text
+                 and wall.query_one("#wall-banner").display),  # on screen, full width
+            ) if shown)
+            return len(seen) == 3
+        await settle(pilot, watch, tries=750, why=lambda: f"seen only {sorted(seen)}")
         assert session.state.nodes()  # the last values stay
         await settle(pilot, lambda: not banner(app), tries=1500)  # the simulator is back: the feeds reconnect
         await settle(pilot, lambda: str(headline.border_subtitle).startswith("updated"), tries=500)
