@@ -317,7 +317,8 @@ class GpuChart(Widget):
             # It waits: on_show or its screen coming back schedules it again. On the top screen and shown, it is
             # only not laid out yet (or scrolled out of sight): it looks again after the next screen update
             # rather than count on a Show event that came before the data.
-            if self.display and self.visible and self.is_mounted and self._on_top_screen():
+            if self.visible and self.is_mounted and self._on_top_screen() \
+                    and all(w.display for w in self.ancestors_with_self if isinstance(w, Widget)):
                 self.call_after_refresh(self._schedule)
             return
         self._take_pending()

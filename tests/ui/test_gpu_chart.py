@@ -158,6 +158,36 @@ async def test_nothing_is_drawn_while_hidden_and_once_when_shown_again():
         assert title(chart) == "gpu hidden 4" and "util 90%" in subtitle(chart)
 
 
+async def test_a_chart_in_a_hidden_container_waits_without_looking_again_at_each_screen_update():
+    """Data for a chart whose container is hidden (a pane not on view) waits for it to be shown; the chart does
+    not look again at every screen update meanwhile (it does so only while it is shown but not laid out yet)."""
+    from textual.containers import Container
+
+    class Boxed(App):
+        def compose(self) -> ComposeResult:
+            with Container(id="box"):
+                yield GpuChart("gpu", tz=UTC)
+            yield Static("tick", id="tick")
+
+    app = Boxed()
+    async with app.run_test(size=(120, 20)) as pilot:
+        chart = app.query_one(GpuChart)
+        ticks = []
+        tick = chart._tick
+        chart._tick = lambda: (ticks.append(1), tick())[1]  # counted
+        app.query_one("#box").display = False
+        await pilot.pause()
+        drawn = chart.draws  # (its empty frame, drawn at mount)
+        chart.show("gpu hidden", flat(600, 1, 10.0, 10.0), NOW)
+        for i in range(20):  # screen updates, as a clock or the other panes make them
+            app.query_one("#tick", Static).update(f"tick {i}")
+            await pilot.pause(0.02)
+        assert len(ticks) <= 2 and chart.draws == drawn
+        app.query_one("#box").display = True
+        await until(pilot, lambda: chart.draws == drawn + 1)
+        assert title(chart) == "gpu hidden"
+
+
 async def test_nothing_is_drawn_while_another_screen_is_on_view():
     app = ChartApp()
     app.charts[0].MIN_INTERVAL = 0.2
