@@ -36,6 +36,7 @@ from widgets.gpu_heatmap import HOT_C, util_style
 from widgets.header import firing_text, health_text
 from widgets.resource_table import cell_text
 from widgets.key_bar import KeyBar
+from widgets.table_fit import fit_columns
 
 from .gpu_rows import num, tally, util_bar
 from .quota import gpu_cell, pressure_cell, pressure_style
@@ -135,22 +136,6 @@ def row_cells(s: NamespaceSummary, bar_width: int, loaded: frozenset[str] | None
     ]
     needs = [None, {"notebooks"}, {"trainingjobs"}, {"deployments"}, {"pods", "quotas"}, {"pods"}]
     return [c if need is None or need <= loaded else LOADING for c, need in zip(cells, needs)]
-
-
-def fit_columns(table: DataTable, rows: list[list[Text]]) -> bool:
-    """Each column as wide as its widest cell or its label, set before the cells go in; whether a width changed.
-    A DataTable left to size its columns cuts a cell that grows in place (update_cell: "…" while listing, then
-    "120/15/300/2000") to the width it had, and widens them only on an idle pass, after a screen update that
-    keeps its narrow lines."""
-    changed = False
-    for i, col in enumerate(table.ordered_columns):
-        width = max([col.label.cell_len] + [row[i].cell_len for row in rows if i < len(row)])
-        if col.auto_width or col.width != width:
-            col.width, col.auto_width = width, False
-            changed = True
-    if changed:
-        table.refresh()
-    return changed
 
 
 def matches(s: NamespaceSummary, text: str) -> bool:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
 from prophecis_tui.domain import LinkisResultSet
 from prophecis_tui.sanitize import clean_line
+from widgets.table_fit import fit_columns
 
 SORT_IN_THREAD = 20_000  # rows: a bigger result is sorted off the UI thread
 PAGE_ROWS = 100  # more than a screen; a DataTable fills 100 rows of 6 columns in ~60 ms (200: ~130)
@@ -160,17 +160,12 @@ class ResultTable(DataTable):
                 v = r[i] if i < len(r) else None
                 cells.append(cell(v, numeric[i]))
             rows.append(cells)
-        # Each column as wide as the page's widest cell (or its header), set before the rows go in. Left to the
-        # DataTable, the widths grow on an idle pass after the rows are added, and a screen update that came
-        # first kept its lines as drawn then: every date cut to "2026" until the cursor moved.
+        # each column as wide as the page's widest cell (or its header), set before the rows go in (table_fit)
+        fit_columns(self, rows)
         for i, col in enumerate(self.ordered_columns[:n]):
-            c = rs.columns[i]
-            width = max([cell_len(clean_line(c.name, 60)), cell_len(clean_line(c.type or "?", 30))]
-                        + [row[i].cell_len for row in rows])
             if numeric[i]:  # numbers right-aligned: padded to that width
                 for row in rows:
-                    row[i].pad_left(width - row[i].cell_len)
-            col.width, col.auto_width = width, False
+                    row[i].pad_left(col.width - row[i].cell_len)
         self.add_rows(rows)
         if rows:
             self.move_cursor(row=0, column=min(column, max(n - 1, 0)), animate=False)
