@@ -75,6 +75,8 @@ RESOURCE_SCREENS = {"nb": NotebooksScreen, "jobs": JobsScreen, "deploy": Deploym
                     "events": EventsScreen, "gpu": GpuScreen, "quota": QuotaScreen, "alerts": AlertsScreen,
                     "linkis": LinkisScreen}
 OSC9_LIMIT = 200  # characters of a desktop notification's text
+
+
 def _every(poller: Any) -> float:
     """Seconds between a poller's rounds (what the wall's freshness expects of its source)."""
     return float(getattr(poller, "interval", 0) or 0)
@@ -385,7 +387,7 @@ class ProphecisApp(App):
         cluster did not answer when the wall started)."""
         metrics = self.session.metrics
         if metrics is not None and self.freshness is not None and MetricsPoller.KEY not in self.freshness.expected:
-            self.freshness.expected[MetricsPoller.KEY] = _every(metrics)
+            self.freshness.expect(MetricsPoller.KEY, _every(metrics))
         set_banner = getattr(self.screen, "set_banner", None) if self.screen_stack else None
         if set_banner is not None:
             set_banner(self.wall_banner())

@@ -29,8 +29,15 @@ class Freshness:
     the wall began to wait; a source never heard from counts from then (default: when this was made)."""
 
     def __init__(self, expected: Mapping[str, float], started: datetime | None = None) -> None:
-        self.expected = {k: float(v) for k, v in expected.items() if v and v > 0}
+        self.expected: dict[str, float] = {}
+        for key, seconds in expected.items():
+            self.expect(key, seconds)
         self.started = started or _now()
+
+    def expect(self, key: str, seconds: float) -> None:
+        """Expect ``key`` every ``seconds`` from now on (a source found late); none when not positive."""
+        if seconds and seconds > 0:
+            self.expected[key] = float(seconds)
 
     @property
     def keys(self) -> list[str]:
