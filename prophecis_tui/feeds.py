@@ -112,6 +112,13 @@ class ListGate:
                 self._cv.notify_all()
 
 
+def _join(thread: threading.Thread, timeout: float | None) -> None:
+    """Wait for a feed's thread; one listed by the planner but not started yet (stop() came in between) is no
+    error."""
+    if thread.ident is not None:
+        thread.join(timeout)
+
+
 class ResourceFeed:
     """list + watch of one resource, in its own daemon thread, until ``stop()``."""
 
@@ -149,9 +156,7 @@ class ResourceFeed:
                 pass
 
     def join(self, timeout: float | None = None) -> None:
-        if self._thread.ident is None:  # listed by the planner but not started yet: stop() came in between
-            return
-        self._thread.join(timeout)
+        _join(self._thread, timeout)
 
     def _health(self, state: Health, reason: str = "") -> None:
         set_health(self.state, self.key, state, reason, self.clock)
@@ -258,9 +263,7 @@ class _Poller:
         self._stop.set()
 
     def join(self, timeout: float | None = None) -> None:
-        if self._thread.ident is None:  # listed by the planner but not started yet: stop() came in between
-            return
-        self._thread.join(timeout)
+        _join(self._thread, timeout)
 
     def _health(self, state: Health, reason: str = "") -> None:
         set_health(self.state, self.KEY, state, reason, self.clock)
